@@ -1,0 +1,33 @@
+"""ablate: frequency-ablation studies of image classifiers.
+
+The public API: everything the ``ablate`` command does can be done from here.
+"""
+
+__version__ = "0.1.0"
+
+from ablate.errors import AblateError, TrainingDiverged
+from ablate.hookspecs import hookimpl
+from ablate.params import Param
+from ablate.plugins import Plugin
+from ablate.config import Settings
+from ablate.structs import Batch, Data, ModelParts, TrainState
+
+__all__ = [
+    "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Settings",
+    "Batch", "Data", "ModelParts", "TrainState", "__version__",
+    "load_recipe", "run_recipe", "split",
+]
+
+
+def __getattr__(name):
+    # Heavier parts load on first use, so `import ablate` stays quick.
+    if name in ("load_recipe",):
+        from ablate import recipe
+        return getattr(recipe, name)
+    if name in ("run_recipe",):
+        from ablate import runner
+        return getattr(runner, name)
+    if name == "split":
+        from ablate.frequency import split
+        return split
+    raise AttributeError(f"module 'ablate' has no attribute {name!r}")

@@ -1,0 +1,219 @@
+"""Every hook ablate calls, in the order a run meets them.
+
+Read top to bottom, this module is the life cycle of a study: plugins register
+models, datasets and report layouts once; then, for each run of a recipe, the run
+is configured and checked (also under ``--dry-run``), its data loaded, its model
+built, trained batch by batch and epoch by epoch, and finally evaluated.
+
+Two kinds of hooks
+------------------
+* **Registration hooks** (``ablate_register_*``) are called once on *every* loaded
+  plugin. They receive a ``register(...)`` callback instead of returning values, so
+  ablate knows which plugin gave what and can report duplicate names.
+* **Run hooks** (all the others) are called only on the plugins that the run names
+  in its recipe (plus plugins whose class sets ``autoload = True``), each plugin
+  instance holding that run's validated parameters in ``self.args``.
+
+Order: the recipe's order
+-------------------------
+Where several plugins of a run implement the same hook, they are called in the
+order the run lists them (first listed, first called), whatever the order in
+which they were installed or registered. Autoloaded plugins come after the listed
+ones, sorted by name. ``tryfirst``/``trylast``/``hookwrapper`` marks are honoured
+as pluggy defines them and override this order; the built-ins use none.
+Consequences that recipes rely on:
+* hooks that change a shared object in place (the data, the model parts, the
+  batch) see the changes of every plugin listed before them;
+* for a hook marked *first result*, the first listed plugin that returns a value
+  other than ``None`` wins and later ones are not called.
+
+Parameters are passed by name, so an implementation may accept any subset of
+the arguments listed for its hook.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ablate")
+hookimpl = pluggy.HookimplMarker("ablate")
+
+
+# --------------------------------------------------------------------------
+# Registration: once per process, on every loaded plugin
+# --------------------------------------------------------------------------
+
+@hookspec
+def ablate_register_models(register):
+    """Add model architectures.
+
+    Fires once, when ablate first needs the model registry.
+    ``register(name, factory, help="")``: ``factory(num_classes: int, width: float,
+    parts: ablate.ModelParts) -> torch.nn.Module`` builds an untrained model whose
+    forward takes float images ``(N, C, H, W)`` and returns logits ``(N, num_classes)``.
+    A name registered twice is an error naming both plugins. Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_datasets(register):
+    """Add datasets.
+
+    Fires once, when ablate first needs the dataset registry.
+    ``register(name, loader, help="")``: the setting ``dataset = "name"`` or
+    ``"name:ARG"`` calls ``loader(arg: str | None, settings: ablate.Settings) ->
+    ablate.Data`` (uint8 NCHW images and int64 labels, full size: ablate does the
+    stratified subsetting). The loader raises ``ablate.AblateError`` with a one-line
+    fix when the data is missing. Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_reports(register):
+    """Add report layouts for the end of a recipe and for ``ablate report``.
+
+    Fires once, when ablate first needs the report registry.
+    ``register(name, function, help="")``: a recipe's ``report = "name"`` calls
+    ``function(results: pandas.DataFrame, out_dir: pathlib.Path, console:
+    rich.console.Console, formats: list[str])`` with the tidy results of all runs; it
+    prints tables and writes plots (one file per format, e.g. ``png``). Returns nothing.
+    """
+
+
+# --------------------------------------------------------------------------
+# Run set-up: when a recipe is expanded (also for --dry-run), before training
+# --------------------------------------------------------------------------
+
+@hookspec
+def ablate_configure(settings, run_name):
+    """Change the settings of a run before it is hashed, shown or trained.
+
+    Fires once per run when the recipe is expanded, after the recipe's own
+    settings, scale and ``--set`` values are applied. ``settings`` is the run's
+    ``ablate.Settings`` (read it, do not change it); ``run_name`` is its name.
+    Return a dict ``{setting: value}`` to change, or ``None``. Values are checked
+    like recipe values. Two plugins of one run changing the same setting is a
+    validation error naming both.
+    """
+
+
+@hookspec
+def ablate_check(settings, plugins):
+    """Refuse combinations that cannot work, before anything is trained.
+
+    Fires once per run after ``ablate_configure``. ``plugins`` is the list of the
+    run's plugin names in recipe order. Raise ``ablate.AblateError`` with a one-line
+    message naming the problem and the fix. Returns nothing.
+    """
+
+
+@hookspec
+def ablate_prepare_data(data, settings):
+    """Change the run's data once, before training (shuffle labels, filter images).
+
+    Fires once per run after the dataset is loaded, subset and moved to the
+    run's device. ``data`` is an ``ablate.Data``; change its fields in place. Its
+    images are uint8 (0..255) or float (already scaled, 1.0 = white); ablate
+    scales both kinds the same way at batch time. Returns nothing.
+    """
+
+
+@hookspec
+def ablate_model_parts(parts, settings):
+    """Choose the building blocks of the model before it is built.
+
+    Fires once per run before the model factory is called. ``parts`` is an
+    ``ablate.ModelParts``; set its fields in place (e.g. ``parts.norm`` to a
+    BatchNorm factory). Returns nothing.
+    """
+
+
+@hookspec
+def ablate_modify_model(model, settings):
+    """Change the built model (insert dropout, wrap layers).
+
+    Fires once per run after the model is built and initialised, before it is
+    moved to the device and before the optimizer is made, and again when a
+    checkpoint is loaded into a fresh model, so the change must be deterministic.
+    Change ``model`` in place; returns nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def ablate_optimizer(model, settings):
+    """Make the optimizer. *First result*: the first non-None value is used.
+
+    Fires once per run after ``ablate_modify_model``. Return a
+    ``torch.optim.Optimizer`` over ``model.parameters()``, or ``None`` for ablate's
+    own (Adam or SGD from the settings).
+    """
+
+
+# --------------------------------------------------------------------------
+# Training: per batch, then per epoch
+# --------------------------------------------------------------------------
+
+@hookspec
+def ablate_train_batch(batch, model, state):
+    """Change a training batch before the forward pass (mix-up, adversarial examples).
+
+    Fires for every training batch, after scaling and augmentation, with the model
+    in train mode. ``batch`` is an ``ablate.Batch``: ``batch.x`` float images on
+    the device, ``batch.y`` int64 labels or float soft targets ``(N, classes)``;
+    replace them in place. ``state`` is the ``ablate.TrainState``. Returns nothing.
+    A plugin that puts the model in eval mode must put it back in train mode.
+    """
+
+
+@hookspec(firstresult=True)
+def ablate_loss(logits, targets, state):
+    """Compute the training loss. *First result*: the first non-None value is used.
+
+    Fires for every training batch after the forward pass. ``targets`` is what
+    ``batch.y`` held after ``ablate_train_batch``. Return a scalar tensor, or
+    ``None`` for cross-entropy (soft-target cross-entropy when targets are float).
+    """
+
+
+@hookspec
+def ablate_after_step(model, loss, state):
+    """Observe or adjust the model after each optimizer step.
+
+    Fires after every training step; ``loss`` is the step's loss as a float.
+    Returns nothing.
+    """
+
+
+@hookspec
+def ablate_epoch_end(model, state):
+    """Add metrics at the end of an epoch.
+
+    Fires after each epoch's evaluation and probe, before the checkpoint is
+    written, with the model in eval mode. Return a list of metric rows (dicts
+    with ``split, component, radius, metric, value`` and optional extra columns),
+    or ``None``. ablate adds ``run`` and ``epoch``.
+    """
+
+
+# --------------------------------------------------------------------------
+# After training
+# --------------------------------------------------------------------------
+
+@hookspec
+def ablate_final_models(model, settings):
+    """Offer variants of the trained model for the final evaluation (kernel smoothing).
+
+    Fires once after the last epoch. Return a dict ``{variant_name: model}`` of new
+    models (do not change ``model`` itself), or ``None``.
+    """
+
+
+@hookspec
+def ablate_evaluate(models, data, state):
+    """Evaluate the trained model and its variants (adversarial attacks).
+
+    Fires once after the last epoch. ``models`` maps variant names to models in
+    eval mode, ``"final"`` being the trained model; ``data`` is the run's
+    ``ablate.Data``. Return a list of metric rows as for ``ablate_epoch_end``
+    (put the variant name in a ``variant`` column), or ``None``.
+    """

@@ -1,0 +1,252 @@
+"""Finding, loading and calling plugins.
+
+Built-in plugins are the modules of the ``ablate_plugins`` package (the ``plugins/``
+folder of the source tree); third-party plugins are entry points in the group
+``ablate``, each naming a :class:`Plugin` subclass. ``ABLATE_DISABLE_PLUGINS=a,b``
+skips plugins by name before they are imported; ``ABLATE_STRICT_PLUGINS=1`` makes
+a plugin that fails to import an error instead of a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import os
+import pkgutil
+import sys
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from ablate import hookspecs
+from ablate.errors import AblateError
+from ablate.params import Param
+
+ENTRY_POINT_GROUP = "ablate"
+BUILTIN = "built-in"
+
+# Engine modules whose module-level hookimpls register the built-in models,
+# datasets and report layouts: the engine uses its own hooks.
+CORE_MODULES = ("ablate.models", "ablate.datasets", "ablate.report")
+
+
+class Plugin:
+    """Base class of every plugin.
+
+    A subclass sets ``name``, declares ``params`` (a list of :class:`Param`) and
+    implements hooks as methods marked ``@ablate.hookimpl``. One instance is made
+    per run that names the plugin, holding the run's validated parameter values
+    in ``self.args`` (a namespace: ``self.args.p``). With ``autoload = True`` the
+    plugin takes part in every run, with its default parameters.
+    """
+
+    name: str = ""
+    params: list[Param] = []
+    autoload: bool = False
+
+    def __init__(self, **values: Any) -> None:
+        self.args = SimpleNamespace(**{p.name: values.get(p.name, p.default) for p in self.params})
+
+    @classmethod
+    def validate(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
+        """Check ``values`` against the declared params; return them converted, defaults filled in."""
+        declared = {p.name: p for p in cls.params}
+        for key in values:
+            if key not in declared:
+                known = ", ".join(declared) or "none"
+                raise AblateError(f"{where}: plugin {cls.name!r} has no parameter {key!r}; its parameters: {known}")
+        return {name: (p.check(values[name], f"{where}.{name}") if name in values else p.default)
+                for name, p in declared.items()}
+
+
+@dataclass
+class PluginInfo:
+    """A plugin that was found: its class and where it came from."""
+
+    name: str
+    cls: type[Plugin]
+    source: str              # "built-in" or "distribution version"
+
+    def hooks(self) -> list[str]:
+        return sorted(n for n, member in inspect.getmembers(self.cls)
+                      if n.startswith("ablate_") and hasattr(member, "ablate_impl"))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "source": self.source, "hooks": self.hooks(),
+                "params": [p.describe() for p in self.cls.params],
+                "help": (inspect.getdoc(self.cls) or "").split("\n")[0]}
+
+
+class PluginRegistry:
+    """All plugins found in this process, and the names they registered."""
+
+    def __init__(self) -> None:
+        self.plugins: dict[str, PluginInfo] = {}
+        self.warnings: list[str] = []
+        self._registries: dict[str, dict[str, tuple[Callable, str, str]]] | None = None
+
+    # -- discovery ---------------------------------------------------------
+
+    def load(self) -> "PluginRegistry":
+        disabled = disabled_names()
+        strict = os.environ.get("ABLATE_STRICT_PLUGINS", "") not in ("", "0")
+        for name, cls in builtin_plugins():
+            if name not in disabled:
+                self.add(cls, BUILTIN)
+        for ep in sorted(entry_points(), key=lambda e: e.name):
+            if ep.name in disabled:
+                continue
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
+            try:
+                cls = ep.load()
+                check_plugin_class(cls, ep.name)
+            except Exception as exc:  # a broken plugin must not take the others down
+                message = (f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''} "
+                           f"(fix or uninstall it, or set ABLATE_DISABLE_PLUGINS={ep.name})")
+                if strict:
+                    raise AblateError(message) from exc
+                self.warnings.append(message)
+                print(f"ablate: warning: {message}", file=sys.stderr)
+                continue
+            if cls.name != ep.name:
+                cls.name = ep.name
+            self.add(cls, dist)
+        return self
+
+    def add(self, cls: type[Plugin], source: str) -> None:
+        check_plugin_class(cls, cls.name)
+        if cls.name in self.plugins:
+            raise AblateError(f"two plugins are named {cls.name!r} ({self.plugins[cls.name].source} "
+                              f"and {source}); uninstall one or set ABLATE_DISABLE_PLUGINS")
+        self.plugins[cls.name] = PluginInfo(cls.name, cls, source)
+        self._registries = None
+
+    def remove(self, name: str) -> None:
+        self.plugins.pop(name, None)
+        self._registries = None
+
+    def get(self, name: str, where: str) -> PluginInfo:
+        if name not in self.plugins:
+            known = ", ".join(sorted(self.plugins))
+            raise AblateError(f"{where}: unknown plugin {name!r}; installed plugins: {known} "
+                              f"(see `ablate plugins`)")
+        return self.plugins[name]
+
+    # -- models, datasets, report layouts ------------------------------------
+
+    def registry(self, kind: str) -> dict[str, tuple[Callable, str, str]]:
+        """``{name: (function, help, plugin name)}`` for kind models, datasets or reports."""
+        if self._registries is None:
+            self._registries = self._collect()
+        return self._registries[kind]
+
+    def _collect(self) -> dict[str, dict]:
+        pm = new_manager()
+        for module in CORE_MODULES:
+            pm.register(importlib.import_module(module), name=module)
+        for info in self.plugins.values():
+            pm.register(info.cls(), name=info.name)
+        found: dict[str, dict] = {}
+        for kind in ("models", "datasets", "reports"):
+            table: dict[str, tuple] = {}
+            hook = getattr(pm.hook, f"ablate_register_{kind}")
+            for impl in reversed(hook.get_hookimpls()):
+                def register(name, function, help="", _owner=impl.plugin_name, _table=table, _kind=kind):
+                    if name in _table:
+                        raise AblateError(f"{_kind[:-1]} {name!r} is registered by both {_table[name][2]!r} "
+                                          f"and {_owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
+                    _table[name] = (function, help, _owner)
+                impl.function(register=register)
+            found[kind] = table
+        return found
+
+    # -- one run -----------------------------------------------------------
+
+    def run_manager(self, plugins: Iterable[tuple[str, dict]]) -> pluggy.PluginManager:
+        """A plugin manager holding the run's plugins, instantiated with their values.
+
+        Plugins are registered in reverse so that pluggy (which calls the last
+        registered first) calls them in the recipe's order.
+        """
+        listed = list(plugins)
+        names = {name for name, _ in listed}
+        autoload = sorted((i.name, {}) for i in self.plugins.values() if i.cls.autoload and i.name not in names)
+        pm = new_manager()
+        for name, values in reversed(listed + autoload):
+            pm.register(self.plugins[name].cls(**values), name=name)
+        return pm
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("ablate")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def check_plugin_class(cls: Any, name: str) -> None:
+    """Reject an entry point that is not a Plugin subclass, or hooks that do not exist."""
+    if not (inspect.isclass(cls) and issubclass(cls, Plugin)):
+        raise TypeError(f"entry point {name!r} must name an ablate.Plugin subclass, not {cls!r}")
+    if not cls.name:
+        raise TypeError(f"plugin class {cls.__qualname__} sets no `name`")
+    pm = new_manager()
+    pm.register(cls(), name=f"check-{name}")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise TypeError(f"plugin {name!r} implements a hook that does not exist: {exc}") from None
+
+
+def builtin_plugins() -> list[tuple[str, type[Plugin]]]:
+    """Every Plugin subclass defined in a module of the ``ablate_plugins`` package."""
+    import ablate_plugins
+
+    found = []
+    for module_info in sorted(pkgutil.iter_modules(ablate_plugins.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"ablate_plugins.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Plugin) and cls is not Plugin and cls.__module__ == module.__name__:
+                found.append((cls.name, cls))
+    return found
+
+
+def entry_points() -> list[importlib.metadata.EntryPoint]:
+    return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def disabled_names() -> set[str]:
+    return {n.strip() for n in os.environ.get("ABLATE_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+
+_registry: PluginRegistry | None = None
+
+
+def get_registry() -> PluginRegistry:
+    """The process-wide registry, loaded on first use."""
+    global _registry
+    if _registry is None:
+        _registry = PluginRegistry().load()
+    return _registry
+
+
+def reset_registry() -> None:
+    """Forget loaded plugins (tests, or after changing ABLATE_DISABLE_PLUGINS)."""
+    global _registry
+    _registry = None
+
+
+def call_in_order(hook, **kwargs) -> list[tuple[str, Any]]:
+    """Call a hook's implementations one by one in recipe order; return (plugin, result) pairs.
+
+    Used where ablate must know which plugin returned what (``ablate_configure``).
+    """
+    results = []
+    for impl in reversed(hook.get_hookimpls()):
+        result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+        if result is not None:
+            results.append((impl.plugin_name, result))
+    return results

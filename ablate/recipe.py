@@ -1,0 +1,238 @@
+"""Recipes: TOML files that describe a study, and their expansion into runs.
+
+The format is documented in docs/recipes.md. Expansion validates everything
+(settings, plugins, parameters, scales, grid keys) before anything is trained, so
+that a typo in hour zero does not cost a crash in hour ten.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.resources
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.config import Settings
+from ablate.errors import AblateError
+from ablate.params import parse_text
+from ablate.plugins import PluginRegistry, call_in_order, get_registry
+
+RECIPE_KEYS = ("description", "report", "settings", "scales", "runs")
+RUN_KEYS = ("name", "plugins", "settings", "grid")
+SCALE_EXTRA_KEYS = ("plugins", "grid")
+DEFAULT_SCALE = "paper"
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe file, not yet expanded."""
+
+    name: str
+    path: Path
+    description: str
+    report: str
+    settings: dict[str, Any]
+    scales: dict[str, dict[str, Any]]
+    runs: list[dict[str, Any]]
+
+
+@dataclass
+class Run:
+    """One fully resolved training run: what it is called, its settings and its plugins."""
+
+    name: str
+    settings: Settings
+    plugins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes the run's results; its hash names the run's directory."""
+        return {"name": self.name, "settings": self.settings.identity(),
+                "plugins": [[name, values] for name, values in self.plugins]}
+
+    @property
+    def short_hash(self) -> str:
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def dir_name(self) -> str:
+        return f"{self.name}-{self.short_hash}"
+
+    def plugin_names(self) -> list[str]:
+        return [name for name, _ in self.plugins]
+
+
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
+
+def builtin_recipes() -> dict[str, Path]:
+    """Names and paths of the recipes installed with ablate."""
+    folder = importlib.resources.files("ablate_recipes")
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".toml")}
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Read a built-in recipe by name, or a recipe file by path."""
+    path = Path(name_or_path)
+    builtins = builtin_recipes()
+    if not path.suffix and str(name_or_path) in builtins:
+        path = builtins[str(name_or_path)]
+    elif not path.exists():
+        raise AblateError(f"no recipe {str(name_or_path)!r}: not a file, and not a built-in recipe "
+                          f"({', '.join(sorted(builtins))}); see `ablate recipes`")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise AblateError(f"{path}: malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise AblateError(f"{path}: cannot read the recipe: {exc.strerror}") from None
+    return parse_recipe(raw, path)
+
+
+def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
+    unknown_keys(raw, RECIPE_KEYS, f"{path}")
+    runs = raw.get("runs", [])
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+        raise AblateError(f"{path}: runs: a recipe needs at least one [[runs]] table")
+    for i, run in enumerate(runs):
+        unknown_keys(run, RUN_KEYS, f"{path}: runs[{i}]")
+        if not isinstance(run.get("name"), str) or not run["name"]:
+            raise AblateError(f"{path}: runs[{i}].name: every run needs a name (a string)")
+    names = [r["name"] for r in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise AblateError(f"{path}: runs: the run name {duplicates[0]!r} is used twice; names must be unique")
+    for key in ("settings", "scales"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise AblateError(f"{path}: {key}: expected a table, found {raw[key]!r}")
+    return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
+                  report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
+                  scales=raw.get("scales", {}), runs=runs)
+
+
+def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise AblateError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+
+
+# --------------------------------------------------------------------------
+# Expansion
+# --------------------------------------------------------------------------
+
+def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict[str, Any] = (),
+           registry: PluginRegistry | None = None) -> list[Run]:
+    """Resolve a recipe at a scale into validated runs, one per run and grid value."""
+    registry = registry or get_registry()
+    where = str(recipe.path)
+    scale = scale or DEFAULT_SCALE
+    if scale not in recipe.scales and scale != DEFAULT_SCALE:
+        raise AblateError(f"{where}: unknown scale {scale!r}; this recipe has: "
+                          f"{', '.join([DEFAULT_SCALE] + [s for s in recipe.scales if s != DEFAULT_SCALE])}")
+    scale_table = dict(recipe.scales.get(scale, {}))
+    scale_plugins = scale_table.pop("plugins", {})
+    scale_grid = scale_table.pop("grid", {})
+    set_settings, set_plugins = split_overrides(overrides, registry)
+    used = {name for run in recipe.runs for name in plugin_table(run, where, registry)}
+    for name in set(set_plugins) | set(scale_plugins):
+        registry.get(name, f"{where}: scales.{scale}.plugins" if name in scale_plugins else "--set")
+        if name not in used:
+            source = f"{where}: scales.{scale}.plugins" if name in scale_plugins else f"--set {name}.*"
+            raise AblateError(f"{source}: no run of this recipe uses plugin {name!r}")
+
+    runs = []
+    for i, raw_run in enumerate(recipe.runs):
+        run_where = f"{where}: runs[{i}] ({raw_run['name']})"
+        grid = dict(raw_run.get("grid", {}))
+        for key, values in scale_grid.items():
+            if key in grid:
+                grid[key] = values
+        for values in grid_points(grid, run_where):
+            settings = Settings()
+            settings.update(recipe.settings, f"{where}: settings")
+            settings.update(scale_table, f"{where}: scales.{scale}")
+            settings.update(raw_run.get("settings", {}), f"{run_where}.settings")
+            plugins = plugin_table(raw_run, where, registry)
+            for name in plugins:
+                plugins[name].update(scale_plugins.get(name, {}))
+                plugins[name].update(set_plugins.get(name, {}))
+            name = raw_run["name"]
+            for key, value in values.items():
+                name += f"-{key.split('.')[-1]}{value}"
+                if "." in key:
+                    plugin, param = key.split(".", 1)
+                    if plugin not in plugins:
+                        raise AblateError(f"{run_where}.grid: {key!r} names plugin {plugin!r}, "
+                                          f"which this run does not list in its plugins")
+                    plugins[plugin][param] = value
+                else:
+                    settings.set(key, value, f"{run_where}.grid.{key}")
+            checked = [(p, registry.get(p, f"{run_where}.plugins").cls.validate(v, f"{run_where}.plugins.{p}"))
+                       for p, v in plugins.items()]
+            run = Run(name=name, settings=settings, plugins=checked)
+            configure(run, registry, run_where)
+            settings.update(set_settings, "--set")
+            runs.append(run)
+    return runs
+
+
+def plugin_table(raw_run: dict, where: str, registry: PluginRegistry) -> dict[str, dict]:
+    """A run's plugins as an ordered {name: params} table, from either list or table form."""
+    plugins = raw_run.get("plugins", {})
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        return {p: {} for p in plugins}
+    if isinstance(plugins, dict) and all(isinstance(v, dict) for v in plugins.values()):
+        return copy.deepcopy(plugins)
+    raise AblateError(f"{where}: runs.{raw_run['name']}.plugins: expected a list of plugin names or "
+                      f"a table of plugin tables, found {plugins!r}")
+
+
+def grid_points(grid: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    if not isinstance(grid, dict):
+        raise AblateError(f"{where}.grid: expected a table of lists, found {grid!r}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise AblateError(f"{where}.grid.{key}: expected a non-empty list of values, found {values!r}")
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def split_overrides(overrides, registry: PluginRegistry) -> tuple[dict, dict[str, dict]]:
+    """``["epochs=3", "pgd.steps=2"]`` -> ({"epochs": 3}, {"pgd": {"steps": 2}})."""
+    items = overrides.items() if isinstance(overrides, dict) else [parse_assignment(o) for o in overrides]
+    settings, plugins = {}, {}
+    for key, value in items:
+        if "." in key:
+            plugin, param = key.split(".", 1)
+            plugins.setdefault(plugin, {})[param] = value
+        else:
+            Settings().set(key, value, f"--set {key}")
+            settings[key] = value
+    return settings, plugins
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AblateError(f"--set {text!r}: expected KEY=VALUE, e.g. --set epochs=3 or --set dropout.p=0.3")
+    return key.strip(), parse_text(value.strip())
+
+
+def configure(run: Run, registry: PluginRegistry, where: str) -> None:
+    """Let the run's plugins change its settings, then check the combination."""
+    pm = registry.run_manager(run.plugins)
+    changed_by: dict[str, str] = {}
+    for plugin, changes in call_in_order(pm.hook.ablate_configure, settings=run.settings, run_name=run.name):
+        for key, value in changes.items():
+            if key in changed_by:
+                raise AblateError(f"{where}: plugins {changed_by[key]!r} and {plugin!r} both set {key!r}; "
+                                  f"keep one of them in this run")
+            changed_by[key] = plugin
+            run.settings.set(key, value, f"{where}: plugin {plugin} sets {key}")
+    pm.hook.ablate_check(settings=run.settings, plugins=run.plugin_names())

@@ -1,0 +1,53 @@
+"""Shared fixtures: a clean plugin registry and small recipes for every test."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ablate.plugins import reset_registry
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch, tmp_path):
+    """Each test sees freshly discovered plugins and its own data cache folder."""
+    monkeypatch.delenv("ABLATE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("ABLATE_STRICT_PLUGINS", raising=False)
+    monkeypatch.setenv("ABLATE_DATA", str(tmp_path / "data-cache"))
+    reset_registry()
+    yield
+    reset_registry()
+
+
+TINY = """
+    description = "a tiny study for tests"
+    report = "figure5"
+
+    [settings]
+    dataset = "synthetic:train=240,test=120"
+    model = "resnet18"
+    width = 0.0625
+    epochs = 2
+    batch_size = 40
+    lr = 0.003
+    radii = [4, 12]
+    eval_batch_size = 120
+    device = "cpu"
+
+    [scales.smoke]
+    epochs = 1
+"""
+
+
+@pytest.fixture
+def write_recipe(tmp_path):
+    """Write a recipe file from TOML text (the tiny settings above plus the given runs)."""
+
+    def write(runs: str, name: str = "tiny", head: str = TINY) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(textwrap.dedent(head) + "\n" + textwrap.dedent(runs))
+        return path
+
+    return write

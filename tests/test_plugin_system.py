@@ -1,0 +1,177 @@
+"""Discovery, loading, blocking and ordering of plugins."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import ablate
+from ablate.plugins import Plugin, check_plugin_class, get_registry, reset_registry
+
+BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_labels",
+            "frequency_filter", "kernel_smoothing", "attacks"}
+
+
+def install_distribution(root, dist, version, entry_points: dict[str, str], modules: dict[str, str]):
+    """Install a real (if minimal) distribution into ``root``: a dist-info folder and its modules."""
+    info = root / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[ablate]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+GOOD = """
+    import ablate
+
+    class Blur(ablate.Plugin):
+        '''Blurs nothing; proves discovery.'''
+        name = "blur"
+        params = [ablate.Param("sigma", float, 1.0, "width")]
+
+        @ablate.hookimpl
+        def ablate_loss(self, logits, targets):
+            return None
+"""
+
+
+def test_builtins_are_registered_by_default():
+    names = set(get_registry().plugins)
+    assert BUILTINS <= names
+    assert all(get_registry().plugins[n].source == "built-in" for n in BUILTINS)
+
+
+def test_entry_point_from_an_installed_distribution(tmp_path, monkeypatch):
+    install_distribution(tmp_path, "ablate-blur", "1.2.3", {"blur": "ablate_blur:Blur"}, {"ablate_blur": GOOD})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    info = get_registry().get("blur", "test")
+    assert info.source == "ablate-blur 1.2.3"
+    assert info.hooks() == ["ablate_loss"]
+    assert info.cls.validate({"sigma": 2}, "x") == {"sigma": 2.0}
+
+
+def test_a_broken_plugin_warns_and_the_others_still_load(tmp_path, monkeypatch, capsys):
+    install_distribution(tmp_path, "ablate-broken", "0.1", {"broken": "ablate_broken:Broken", "blur": "ablate_blur:Blur"},
+                         {"ablate_broken": "import does_not_exist\n", "ablate_blur": GOOD})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = get_registry()
+    assert "blur" in registry.plugins and "broken" not in registry.plugins
+    err = capsys.readouterr().err
+    warning = [line for line in err.splitlines() if "broken" in line]
+    assert len(warning) == 1
+    assert "ablate-broken 0.1" in warning[0] and "ModuleNotFoundError" in warning[0]
+    assert "ABLATE_DISABLE_PLUGINS=broken" in warning[0]
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(tmp_path, monkeypatch):
+    install_distribution(tmp_path, "ablate-broken", "0.1", {"broken": "ablate_broken:Broken"},
+                         {"ablate_broken": "raise RuntimeError('boom')\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
+    with pytest.raises(ablate.AblateError, match="broken.*ablate-broken 0.1.*boom"):
+        get_registry()
+
+
+def test_disabled_plugins_are_not_even_imported(tmp_path, monkeypatch):
+    install_distribution(tmp_path, "ablate-broken", "0.1", {"broken": "ablate_broken:Broken"},
+                         {"ablate_broken": "raise RuntimeError('must not be imported')\n"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
+    monkeypatch.setenv("ABLATE_DISABLE_PLUGINS", "broken, mixup")
+    registry = get_registry()
+    assert "broken" not in registry.plugins and "mixup" not in registry.plugins
+    assert "dropout" in registry.plugins
+
+
+def test_misspelt_hook_is_caught():
+    class Typo(Plugin):
+        name = "typo"
+
+        @ablate.hookimpl
+        def ablate_trian_batch(self, batch):
+            pass
+
+    with pytest.raises(TypeError, match="does not exist"):
+        check_plugin_class(Typo, "typo")
+
+
+def test_two_plugins_with_one_name_are_refused():
+    class Again(Plugin):
+        name = "dropout"
+
+    with pytest.raises(ablate.AblateError, match="two plugins are named 'dropout'"):
+        get_registry().add(Again, "test")
+
+
+def order_plugins(calls):
+    made = []
+    for letter in "abc":
+        class Recorder(Plugin):
+            name = letter
+            params = []
+
+            @ablate.hookimpl
+            def ablate_train_batch(self, batch):
+                calls.append(self.name)
+
+            @ablate.hookimpl
+            def ablate_loss(self, logits):
+                calls.append(f"loss-{self.name}")
+                return self.name
+        made.append(Recorder)
+    return made
+
+
+@pytest.mark.parametrize("registration", ["abc", "cba", "bca"])
+def test_hooks_run_in_recipe_order_whatever_the_registration_order(registration):
+    calls = []
+    classes = {c.name: c for c in order_plugins(calls)}
+    registry = get_registry()
+    for letter in registration:
+        registry.add(classes[letter], "test")
+    hook = registry.run_manager([("b", {}), ("c", {}), ("a", {})]).hook
+    hook.ablate_train_batch(batch=None, model=None, state=None)
+    assert calls == ["b", "c", "a"]
+    calls.clear()
+    # first-result hooks: the first listed plugin wins and later ones are not called
+    assert hook.ablate_loss(logits=None, targets=None, state=None) == "b"
+    assert calls == ["loss-b"]
+
+
+def test_autoload_plugins_join_every_run_after_the_listed_ones():
+    calls = []
+
+    class Logger(Plugin):
+        name = "zz-logger"
+        autoload = True
+
+        @ablate.hookimpl
+        def ablate_train_batch(self, batch):
+            calls.append("logger")
+
+    registry = get_registry()
+    registry.add(Logger, "test")
+    registry.run_manager([("dropout", {"p": 0.5, "where": "pool"})]).hook.ablate_train_batch(
+        batch=None, model=None, state=None)
+    assert calls == ["logger"]
+
+
+def test_every_hook_is_documented():
+    from ablate import hookspecs
+
+    for name in dir(hookspecs):
+        if name.startswith("ablate_"):
+            doc = getattr(hookspecs, name).__doc__ or ""
+            assert "Fires" in doc, f"{name} does not say when it fires"
+            assert "Return" in doc or "return" in doc, f"{name} does not say what it may return"
+
+
+def test_reset_registry_rediscovers(monkeypatch):
+    assert "mixup" in get_registry().plugins
+    monkeypatch.setenv("ABLATE_DISABLE_PLUGINS", "mixup")
+    assert "mixup" in get_registry().plugins      # cached
+    reset_registry()
+    assert "mixup" not in get_registry().plugins

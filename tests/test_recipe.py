@@ -1,0 +1,136 @@
+"""Recipe parsing, expansion and every bad-input case."""
+
+from __future__ import annotations
+
+import pytest
+
+import ablate
+from ablate.recipe import builtin_recipes, expand, load_recipe
+
+BUILT_IN = {"figure5", "figure4", "figure3", "figure1", "table1", "adversarial"}
+
+
+def test_builtin_recipes_expand_at_every_scale():
+    assert BUILT_IN <= set(builtin_recipes())
+    for name in BUILT_IN:
+        recipe = load_recipe(name)
+        assert recipe.description
+        for scale in ("paper", "quick", "smoke"):
+            runs = expand(recipe, scale)
+            assert runs and len({r.dir_name for r in runs}) == len(runs)
+            if scale == "smoke":
+                assert all(r.settings.dataset == "synthetic" for r in runs)
+
+
+def test_figure5_paper_scale_is_the_study():
+    runs = {r.name: r for r in expand(load_recipe("figure5"))}
+    assert list(runs) == ["vanilla", "dropout", "mixup", "batchnorm", "adversarial"]
+    vanilla = runs["vanilla"].settings
+    assert (vanilla.epochs, vanilla.batch_size, vanilla.optimizer, vanilla.lr) == (100, 100, "adam", 1e-4)
+    assert vanilla.radii == [4, 8, 12, 16] and vanilla.weight_decay == 0 and vanilla.augment == "none"
+    assert runs["vanilla"].plugins == []
+    pgd = dict(runs["adversarial"].plugins)["pgd"]
+    assert pgd["eps"] == 0.03 and pgd["steps"] == 10 and pgd["random_start"] is False
+    assert runs["adversarial"].settings.augment == "crop_flip"
+
+
+def test_precedence_scale_run_grid_and_set(write_recipe):
+    path = write_recipe("""
+        [[runs]]
+        name = "a"
+        settings = { lr = 0.01 }
+
+        [[runs]]
+        name = "b"
+        plugins = ["batch_size"]
+        [runs.grid]
+        "batch_size.size" = [10, 20]
+        epochs = [3, 4]
+    """)
+    runs = expand(load_recipe(path), "smoke", ["width=0.125", "batch_size.scale_lr=true"])
+    assert [r.name for r in runs] == ["a", "b-size10-epochs3", "b-size10-epochs4", "b-size20-epochs3",
+                                      "b-size20-epochs4"]
+    a = runs[0].settings
+    assert (a.epochs, a.lr, a.width) == (1, 0.01, 0.125)       # scale, run settings, --set
+    b = runs[3]
+    assert b.settings.epochs == 3 and b.settings.batch_size == 20   # grid beats the scale
+    assert dict(b.plugins)["batch_size"]["scale_lr"] is True
+    assert len({r.short_hash for r in runs}) == len(runs)
+
+
+def test_plugin_order_follows_the_recipe(write_recipe):
+    path = write_recipe("""
+        [[runs]]
+        name = "x"
+        [runs.plugins.pgd]
+        steps = 1
+        [runs.plugins.mixup]
+        alpha = 0.5
+        [runs.plugins.dropout]
+    """)
+    (run,) = expand(load_recipe(path))
+    assert run.plugin_names() == ["pgd", "mixup", "dropout"]
+
+
+def test_the_hash_ignores_the_device_but_not_the_settings(write_recipe):
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    base = expand(load_recipe(path))[0].short_hash
+    assert expand(load_recipe(path), None, ["device=cpu"])[0].short_hash == base
+    assert expand(load_recipe(path), None, ["lr=0.5"])[0].short_hash != base
+
+
+BAD = [
+    ('[[runs]]\nname = "x"\nplugins = ["nope"]\n', None, [], "unknown plugin 'nope'"),
+    ('[[runs]]\nname = "x"\n[runs.plugins.dropout]\nq = 1\n', None, [], "plugin 'dropout' has no parameter 'q'"),
+    ('[[runs]]\nname = "x"\n[runs.plugins.dropout]\np = "half"\n', None, [], "dropout.p: expected float, found 'half'"),
+    ('[[runs]]\nname = "x"\nsettings = { epochs = "ten" }\n', None, [], "epochs: expected int, found 'ten'"),
+    ('[[runs]]\nname = "x"\nsettings = { epoch = 3 }\n', None, [], "unknown setting 'epoch'"),
+    ('[[runs]]\nname = "x"\nsettings = { radii = [4, -1] }\n', None, [], "radius -1 is not allowed"),
+    ('[[runs]]\nname = "x"\nsettings = { optimizer = "lbfgs" }\n', None, [], "allowed: adam, sgd"),
+    ('[[runs]]\nname = "x"\n', "huge", [], "unknown scale 'huge'"),
+    ('[[runs]]\nname = "x"\nextra = 1\n', None, [], "unknown key 'extra'"),
+    ('[[runs]]\nname = "x"\n[[runs]]\nname = "x"\n', None, [], "'x' is used twice"),
+    ('[[runs]]\nname = "x"\n', None, ["epochs"], "expected KEY=VALUE"),
+    ('[[runs]]\nname = "x"\n', None, ["dropout.p=0.1"], "no run of this recipe uses plugin 'dropout'"),
+    ('[[runs]]\nname = "x"\n[runs.grid]\n"dropout.p" = [0.1]\n', None, [], "does not list in its plugins"),
+    ('[[runs]]\nname = "x"\n[runs.grid]\nlr = 0.1\n', None, [], "expected a non-empty list"),
+    ('[[runs]]\nname = "x"\nplugins = ["batch_size"]\nsettings = { batch_size = 7 }\n', None, ["batch_size.size=-3"],
+     "batch_size.size"),
+]
+
+
+@pytest.mark.parametrize("runs, scale, overrides, message", BAD)
+def test_bad_recipes_name_the_file_key_and_fix(write_recipe, runs, scale, overrides, message):
+    path = write_recipe(runs)
+    with pytest.raises(ablate.AblateError) as caught:
+        expand(load_recipe(path), scale, overrides)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+    if not overrides:
+        assert str(path) in str(caught.value)
+
+
+def test_malformed_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[settings\nepochs = 3\n")
+    with pytest.raises(ablate.AblateError, match=r"broken.toml: malformed TOML"):
+        load_recipe(path)
+
+
+def test_unknown_recipe_lists_the_builtins():
+    with pytest.raises(ablate.AblateError, match="no recipe 'figure9'.*figure5"):
+        load_recipe("figure9")
+
+
+def test_two_plugins_setting_one_setting_are_refused(write_recipe, ablate_plugin):
+    class OtherBatch(ablate.Plugin):
+        name = "other_batch"
+
+        @ablate.hookimpl
+        def ablate_configure(self):
+            return {"batch_size": 8}
+
+    ablate_plugin(OtherBatch)
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["batch_size", "other_batch"]\n')
+    with pytest.raises(ablate.AblateError, match="plugins 'batch_size' and 'other_batch' both set 'batch_size'"):
+        expand(load_recipe(path))

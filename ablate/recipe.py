@@ -22,7 +22,7 @@ from ablate.errors import AblateError
 from ablate.params import parse_text
 from ablate.plugins import PluginRegistry, call_in_order, get_registry
 
-RECIPE_KEYS = ("description", "report", "settings", "scales", "runs")
+RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher")
 RUN_KEYS = ("name", "plugins", "settings", "grid")
 SCALE_EXTRA_KEYS = ("plugins", "grid")
 DEFAULT_SCALE = "paper"
@@ -39,6 +39,7 @@ class Recipe:
     settings: dict[str, Any]
     scales: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
+    launcher: dict[str, Any] = field(default_factory=dict)   # cluster options, see ablate.launchers
 
 
 @dataclass
@@ -108,12 +109,12 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise AblateError(f"{path}: runs: the run name {duplicates[0]!r} is used twice; names must be unique")
-    for key in ("settings", "scales"):
+    for key in ("settings", "scales", "launcher"):
         if not isinstance(raw.get(key, {}), dict):
             raise AblateError(f"{path}: {key}: expected a table, found {raw[key]!r}")
     return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
                   report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
-                  scales=raw.get("scales", {}), runs=runs)
+                  scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}))
 
 
 def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
@@ -178,8 +179,18 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             run = Run(name=name, settings=settings, plugins=checked)
             configure(run, registry, run_where)
             settings.update(set_settings, "--set")
+            check_names(settings, registry, run_where)
             runs.append(run)
     return runs
+
+
+def check_names(settings: Settings, registry: PluginRegistry, where: str) -> None:
+    """The dataset and model must be registered; say which ones are."""
+    for kind, value in (("datasets", settings.dataset.split(":", 1)[0]), ("models", settings.model)):
+        known = registry.registry(kind)
+        if value not in known:
+            raise AblateError(f"{where}: {kind[:-1]}: unknown {kind[:-1]} {value!r}; known {kind}: "
+                              f"{', '.join(sorted(known))} (see `ablate plugins`)")
 
 
 def plugin_table(raw_run: dict, where: str, registry: PluginRegistry) -> dict[str, dict]:

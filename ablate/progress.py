@@ -1,0 +1,127 @@
+"""What a user sees while a study trains: a live display on a terminal, plain lines elsewhere.
+
+The trainer and the runner report to a :class:`Progress`; :class:`SilentProgress`
+ignores everything (library use, tests), :class:`ConsoleProgress` shows run i of N,
+the current epoch and batch, and an ETA for the whole recipe.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+
+
+class Progress:
+    """Receives progress events; every method is optional to override."""
+
+    def start_recipe(self, runs: list, steps_per_run: list[int]) -> None: ...
+    def start_run(self, index: int, run) -> None: ...
+    def start_epochs(self, start: int, epochs: int, steps: int) -> None: ...
+    def batch(self, step: int, steps: int, loss) -> None: ...
+    def epoch_end(self, epoch: int, epochs: int, summary: dict, seconds: float) -> None: ...
+    def end_run(self, run, status: str, seconds: float) -> None: ...
+    def close(self) -> None: ...
+
+
+class SilentProgress(Progress):
+    """Reports nothing."""
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class ConsoleProgress(Progress):
+    """Run i of N, epoch, batch and ETA: a live bar on a terminal, one line per epoch otherwise.
+
+    After the first batches it prints an estimate of the whole recipe's time on this
+    device (from the measured time per step), so a user learns early whether to wait.
+    """
+
+    ESTIMATE_AFTER_STEPS = 5
+
+    def __init__(self, console: Console | None = None, quiet: bool = False, device: str = "") -> None:
+        self.console = console or Console(stderr=True)
+        self.live = self.console.is_terminal and not quiet
+        self.quiet = quiet
+        self.device = device
+        self.steps_per_run: list[int] = []
+        self.done_steps = 0            # optimizer steps of the runs already finished (or skipped)
+        self.run_index = 0
+        self.run_steps_done = 0
+        self.step_started = None
+        self.step_seconds: float | None = None
+        self.estimated = False
+        self.bar: RichProgress | None = None
+
+    def start_recipe(self, runs, steps_per_run):
+        self.runs = runs
+        self.steps_per_run = steps_per_run
+        if self.live:
+            self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+                                    console=self.console, transient=True)
+            self.bar.start()
+            self.recipe_task = self.bar.add_task("recipe", total=max(1, sum(steps_per_run)), info="")
+            self.run_task = self.bar.add_task("run", total=1, info="")
+
+    def start_run(self, index, run):
+        self.run_index = index
+        self.run_name = run.name
+        self.run_steps_done = 0
+        self.done_steps = sum(self.steps_per_run[:index])
+
+    def start_epochs(self, start, epochs, steps):
+        self.epochs, self.steps = epochs, steps
+        self.run_steps_done = start * steps
+        self.step_started = time.perf_counter()
+        self.first_step_count = 0
+        if self.bar:
+            self.bar.update(self.run_task, total=max(1, epochs * steps), completed=self.run_steps_done,
+                            description=f"[{self.run_index + 1}/{len(self.runs)}] {self.run_name}")
+            self.bar.update(self.recipe_task, completed=self.done_steps + self.run_steps_done)
+
+    def batch(self, step, steps, loss):
+        self.run_steps_done += 1
+        self.first_step_count += 1
+        if not self.estimated and self.first_step_count == self.ESTIMATE_AFTER_STEPS:
+            self.step_seconds = (time.perf_counter() - self.step_started) / self.ESTIMATE_AFTER_STEPS
+            self.estimated = True
+            total = self.step_seconds * (sum(self.steps_per_run) - self.done_steps - self.run_steps_done)
+            self.console.print(f"ablate: estimated time for the rest of this recipe on {self.device or 'this device'}: "
+                               f"about {format_duration(total)} (training steps only; probes add a little)")
+        if self.bar and (step % 10 == 0 or step == steps):
+            epoch = self.run_steps_done // max(1, self.steps) + (1 if step < steps else 0)
+            self.bar.update(self.run_task, completed=self.run_steps_done,
+                            info=f"epoch {epoch}/{self.epochs} loss {float(loss):.3f}")
+            self.bar.update(self.recipe_task, completed=self.done_steps + self.run_steps_done)
+
+    def eta(self, seconds_per_epoch: float) -> float:
+        remaining = sum(self.steps_per_run) - self.done_steps - self.run_steps_done
+        return remaining * seconds_per_epoch / max(1, self.steps)
+
+    def epoch_end(self, epoch, epochs, summary, seconds):
+        if self.quiet:
+            return
+        numbers = "  ".join(f"{k.replace('_', ' ')} {v:.3f}" if "loss" in k else f"{k.replace('_', ' ')} {100 * v:.1f}%"
+                            for k, v in summary.items())
+        line = (f"[{self.run_index + 1}/{len(self.runs)} {self.run_name}] epoch {epoch}/{epochs}  {numbers}  "
+                f"{seconds:.1f} s  recipe ETA {format_duration(self.eta(seconds))}")
+        self.console.print(line, highlight=False)
+
+    def end_run(self, run, status, seconds):
+        if not self.quiet or status not in ("finished", "skipped"):
+            self.console.print(f"[{self.run_index + 1}/{len(self.runs)} {run.name}] {status} "
+                               f"({format_duration(seconds)})", highlight=False)
+
+    def close(self):
+        if self.bar:
+            self.bar.stop()
+            self.bar = None

@@ -1,0 +1,127 @@
+"""Running whole recipes: folders, skipping, resuming, failures, results.csv."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import ablate
+from ablate.cli import cli
+from ablate.runner import RecipeFailed, run_recipe
+
+RUNS = """
+    [[runs]]
+    name = "vanilla"
+
+    [[runs]]
+    name = "dropout"
+    plugins = ["dropout"]
+"""
+
+
+def test_run_recipe_writes_folders_and_results(write_recipe, tmp_path):
+    path = write_recipe(RUNS)
+    results = run_recipe(path, "smoke", out=tmp_path / "out")
+    out = tmp_path / "out" / "tiny"
+    assert set(results["run"]) == {"vanilla", "dropout"}
+    on_disk = pd.read_csv(out / "results.csv")
+    assert list(on_disk.columns[:7]) == ["run", "epoch", "split", "component", "radius", "metric", "value"]
+    assert len(on_disk) == len(results)
+    plan = json.loads((out / "recipe.json").read_text())
+    assert [r["status"] for r in plan["runs"]] == ["finished", "finished"]
+    config = json.loads((out / plan["runs"][1]["dir"] / "config.json").read_text())
+    assert config["plugins"] == [["dropout", {"p": 0.5, "where": "pool"}]]
+    assert config["ablate_version"] == ablate.__version__ and config["torch_version"] and config["device"] == "cpu"
+    assert "git_revision" in config and config["seed"] == 0
+
+
+def test_finished_runs_are_skipped(write_recipe, tmp_path):
+    path = write_recipe(RUNS)
+    run_recipe(path, "smoke", out=tmp_path)
+    done = sorted(tmp_path.glob("tiny/*/done.json"))
+    stamps = [p.stat().st_mtime_ns for p in done]
+    again = run_recipe(path, "smoke", out=tmp_path)
+    assert [p.stat().st_mtime_ns for p in done] == stamps
+    assert len(again) == len(pd.read_csv(tmp_path / "tiny" / "results.csv"))
+
+
+class Explode(ablate.Plugin):
+    name = "explode"
+
+    @ablate.hookimpl
+    def ablate_train_batch(self, batch):
+        raise ValueError("kaboom")
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(write_recipe, tmp_path, ablate_plugin):
+    ablate_plugin(Explode)
+    path = write_recipe('[[runs]]\nname = "bad"\nplugins = ["explode"]\n' + RUNS)
+    with pytest.raises(RecipeFailed, match="1 of 3 runs failed.*bad: plugin 'explode' raised ValueError: kaboom"):
+        run_recipe(path, "smoke", out=tmp_path)
+    results = pd.read_csv(tmp_path / "tiny" / "results.csv")
+    assert set(results["run"]) == {"vanilla", "dropout"}
+    statuses = {r["name"]: r["status"] for r in json.loads((tmp_path / "tiny" / "recipe.json").read_text())["runs"]}
+    assert statuses == {"bad": "failed", "vanilla": "finished", "dropout": "finished"}
+    with pytest.raises(RecipeFailed, match="run 'bad' failed"):
+        run_recipe(path, "smoke", out=tmp_path / "ff", fail_fast=True)
+    assert not (tmp_path / "ff" / "tiny" / "results.csv").exists()
+
+
+def test_cli_runs_a_recipe_and_reports(write_recipe, tmp_path):
+    path = write_recipe(RUNS)
+    result = CliRunner().invoke(cli, ["recipe", str(path), "--scale", "smoke", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "vanilla" in result.output and "dropout" in result.output
+    assert (tmp_path / "tiny" / "results.csv").exists()
+    again = CliRunner().invoke(cli, ["report", str(tmp_path / "tiny")])
+    assert again.exit_code == 0 and "dropout" in again.output
+
+
+KILLER = """
+    import os, signal
+    import ablate
+
+    class Kill(ablate.Plugin):
+        '''Kills its own process (SIGKILL, no clean-up) in the given run at the given step.'''
+        name = "kill"
+        autoload = True
+
+        @ablate.hookimpl
+        def ablate_after_step(self, state):
+            if state.run_name == os.environ.get("KILL_RUN") and state.step == int(os.environ["KILL_STEP"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_recipe_resumes_to_the_uninterrupted_results(write_recipe, tmp_path):
+    """SIGKILL mid-run: finished runs are not recomputed, the killed one resumes, results are identical."""
+    from test_plugin_system import install_distribution
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install_distribution(site, "ablate-kill", "1.0", {"kill": "ablate_kill:Kill"}, {"ablate_kill": KILLER})
+    path = write_recipe(RUNS + '\n[[runs]]\nname = "mixup"\nplugins = ["mixup"]\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-c", "from ablate.cli import cli; cli()", "recipe", str(path), "--quiet"]
+
+    whole = subprocess.run(command + ["--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    # 2 epochs of 6 steps: kill the second run in its second epoch
+    killed = subprocess.run(command + ["--out", str(tmp_path / "k")], env={**env, "KILL_RUN": "dropout", "KILL_STEP": "9"},
+                            capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    first_done = next((tmp_path / "k" / "tiny").glob("vanilla-*/done.json"))
+    stamp = first_done.stat().st_mtime_ns
+    resumed = subprocess.run(command + ["--out", str(tmp_path / "k")], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert first_done.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "tiny" / "results.csv"),
+                                  pd.read_csv(tmp_path / "k" / "tiny" / "results.csv"))

@@ -1,0 +1,178 @@
+"""The training loop: it learns, it resumes exactly, it stops on NaN, it calls hooks in order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+import ablate
+from ablate.checkpoint import load_checkpoint
+from ablate.recipe import expand, load_recipe
+from ablate.progress import SilentProgress
+from ablate.trainer import Trainer, crop_flip, train
+
+
+def tiny_run(write_recipe, runs='[[runs]]\nname = "vanilla"\n', overrides=()):
+    (run,) = expand(load_recipe(write_recipe(runs)), None, list(overrides))
+    return run
+
+
+def test_a_tiny_model_learns(write_recipe):
+    run = tiny_run(write_recipe, overrides=["epochs=4", "dataset=\"synthetic:train=400,test=200\"",
+                                            "model=\"hfc-resnet\"", "width=0.5", "lr=0.005"])
+    metrics = train(run)
+    acc = metrics.query("split == 'test' and component == 'original' and metric == 'accuracy'")
+    loss = metrics.query("split == 'train' and metric == 'loss'")["value"].tolist()
+    assert loss[-1] < loss[0]
+    assert acc["value"].iloc[-1] > 0.3            # 10 classes: chance is 0.1
+    assert set(acc["epoch"]) == {0, 1, 2, 3, 4}
+    probe = metrics.query("component in ['low', 'high']")
+    assert set(probe["radius"]) == {4, 12} and len(probe) == 5 * 2 * 2 * 2
+
+
+def test_same_seed_same_metrics(write_recipe):
+    run = tiny_run(write_recipe, overrides=["epochs=1"])
+    pd.testing.assert_frame_equal(train(run), train(run))
+
+
+class CtrlCAfter(SilentProgress):
+    """Raises KeyboardInterrupt after a number of training steps, as Ctrl-C would."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def batch(self, step, steps, loss):
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_to_identical_metrics(write_recipe, tmp_path):
+    runs = '[[runs]]\nname = "v"\nplugins = ["dropout", "mixup"]\nsettings = { augment = "crop_flip" }\n'
+    run = tiny_run(write_recipe, runs, ["epochs=3"])
+    whole = train(run, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(run, tmp_path / "broken", progress=CtrlCAfter(8))      # 6 steps per epoch: stops in epoch 2
+    assert load_checkpoint(tmp_path / "broken" / "checkpoint.pt")["epoch"] == 1
+    resumed = train(run, tmp_path / "broken")
+    pd.testing.assert_frame_equal(whole, resumed)
+
+
+class NaNLoss(ablate.Plugin):
+    name = "nan_loss"
+
+    @ablate.hookimpl
+    def ablate_loss(self, logits, state):
+        if state.epoch == 2:
+            return logits.sum() * float("nan")
+        return None
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(write_recipe, tmp_path, ablate_plugin):
+    ablate_plugin(NaNLoss)
+    run = tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["nan_loss"]\n', ["epochs=3"])
+    with pytest.raises(ablate.TrainingDiverged, match="NaN or infinite in epoch 2.*epoch 1 is kept.*lr"):
+        train(run, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+class Recorder(ablate.Plugin):
+    name = "recorder"
+    calls: list = []
+
+    def _record(self, name):
+        if not self.calls or self.calls[-1] != name:
+            self.calls.append(name)
+
+    @ablate.hookimpl
+    def ablate_configure(self):
+        self._record("configure")
+
+    @ablate.hookimpl
+    def ablate_check(self):
+        self._record("check")
+
+    @ablate.hookimpl
+    def ablate_prepare_data(self, data):
+        assert isinstance(data, ablate.Data)
+        self._record("prepare_data")
+
+    @ablate.hookimpl
+    def ablate_model_parts(self, parts):
+        self._record("model_parts")
+
+    @ablate.hookimpl
+    def ablate_modify_model(self, model):
+        self._record("modify_model")
+
+    @ablate.hookimpl
+    def ablate_optimizer(self):
+        self._record("optimizer")
+
+    @ablate.hookimpl
+    def ablate_train_batch(self, batch, model):
+        assert model.training and batch.x.dtype == torch.float32
+        self._record("train_batch")
+
+    @ablate.hookimpl
+    def ablate_loss(self):
+        self._record("loss")
+
+    @ablate.hookimpl
+    def ablate_after_step(self):
+        self._record("after_step")
+
+    @ablate.hookimpl
+    def ablate_epoch_end(self, model, state):
+        assert not model.training
+        self._record(f"epoch_end{state.epoch}")
+        return [{"split": "test", "component": "original", "radius": None, "metric": "custom", "value": 1.0}]
+
+    @ablate.hookimpl
+    def ablate_final_models(self, model):
+        self._record("final_models")
+        return {"copy": torch.nn.Sequential(model)}
+
+    @ablate.hookimpl
+    def ablate_evaluate(self, models):
+        assert set(models) == {"final", "copy"}
+        self._record("evaluate")
+
+
+def test_hooks_fire_in_the_documented_order(write_recipe, ablate_plugin):
+    ablate_plugin(Recorder)
+    Recorder.calls = []
+    run = tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["recorder"]\n', ["epochs=2"])
+    metrics = train(run)
+    step = ["train_batch", "loss", "after_step"]
+    assert Recorder.calls[:7] == ["configure", "check", "prepare_data", "model_parts", "modify_model",
+                                  "optimizer", "epoch_end0"]
+    rest = Recorder.calls[7:]
+    assert rest[:3] == step and "epoch_end1" in rest and rest[-3:] == ["epoch_end2", "final_models", "evaluate"]
+    assert len(metrics.query("metric == 'custom'")) == 3
+
+
+def test_crop_flip_keeps_shape_and_content():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 32, 32)
+    y = crop_flip(x)
+    assert y.shape == x.shape
+    # each output is a shifted (and maybe mirrored) window of the zero-padded input
+    for i in range(8):
+        padded = torch.nn.functional.pad(x[i], (4, 4, 4, 4))
+        found = any(torch.equal(view, y[i]) for dy in range(9) for dx in range(9)
+                    for view in (padded[:, dy:dy + 32, dx:dx + 32], padded[:, dy:dy + 32, dx:dx + 32].flip(-1)))
+        assert found
+
+
+def test_batch_size_changes_the_number_of_steps(write_recipe):
+    steps = {}
+    for size in (40, 120):
+        run = tiny_run(write_recipe, f'[[runs]]\nname = "v"\n[runs.plugins.batch_size]\nsize = {size}\n', ["epochs=1"])
+        trainer = Trainer(run)
+        trainer.fit()
+        steps[size] = trainer.state.step
+    assert steps == {40: 6, 120: 2}

@@ -6,8 +6,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from ablate.plugins import reset_registry
+
+# Tiny models run fastest, and identically from run to run, on one thread; it also
+# keeps the suite from fighting itself for this 2-core machine's cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

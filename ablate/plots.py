@@ -1,0 +1,230 @@
+"""The study's figures: accuracy curves per run, attack curves, first-layer kernels.
+
+Each ``*_figure`` function returns a matplotlib ``Figure`` (one panel per run or
+per attack) so that it can be inspected; :func:`save` writes it once per format.
+matplotlib is imported inside the functions, so that ``import ablate`` and the
+tables do not pay for it, and figures are drawn on the Agg canvas: no display,
+no pyplot state shared between threads.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ablate.errors import AblateError
+
+TRAIN_STYLE = {"color": "black", "linewidth": 1.8}
+TEST_STYLE = {"color": "0.55", "linewidth": 1.8}
+COMPONENT_LINESTYLE = {"low": "-", "high": ":"}
+COMPONENT_NAME = {"low": "LFC", "high": "HFC"}
+
+
+def new_figure(panels: int, columns: int = 3, panel_size: tuple[float, float] = (4.2, 3.2)):
+    """A figure with exactly ``panels`` axes laid out in rows of ``columns``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    columns = max(1, min(columns, panels))
+    rows = max(1, math.ceil(panels / columns))
+    fig = Figure(figsize=(panel_size[0] * columns, panel_size[1] * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.subplots(rows, columns, squeeze=False).ravel()
+    for extra in grid[panels:]:
+        fig.delaxes(extra)
+    return fig, list(grid[:panels])
+
+
+def save(fig, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format; return the paths."""
+    supported = fig.canvas.get_supported_filetypes()
+    paths = []
+    for fmt in formats:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in supported:
+            raise AblateError(f"unknown plot format {fmt!r}; choose from png, svg, pdf")
+        path = Path(out_dir) / f"{name}.{fmt}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        paths.append(path)
+    return paths
+
+
+def radius_colors(radii: Sequence[float]) -> dict[float, tuple]:
+    """One colour per radius, the same in every panel."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    n = max(1, len(radii) - 1)
+    return {r: cmap(0.85 * i / n) for i, r in enumerate(sorted(radii))}
+
+
+def curve(rows: pd.DataFrame, split: str, component: str, radius: float | None = None) -> pd.Series:
+    """Accuracy by epoch for one split/component/radius of one run's epoch rows."""
+    pick = (rows["split"] == split) & (rows["component"] == component)
+    pick &= rows["radius"].isna() if radius is None else np.isclose(rows["radius"], radius)
+    return rows[pick].groupby("epoch")["value"].last().sort_index()
+
+
+def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test"):
+    """Figure 4/5 (``probe_split="test"``) or Figure 3 (``"train"``): one panel per run.
+
+    Each panel plots, against the epoch, train and test accuracy, and the
+    accuracy on the LFC (solid) and HFC (dotted) of the ``probe_split`` set at
+    each radius, one colour per radius. Runs with no epoch rows get no panel.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = results[results["attack"].isna() & (results["metric"] == "accuracy")]
+    runs = [r for r in runs if (epochs["run"] == r).any()]
+    probe = epochs[(epochs["split"] == probe_split) & epochs["component"].isin(COMPONENT_LINESTYLE)]
+    radii = sorted(probe["radius"].dropna().unique())
+    colors = radius_colors(radii)
+    fig, axes = new_figure(max(1, len(runs)))
+    if not runs:
+        axes[0].text(0.5, 0.5, "no results yet", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    for ax, run in zip(axes, runs):
+        rows = epochs[epochs["run"] == run]
+        for split, style in (("train", TRAIN_STYLE), ("test", TEST_STYLE)):
+            line = curve(rows, split, "original")
+            if not line.empty:
+                ax.plot(line.index, line.values, **style)
+        for component, linestyle in COMPONENT_LINESTYLE.items():
+            for r in radii:
+                line = curve(rows, probe_split, component, r)
+                if not line.empty:
+                    ax.plot(line.index, line.values, linestyle=linestyle, color=colors[r], linewidth=1.3)
+        ax.set_title(run)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    probe_name = "test" if probe_split == "test" else "train"
+    handles = [Line2D([], [], label="train", **TRAIN_STYLE), Line2D([], [], label="test", **TEST_STYLE)]
+    handles += [Line2D([], [], color=colors[r], label=f"r = {r:g}") for r in radii]
+    handles += [Line2D([], [], color="0.3", linestyle=ls, label=f"{COMPONENT_NAME[c]} of {probe_name} set")
+                for c, ls in COMPONENT_LINESTYLE.items() if (probe["component"] == c).any()]
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+    return fig
+
+
+def attack_figure(table: pd.DataFrame):
+    """Accuracy against eps, one panel per attack, one line per model and variant.
+
+    ``table`` has columns ``run, variant, attack, eps, value``; rows whose attack
+    is ``none`` are the clean accuracy, drawn at eps = 0 on every line.
+    """
+    attacks = [a for a in dict.fromkeys(table["attack"]) if a != "none"]
+    fig, axes = new_figure(max(1, len(attacks)), columns=2)
+    if not attacks:
+        axes[0].text(0.5, 0.5, "no attack results yet", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    from matplotlib import colormaps
+
+    runs = list(dict.fromkeys(table["run"]))
+    variants = list(dict.fromkeys(table["variant"]))
+    run_color = {r: colormaps["tab10"](i % 10) for i, r in enumerate(runs)}
+    variant_style = {v: ("-", "--", "-.", ":")[i % 4] for i, v in enumerate(variants)}
+    for ax, attack in zip(axes, attacks):
+        for (run, variant), rows in table.groupby(["run", "variant"], sort=False):
+            line = rows[rows["attack"] == attack].groupby("eps")["value"].last().sort_index()
+            if line.empty:
+                continue
+            clean = rows.loc[rows["attack"] == "none", "value"]
+            if not clean.empty:
+                line = pd.concat([pd.Series([clean.iloc[-1]], index=[0.0]), line])
+            ax.plot(line.index, line.values, marker="o", markersize=3, color=run_color[run],
+                    linestyle=variant_style[variant], label=f"{run}, {variant}")
+        ax.set_title(attack.upper())
+        ax.set_xlabel("eps (pixels in [0, 1])")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return fig
+
+
+def kernel_montage(weight, max_kernels: int = 32, columns: int = 8) -> np.ndarray:
+    """A grid image ``(H, W, 3)`` in [0, 1] of the first ``max_kernels`` kernels of a conv weight.
+
+    ``weight`` is ``[out, in, kh, kw]``. A kernel with 3 input channels is shown
+    as an RGB patch; otherwise its channels are averaged into a grey patch. Each
+    patch is stretched to [0, 1] on its own, so that its shape, not its scale, shows.
+    """
+    w = np.asarray(weight.detach().float().cpu() if hasattr(weight, "detach") else weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"expected a conv weight [out, in, kh, kw], got shape {w.shape}")
+    w = w[:max_kernels]
+    patches = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else np.repeat(w.mean(axis=1)[..., None], 3, axis=-1)
+    low = patches.min(axis=(1, 2, 3), keepdims=True)
+    span = patches.max(axis=(1, 2, 3), keepdims=True) - low
+    patches = (patches - low) / np.where(span > 0, span, 1.0)
+    count, kh, kw, _ = patches.shape
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    pad = 1
+    grid = np.ones((rows * (kh + pad) + pad, columns * (kw + pad) + pad, 3))
+    for i, patch in enumerate(patches):
+        top, left = pad + (i // columns) * (kh + pad), pad + (i % columns) * (kw + pad)
+        grid[top:top + kh, left:left + kw] = patch
+    return grid
+
+
+def kernels_figure(kernels: dict[str, object], smooth: Callable | None, rho: float, max_kernels: int = 32):
+    """Figure 7: each run's first-layer kernels, without and (if ``smooth``) with smoothing.
+
+    One panel per run and version: ``2 * len(kernels)`` panels with ``smooth``,
+    ``len(kernels)`` without. ``smooth(weight, rho)`` returns the smoothed weight.
+    """
+    versions = [("no smoothing", None)] + ([(f"smoothing ρ = {rho:g}", smooth)] if smooth else [])
+    montages = {run: [kernel_montage(transform(w, rho) if transform else w, max_kernels) for _, transform in versions]
+                for run, w in kernels.items()}
+    height, width = next(iter(montages.values()))[0].shape[:2] if montages else (1, 1)
+    fig, axes = new_figure(max(1, len(kernels) * len(versions)), columns=len(versions),
+                           panel_size=(4.0, 0.4 + 4.0 * height / width))
+    if not kernels:
+        axes[0].text(0.5, 0.5, "no checkpoints found", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    panels = iter(axes)
+    for run, images in montages.items():
+        for (label, _), image in zip(versions, images):
+            ax = next(panels)
+            ax.imshow(image, interpolation="nearest")
+            ax.set_title(f"{run}: {label}", fontsize="small")
+            ax.set_axis_off()
+    return fig
+
+
+PROBE_COLUMNS = {"lfc_only": "LFC only", "hfc_only": "HFC only", "both": "both", "neither": "neither",
+                 "lfc_total": "LFC total", "hfc_total": "HFC total"}
+
+
+def probe_figure(reports: dict[str, pd.DataFrame]):
+    """Figure 1's counts against the radius, one panel per run with a probe report."""
+    fig, axes = new_figure(max(1, len(reports)))
+    if not reports:
+        axes[0].text(0.5, 0.5, "no probe reports found", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    for ax, (run, report) in zip(axes, reports.items()):
+        report = report.sort_values("radius")
+        for column, label in PROBE_COLUMNS.items():
+            if column in report:
+                style = "--" if column.endswith("total") else "-"
+                ax.plot(report["radius"], report[column], linestyle=style, marker=".", label=label)
+        ax.set_title(run)
+        ax.set_xlabel("radius r")
+        ax.set_ylabel("test images")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    return fig

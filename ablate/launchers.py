@@ -86,7 +86,7 @@ def run_in_workers(out_dir: Path, scale, overrides, runs: list[Run], jobs: int, 
     try:
         futures = {}
         for run in runs:
-            futures[pool.submit(train_one, source, scale, list(overrides), run.name, str(out_dir.parent))] = run
+            futures[pool.submit(train_one, source, scale, list(overrides), run.name, str(out_dir))] = run
             started[run.name] = time.perf_counter()
         for future in concurrent.futures.as_completed(futures):
             run = futures[future]
@@ -196,7 +196,7 @@ def submit_to_cluster(out_dir: Path, recipe, scale, overrides, runs: list[Run], 
         return []
     executor = make_executor(out_dir / ".submitit", options)
     source = json.loads((out_dir / "recipe.json").read_text())["source"]
-    calls = [(source, scale, list(overrides), run.name, str(out_dir.parent)) for run in runs]
+    calls = [(source, scale, list(overrides), run.name, str(out_dir)) for run in runs]
     jobs = executor.map_array(RunJob(), *zip(*calls))
     write_jobs(out_dir, {run.name: job.job_id for run, job in zip(runs, jobs)})
     say = getattr(progress, "console", None)

@@ -273,6 +273,7 @@ class Trainer:
     def resume(self) -> int:
         """Load the run's checkpoint if there is one; return the last finished epoch."""
         self.finished = False
+        self.resumes: list[int] = []        # epochs this run was resumed from, for the record
         if self.run_dir is None:
             return 0
         state = load_checkpoint(self.run_dir / CHECKPOINT)
@@ -287,6 +288,7 @@ class Trainer:
         self.state.step = state["step"]
         self.rows = state["rows"]
         self.finished = state["finished"]
+        self.resumes = state.get("resumes", []) + [state["epoch"]]
         set_rng_state(state["rng"])
         return state["epoch"]
 
@@ -299,6 +301,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": rng_state(), "rows": self.rows,
             "settings": self.settings.as_dict(), "plugins": self.run.plugins, "run_name": self.run.name,
+            "resumes": self.resumes,
         })
         write_csv(self.run_dir / METRICS, self.metrics())
 

@@ -37,7 +37,7 @@ def test_a_killed_worker_is_resumed_on_the_next_invocation(write_recipe, tmp_pat
     site.mkdir()
     install_distribution(site, "ablate-kill", "1.0", {"kill": "ablate_kill:Kill"}, {"ablate_kill": KILLER})
     path = write_recipe(THREE_RUNS)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from ablate.cli import cli; cli()", "recipe", str(path), "--quiet",
                "--jobs", "2", "--out", str(tmp_path / "k")]
     killed = subprocess.run(command, env={**env, "KILL_RUN": "dropout", "KILL_STEP": "9"}, capture_output=True, text=True)
@@ -51,9 +51,10 @@ def test_a_killed_worker_is_resumed_on_the_next_invocation(write_recipe, tmp_pat
     pd.testing.assert_frame_equal(sequential, pd.read_csv(tmp_path / "k" / "tiny" / "results.csv"))
 
 
-def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_path):
+def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_path, monkeypatch):
     """submitit's local executor stands in for Slurm; a simulated preemption requeues and resumes."""
     pytest.importorskip("submitit")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")     # the jobs compute as this process does, bit for bit
     path = write_recipe('[[runs]]\nname = "long"\nsettings = { epochs = 12 }\n'
                         '[[runs]]\nname = "short"\nsettings = { epochs = 1 }\n')
     overrides = []
@@ -72,14 +73,18 @@ def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_pa
     else:
         pytest.fail("the long run never reached its first checkpoint")
     interrupted_at = state["epoch"]
-    jobs[0]._interrupt()                       # what Slurm does before preempting a job
+    # What Slurm does before preempting a job: signal the job's process (submitit's USR2).
+    from submitit.local.local import LocalJobEnvironment
+
+    worker = json.loads((out / runs[0].dir_name / "running.json").read_text())["pid"]
+    os.kill(worker, LocalJobEnvironment._usr_sig())
     for job in jobs:
         job.result()
     assert (out / runs[0].dir_name / "done.json").exists()
     final = load_checkpoint(checkpoint)
-    assert final["epoch"] == 12 and interrupted_at < 12
+    assert final["epoch"] == 12 and len(final["resumes"]) == 1 and interrupted_at <= final["resumes"][0] < 12
     logs = "".join(p.read_text() for p in (out / ".submitit").rglob("*.err"))
-    assert "preempted" in logs
+    assert "Caught signal SIGUSR2" in logs
     assert json.loads((out / "jobs.json").read_text()).keys() == {"long", "short"}
     reference = run_recipe(path, None, overrides, out=tmp_path / "seq")
     metrics = pd.concat([pd.read_csv(out / r.dir_name / "metrics.csv") for r in runs], ignore_index=True)

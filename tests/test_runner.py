@@ -67,12 +67,15 @@ def test_a_failing_run_is_reported_and_the_others_go_on(write_recipe, tmp_path, 
     with pytest.raises(RecipeFailed, match="1 of 3 runs failed.*bad: plugin 'explode' raised ValueError: kaboom"):
         run_recipe(path, "smoke", out=tmp_path)
     results = pd.read_csv(tmp_path / "tiny" / "results.csv")
-    assert set(results["run"]) == {"vanilla", "dropout"}
+    assert set(results["run"]) == {"bad", "vanilla", "dropout"}
+    assert set(results.query("run == 'bad'")["epoch"]) == {0}          # what it measured before failing
+    assert set(results.query("run == 'vanilla'")["epoch"]) == {0, 1}
     statuses = {r["name"]: r["status"] for r in json.loads((tmp_path / "tiny" / "recipe.json").read_text())["runs"]}
     assert statuses == {"bad": "failed", "vanilla": "finished", "dropout": "finished"}
     with pytest.raises(RecipeFailed, match="run 'bad' failed"):
         run_recipe(path, "smoke", out=tmp_path / "ff", fail_fast=True)
-    assert not (tmp_path / "ff" / "tiny" / "results.csv").exists()
+    ran = set(pd.read_csv(tmp_path / "ff" / "tiny" / "results.csv")["run"])
+    assert ran == {"bad"}                                  # stopped before the others started
 
 
 def test_cli_runs_a_recipe_and_reports(write_recipe, tmp_path):
@@ -109,7 +112,7 @@ def test_a_killed_recipe_resumes_to_the_uninterrupted_results(write_recipe, tmp_
     site.mkdir()
     install_distribution(site, "ablate-kill", "1.0", {"kill": "ablate_kill:Kill"}, {"ablate_kill": KILLER})
     path = write_recipe(RUNS + '\n[[runs]]\nname = "mixup"\nplugins = ["mixup"]\n')
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from ablate.cli import cli; cli()", "recipe", str(path), "--quiet"]
 
     whole = subprocess.run(command + ["--out", str(tmp_path / "whole")], env=env, capture_output=True, text=True)

@@ -20,7 +20,7 @@ def tiny_run(write_recipe, runs='[[runs]]\nname = "vanilla"\n', overrides=()):
 
 def test_a_tiny_model_learns(write_recipe):
     run = tiny_run(write_recipe, overrides=["epochs=4", "dataset=\"synthetic:train=400,test=200\"",
-                                            "model=\"hfc-resnet\"", "width=0.5", "lr=0.005"])
+                                            "model=\"hfc-resnet\"", "width=0.5", "lr=0.001"])
     metrics = train(run)
     acc = metrics.query("split == 'test' and component == 'original' and metric == 'accuracy'")
     loss = metrics.query("split == 'train' and metric == 'loss'")["value"].tolist()

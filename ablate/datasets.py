@@ -1,0 +1,457 @@
+"""Datasets: the built-in loaders and :func:`load_data`, which every run goes through.
+
+A loader turns the part of ``settings.dataset`` after the first ``:`` into a full
+:class:`ablate.Data` (uint8 NCHW images, int64 labels, class names). :func:`load_data`
+loads each dataset once per process, then takes a stratified subset of the sizes the
+run asks for and moves it to the run's device.
+
+Built-in datasets:
+
+* ``cifar10`` / ``cifar100``: through torchvision, from ``$ABLATE_DATA`` (default
+  ``~/.cache/ablate``), downloaded there when missing.
+* ``npz:PATH``: your own arrays (see :func:`load_npz`).
+* ``synthetic[:key=value,...]``: offline, seeded images whose class evidence sits in
+  both low and high spatial frequencies (see :func:`load_synthetic`).
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import os
+import socket
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ablate.errors import AblateError
+from ablate.hookspecs import hookimpl
+from ablate.structs import Data
+
+DEFAULT_DATA_DIR = "~/.cache/ablate"
+SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
+DOWNLOAD_TIMEOUT_S = 30      # per socket operation, so that a dead network fails instead of hanging
+
+_cache: dict[tuple[str, str], Data] = {}
+
+
+# --------------------------------------------------------------------------
+# Registration and the entry point used by runs
+# --------------------------------------------------------------------------
+
+@hookimpl
+def ablate_register_datasets(register):
+    register("cifar10", load_cifar10, help="CIFAR-10 via torchvision, in $ABLATE_DATA (downloaded when missing)")
+    register("cifar100", load_cifar100, help="CIFAR-100 (fine labels) via torchvision, in $ABLATE_DATA")
+    register("npz", load_npz, help="npz:PATH with uint8 NHWC x_train, x_test, int y_train, y_test, optional classes")
+    register("synthetic", load_synthetic,
+             help="offline seeded images with class evidence in low and high frequencies; "
+                  "synthetic:low=1.0,high=0.5,... (options: " + ", ".join(SYNTHETIC_OPTIONS) + ")")
+
+
+def load_data(settings, device: torch.device | str | None = None) -> Data:
+    """The run's data: ``settings.dataset`` loaded (once per process), subset and moved to ``device``.
+
+    ``settings.train_size`` / ``settings.test_size`` pick a stratified subset (0 = all).
+    The returned tensors are never the cached ones, so a run may change them in place.
+    """
+    full = load_full(settings.dataset, settings)
+    train = stratified_indices(full.y_train, settings.train_size, full.num_classes, "train_size", settings.dataset)
+    test = stratified_indices(full.y_test, settings.test_size, full.num_classes, "test_size", settings.dataset)
+    data = Data(full.x_train[train], full.y_train[train], full.x_test[test], full.y_test[test], list(full.classes))
+    return data.to(device) if device is not None else data
+
+
+def load_full(dataset: str, settings=None) -> Data:
+    """The whole dataset named by ``dataset`` (``name`` or ``name:ARG``), from the per-process cache.
+
+    The cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh.
+    """
+    key = (dataset, str(data_root()))
+    if key not in _cache:
+        from ablate.plugins import get_registry
+
+        name, _, arg = dataset.partition(":")
+        datasets = get_registry().registry("datasets")
+        if name not in datasets:
+            known = ", ".join(sorted(datasets))
+            raise AblateError(f"dataset: unknown dataset {name!r}; known datasets: {known} "
+                              f"(npz takes a path: npz:PATH; see `ablate plugins`)")
+        loader, _, owner = datasets[name]
+        data = loader(arg if arg else None, settings)
+        check_data(data, dataset, owner)
+        _cache[key] = data
+    return _cache[key]
+
+
+def clear_cache() -> None:
+    """Forget loaded datasets (tests, or after the files on disk changed)."""
+    _cache.clear()
+
+
+def check_data(data: Data, dataset: str, owner: str) -> None:
+    """Refuse what a loader returned if ablate cannot train on it; the message names the plugin."""
+    where = f"dataset {dataset!r} (from {owner!r})"
+    if not isinstance(data, Data):
+        raise AblateError(f"{where} returned {type(data).__name__}, not ablate.Data; fix the plugin's loader")
+    for split in ("train", "test"):
+        x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+        if x.ndim != 4 or not (x.dtype == torch.uint8 or x.is_floating_point()):
+            raise AblateError(f"{where}: x_{split} is {x.dtype} {tuple(x.shape)}; expected uint8 or float (N, C, H, W)")
+        if y.dtype != torch.int64 or y.ndim != 1 or len(y) != len(x):
+            raise AblateError(f"{where}: y_{split} is {y.dtype} {tuple(y.shape)}; expected int64 ({len(x)},)")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= data.num_classes):
+            raise AblateError(f"{where}: y_{split} has labels outside 0..{data.num_classes - 1} "
+                              f"({data.num_classes} class names)")
+    if data.x_train.shape[1:] != data.x_test.shape[1:]:
+        raise AblateError(f"{where}: train images are {tuple(data.x_train.shape[1:])} but test images are "
+                          f"{tuple(data.x_test.shape[1:])}; both splits need one image shape")
+
+
+def stratified_indices(labels: torch.Tensor, size: int, num_classes: int, setting: str, dataset: str) -> torch.Tensor:
+    """Indices of a subset of ``size`` items, as equal per class as the data allows (0 = all).
+
+    Deterministic (seeded with SUBSET_SEED, not the run's seed) and nested: the subset
+    of a smaller size is contained in that of a larger one. Indices come back sorted.
+    """
+    available = len(labels)
+    if size == 0:
+        return torch.arange(available)
+    if size > available:
+        raise AblateError(f"{setting}: found {size}, but {dataset!r} has only {available} images in that "
+                          f"split; use {setting} <= {available} (0 = all)")
+    counts = torch.bincount(labels.cpu(), minlength=num_classes).tolist()
+    quotas = balanced_quotas(counts, size)
+    order = torch.randperm(available, generator=torch.Generator().manual_seed(SUBSET_SEED))
+    shuffled_labels = labels.cpu()[order]
+    chosen = [order[shuffled_labels == k][:quota] for k, quota in enumerate(quotas) if quota]
+    return torch.cat(chosen).sort().values
+
+
+def balanced_quotas(counts: list[int], size: int) -> list[int]:
+    """How many items to take per class: ``min(count, level)``, the remainder to the lowest classes.
+
+    ``level`` is the largest per-class count that fits in ``size``; classes with fewer
+    items than that give all they have and the others share the rest.
+    """
+    low, high = 0, max(counts)
+    while low < high:                       # largest level with sum(min(c, level)) <= size
+        mid = (low + high + 1) // 2
+        if sum(min(c, mid) for c in counts) <= size:
+            low = mid
+        else:
+            high = mid - 1
+    quotas = [min(c, low) for c in counts]
+    left = size - sum(quotas)
+    for k, c in enumerate(counts):
+        if left and c > quotas[k]:
+            quotas[k] += 1
+            left -= 1
+    return quotas
+
+
+# --------------------------------------------------------------------------
+# CIFAR through torchvision
+# --------------------------------------------------------------------------
+
+def data_root() -> Path:
+    """Where downloaded datasets live: ``$ABLATE_DATA``, else ``~/.cache/ablate``."""
+    return Path(os.environ.get("ABLATE_DATA") or DEFAULT_DATA_DIR).expanduser()
+
+
+def load_cifar10(arg: str | None, settings=None) -> Data:
+    from torchvision.datasets import CIFAR10
+
+    return load_torchvision_cifar(CIFAR10, "cifar10", arg)
+
+
+def load_cifar100(arg: str | None, settings=None) -> Data:
+    from torchvision.datasets import CIFAR100
+
+    return load_torchvision_cifar(CIFAR100, "cifar100", arg)
+
+
+# What a failed download raises: network and file errors, torchvision's checksum
+# errors, a truncated archive.
+DOWNLOAD_ERRORS = (OSError, RuntimeError, http.client.HTTPException, tarfile.TarError, EOFError, zipfile.BadZipFile)
+
+
+def load_torchvision_cifar(cls, name: str, arg: str | None) -> Data:
+    """Load both splits from the data root, downloading them first when absent or corrupted.
+
+    The arrays are taken straight from ``dataset.data`` (N, H, W, C) and
+    ``dataset.targets``: no per-image PIL conversion.
+    """
+    if arg:
+        raise AblateError(f"dataset: {name!r} takes no argument, found {name}:{arg}; "
+                          f"set ABLATE_DATA to choose where the data lives")
+    root = data_root()
+    try:
+        train = cls(str(root), train=True, download=False)
+    except RuntimeError:                                     # absent or corrupted
+        download(cls, name, root)
+        train = cls(str(root), train=True, download=False)
+    test = cls(str(root), train=False, download=False)
+    return Data(hwc_to_tensor(train.data), torch.as_tensor(train.targets, dtype=torch.int64),
+                hwc_to_tensor(test.data), torch.as_tensor(test.targets, dtype=torch.int64),
+                [str(c) for c in train.classes])
+
+
+def download(cls, name: str, root: Path) -> None:
+    """Let torchvision fetch and unpack the archive; any failure becomes a one-line AblateError."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        cls(str(root), train=True, download=True)
+    except DOWNLOAD_ERRORS as exc:
+        raise AblateError(
+            f"dataset {name!r}: not found in {root / cls.base_folder} and the download failed "
+            f"({type(exc).__name__}: {first_line(exc)}); put the folder {cls.base_folder} (unpacked from {cls.url}) "
+            f"in {root}, or set ABLATE_DATA to the folder that holds it, or try `--dataset synthetic`") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def hwc_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 array -> contiguous (N, C, H, W) uint8 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+# --------------------------------------------------------------------------
+# npz: your own arrays
+# --------------------------------------------------------------------------
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_npz(arg: str | None, settings=None) -> Data:
+    """``npz:PATH``: ``x_train``/``x_test`` uint8 (N, H, W, C), ``y_train``/``y_test`` integer (N,)
+    labels in 0..K-1, optional ``classes`` (K strings; default K = largest label + 1)."""
+    if not arg:
+        raise AblateError('dataset: npz needs the path of a .npz file: dataset = "npz:PATH"')
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        raise AblateError(f"dataset: npz file {str(path)!r} does not exist; check the path in npz:PATH")
+    where = f"dataset npz file {str(path)!r}"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise AblateError(f"{where}: cannot be read as .npz ({type(exc).__name__}: {first_line(exc)}); "
+                          f"write it with numpy.savez") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise AblateError(f"{where}: holds a single array, expected a .npz archive with {', '.join(NPZ_KEYS)}")
+    with archive:
+        missing = [k for k in NPZ_KEYS if k not in archive.files]
+        if missing:
+            raise AblateError(f"{where}: missing array {missing[0]!r}; found {', '.join(archive.files) or 'none'}, "
+                              f"expected {', '.join(NPZ_KEYS)} (and optionally classes)")
+        arrays = {}
+        for key in NPZ_KEYS + (("classes",) if "classes" in archive.files else ()):
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:                      # object arrays need pickle, which is refused
+                raise AblateError(f"{where}: array {key!r} cannot be read without pickle ({first_line(exc)}); "
+                                  f"store plain numbers and strings") from None
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise AblateError(f"{where}: array {key!r} is damaged ({type(exc).__name__}: {first_line(exc)}); "
+                                  f"write the file again with numpy.savez") from None
+    for split in ("train", "test"):
+        check_npz_images(arrays[f"x_{split}"], f"x_{split}", where)
+        check_npz_labels(arrays[f"y_{split}"], f"y_{split}", len(arrays[f"x_{split}"]), where)
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise AblateError(f"{where}: x_train images are {arrays['x_train'].shape[1:]} but x_test images are "
+                          f"{arrays['x_test'].shape[1:]}; expected the same (H, W, C)")
+    top = max(int(arrays["y_train"].max()), int(arrays["y_test"].max()))      # both splits hold images
+    if "classes" in arrays:
+        classes = arrays["classes"]
+        if classes.ndim != 1 or classes.dtype.kind not in "US":
+            raise AblateError(f"{where}: 'classes' is {classes.dtype} {classes.shape}; expected a 1-D array of strings")
+        names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes.tolist()]
+        if top >= len(names):
+            raise AblateError(f"{where}: labels go up to {top} but 'classes' names only {len(names)} classes; "
+                              f"expected labels in 0..{len(names) - 1}")
+    else:
+        names = [str(k) for k in range(top + 1)]
+    return Data(hwc_to_tensor(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64)),
+                hwc_to_tensor(arrays["x_test"]), torch.from_numpy(arrays["y_test"].astype(np.int64)), names)
+
+
+def check_npz_images(x: np.ndarray, key: str, where: str) -> None:
+    if x.dtype != np.uint8:
+        raise AblateError(f"{where}: {key!r} has dtype {x.dtype}; expected uint8 pixels 0..255 "
+                          f"(convert with (x * 255).round().astype(numpy.uint8) if yours are in [0, 1])")
+    if x.ndim != 4:
+        raise AblateError(f"{where}: {key!r} has shape {x.shape}; expected 4-D (N, H, W, C), "
+                          f"e.g. (N, 32, 32, 3) (add a channel axis to grey images: x[..., None])")
+    if x.shape[1] in (1, 3) and x.shape[3] not in (1, 3):
+        raise AblateError(f"{where}: {key!r} has shape {x.shape}, which looks like (N, C, H, W); "
+                          f"expected channels last (N, H, W, C): use x.transpose(0, 2, 3, 1)")
+    if len(x) == 0:
+        raise AblateError(f"{where}: {key!r} holds no images; expected at least one")
+
+
+def check_npz_labels(y: np.ndarray, key: str, count: int, where: str) -> None:
+    if y.dtype.kind not in "iu":
+        raise AblateError(f"{where}: {key!r} has dtype {y.dtype}; expected integer class labels")
+    if y.ndim != 1:
+        raise AblateError(f"{where}: {key!r} has shape {y.shape}; expected 1-D ({count},) class indices, not one-hot")
+    if len(y) != count:
+        raise AblateError(f"{where}: {key!r} has {len(y)} labels but x_{key[2:]} has {count} images; "
+                          f"expected one label per image")
+    if len(y) and int(y.min()) < 0:
+        raise AblateError(f"{where}: {key!r} has label {int(y.min())}; expected labels 0..K-1")
+
+
+# --------------------------------------------------------------------------
+# synthetic: offline data with known frequency content
+# --------------------------------------------------------------------------
+
+# name: (type, default, help). None defaults depend on `size`.
+SYNTHETIC_OPTIONS = {
+    "low": (float, 1.0, "amplitude of the class evidence at low frequencies (0 < dist <= low_radius)"),
+    "high": (float, 0.5, "amplitude of the class evidence at high frequencies (dist > high_radius)"),
+    "noise": (float, 0.5, "std of white Gaussian noise (all frequencies), same unit as low/high"),
+    "jitter": (float, 0.0, "how much each image's wave phases vary: 0 = one fixed pattern per class, "
+                           "1 = uniformly random phases (texture-like)"),
+    "waves": (int, 3, "plane waves per class and band"),
+    "train": (int, 2000, "training images"),
+    "test": (int, 500, "test images"),
+    "size": (int, 32, "image height and width"),
+    "channels": (int, 3, "colour channels"),
+    "classes": (int, 10, "number of classes"),
+    "seed": (int, 0, "seed of the class patterns and the images"),
+    "low_radius": (float, None, "outer radius of the low band in DFT bins (default 3 * size / 32)"),
+    "high_radius": (float, None, "inner radius of the high band in DFT bins (default 12 * size / 32)"),
+}
+GREY = 128.0           # the mid-grey base every image starts from
+UNIT = 48.0            # grey levels per unit of amplitude: low=1 is an RMS of 48 levels
+
+
+def parse_synthetic_options(arg: str | None) -> dict:
+    """``"low=1,high=0.5"`` -> all options with defaults filled in, checked."""
+    values = {name: default for name, (_, default, _) in SYNTHETIC_OPTIONS.items()}
+    for item in (arg or "").split(","):
+        if not item.strip():
+            continue
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if key not in SYNTHETIC_OPTIONS:
+            raise AblateError(f"dataset synthetic: unknown option {key!r}; known options: "
+                              f"{', '.join(SYNTHETIC_OPTIONS)} (e.g. synthetic:low=1.0,high=0.5)")
+        kind = SYNTHETIC_OPTIONS[key][0]
+        try:
+            if not sep:
+                raise ValueError
+            values[key] = kind(text.strip())
+        except ValueError:
+            raise AblateError(f"dataset synthetic: option {key!r} needs a {kind.__name__} value, "
+                              f"found {item.strip()!r}; write {key}=VALUE") from None
+    size = values["size"]
+    if values["low_radius"] is None:
+        values["low_radius"] = max(1.0, 3.0 * size / 32)
+    if values["high_radius"] is None:
+        values["high_radius"] = 12.0 * size / 32
+    minimum = {"train": 1, "test": 1, "size": 4, "channels": 1, "classes": 2, "waves": 1,
+               "low": 0, "high": 0, "noise": 0, "jitter": 0, "low_radius": 1, "seed": 0}
+    for key, floor in minimum.items():
+        if values[key] < floor or not math.isfinite(values[key]):
+            raise AblateError(f"dataset synthetic: option {key!r} is {values[key]}; it must be >= {floor}")
+    if values["high_radius"] <= values["low_radius"]:
+        raise AblateError(f"dataset synthetic: high_radius ({values['high_radius']}) must exceed "
+                          f"low_radius ({values['low_radius']}) so that the two bands do not overlap")
+    return values
+
+
+def frequency_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Signed frequencies (cycles per image) of the fftshift-ed spectrum: index i <-> i - size // 2."""
+    f = np.arange(size) - size // 2
+    return np.meshgrid(f, f, indexing="ij")
+
+
+def band_waves(size: int, inner: float, outer: float) -> np.ndarray:
+    """The distinct plane waves (fy, fx) with ``inner < dist <= outer`` from the spectrum's centre.
+
+    A wave and its mirror (-fy, -fx) are one real wave; one of each pair is kept.
+    """
+    fy, fx = frequency_grid(size)
+    dist = np.hypot(fy, fx)
+    inside = (dist > inner) & (dist <= outer)
+    wrap = lambda f: (-f + size // 2) % size - size // 2      # the mirror frequency, wrapped into range
+    pairs = {max((int(a), int(b)), (int(wrap(a)), int(wrap(b)))) for a, b in zip(fy[inside], fx[inside])}
+    return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+
+
+def band_evidence(rng: np.random.Generator, labels: np.ndarray, waves: np.ndarray, colours: np.ndarray,
+                  phases: np.ndarray, jitter: float, size: int) -> np.ndarray:
+    """Per image: the sum of its class's plane waves, unit RMS, (N, C, H, W) float32.
+
+    ``waves`` (K, W, 2) frequencies, ``colours`` (K, W, C) unit vectors, ``phases``
+    (K, W) class phases; each image adds ``jitter * U(-pi, pi)`` to every phase.
+    """
+    n, per_class, channels = len(labels), waves.shape[1], colours.shape[2]
+    pos = np.arange(size)
+    phase = phases[labels] + jitter * rng.uniform(-np.pi, np.pi, size=(n, per_class))
+    images = np.empty((n, channels, size, size), dtype=np.float32)
+    for k in range(len(waves)):             # cos(a + p) = cos a cos p - sin a sin p, per class
+        mine = labels == k
+        angle = 2 * np.pi * (waves[k, :, 0, None, None] * pos[:, None]
+                             + waves[k, :, 1, None, None] * pos[None, :]) / size   # (waves, H, W)
+        cos_part = np.cos(phase[mine])[:, :, None] * colours[k]                   # (images, waves, C)
+        sin_part = np.sin(phase[mine])[:, :, None] * colours[k]
+        images[mine] = (np.tensordot(cos_part, np.cos(angle), axes=([1], [0]))
+                        - np.tensordot(sin_part, np.sin(angle), axes=([1], [0])))
+    return images * np.float32(math.sqrt(2 * channels / per_class))
+
+
+def load_synthetic(arg: str | None, settings=None) -> Data:
+    """Seeded images: ``grey + UNIT * (low * L + high * H + noise * white)``, clipped to uint8.
+
+    Each class owns ``waves`` plane waves in the low band (0 < dist <= low_radius;
+    radius 3 for 32x32, inside the probe's r = 4 disc) and ``waves`` in the high band
+    (dist > high_radius; 12 for 32x32, outside the r = 12 disc), each with its own
+    colour (a unit vector over channels) and phase. L and H are those waves summed
+    (unit RMS each), so by default every class has one fixed smooth pattern and one
+    fixed fine pattern, and a model can learn the classes from the LFC alone, from
+    the HFC alone, or from both; set ``low=0`` or ``high=0`` to remove one. With
+    ``jitter`` > 0 every image shifts the phases at random, so that the class is told
+    by which waves and colours are present (a texture) rather than by a template.
+    The defaults give a pixel spread close to CIFAR-10's (std about 57 grey levels,
+    about 3% of the pixels clipped). Class counts are balanced; the same options
+    give identical tensors.
+    """
+    o = parse_synthetic_options(arg)
+    size, channels, classes, per_class = o["size"], o["channels"], o["classes"], o["waves"]
+    rng = np.random.default_rng(np.random.SeedSequence([o["seed"], 0]))
+    bands = {}
+    for band, (inner, outer) in {"low": (0.0, o["low_radius"]), "high": (o["high_radius"], math.inf)}.items():
+        candidates = band_waves(size, inner, outer)
+        if len(candidates) < per_class:
+            raise AblateError(f"dataset synthetic: the {band} band of a {size}x{size} image holds only "
+                              f"{len(candidates)} waves, fewer than waves={per_class}; change size, "
+                              f"low_radius/high_radius or waves")
+        chosen = np.stack([candidates[rng.choice(len(candidates), per_class, replace=False)] for _ in range(classes)])
+        colours = rng.standard_normal((classes, per_class, channels))
+        colours /= np.linalg.norm(colours, axis=2, keepdims=True)
+        bands[band] = (chosen, colours, rng.uniform(-np.pi, np.pi, size=(classes, per_class)))
+
+    def make(count: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+        split_rng = np.random.default_rng(np.random.SeedSequence([o["seed"], stream]))
+        labels = split_rng.permutation(np.arange(count) % classes)
+        images = np.full((count, channels, size, size), GREY, dtype=np.float32)
+        for band in ("low", "high"):        # drawn even at amplitude 0: changing one knob keeps the rest
+            images += UNIT * o[band] * band_evidence(split_rng, labels, *bands[band], o["jitter"], size)
+        images += (UNIT * o["noise"]) * split_rng.standard_normal(images.shape, dtype=np.float32)
+        pixels = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+        return torch.from_numpy(pixels), torch.from_numpy(labels.astype(np.int64))
+
+    x_train, y_train = make(o["train"], 1)
+    x_test, y_test = make(o["test"], 2)
+    return Data(x_train, y_train, x_test, y_test, [f"class{k}" for k in range(classes)])

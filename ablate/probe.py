@@ -1,0 +1,296 @@
+"""The frequency probe: how well a model classifies the LFC and the HFC of a data set.
+
+A :class:`Prober` is built once per data split and set of radii; it splits the
+images once and keeps the filtered copies, already scaled as the model sees them,
+so each later pass (every epoch) costs only the model's forward passes.
+:func:`probe_report` and :func:`save_example_grid` give Figure 1 and 2 of the study:
+per radius, how many test images are right on the LFC only, the HFC only, both or
+neither, and pictures of images whose HFC is right while their LFC is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ablate.errors import AblateError
+from ablate.frequency import check_images, radius_tuple, split
+from ablate.scaling import NORMALIZE_MODES, model_input, to_float
+
+Key = tuple[str, "float | None"]
+REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
+
+
+@dataclass
+class ProbeResult:
+    """One probe pass.
+
+    ``rows``: tidy metric rows ``{split, component, radius, metric, value}`` with
+    component ``original``/``low``/``high``, radius ``None`` for the original and
+    metric ``accuracy``/``loss`` (mean cross-entropy). ``correct``: per-example
+    correctness (CPU bool tensors) keyed by ``(component, radius)``.
+    """
+
+    rows: list[dict] = field(default_factory=list)
+    correct: dict[Key, torch.Tensor] = field(default_factory=dict)
+
+    def accuracy(self, component: str = "original", radius: float | None = None) -> float:
+        return float(self.correct[(component, radius)].float().mean())
+
+
+class Prober:
+    """Evaluates a model on the originals, LFC and HFC of one data split.
+
+    ``x``: uint8 (0..255) or float (already scaled) images ``(N, C, H, W)`` on the
+    device the model runs on; ``y``: int64 labels. The filtered copies are made once,
+    here, and kept scaled by :func:`ablate.scaling.model_input` with ``normalize``,
+    unless they would take more than ``max_bytes``: then each pass splits the images
+    again, chunk by chunk (same results, slower). Uint8 images are scaled to [0, 1]
+    before the split; the split is linear, so this equals splitting raw pixels.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float], *, inclusive: bool = False,
+                 normalize: str = "max", batch_size: int = 500, split_name: str = "test",
+                 max_bytes: int = 2**30) -> None:
+        check_images(x, f"probe of the {split_name} set")
+        if x.ndim != 4:
+            raise AblateError(f"probe of the {split_name} set: images must be (N, C, H, W), got {tuple(x.shape)}")
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype.is_floating_point:
+            raise AblateError(f"probe of the {split_name} set: labels must be integers shaped ({x.shape[0]},), "
+                              f"got {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+        if normalize not in NORMALIZE_MODES:
+            raise AblateError(f"normalize={normalize!r} is not known; use one of {', '.join(NORMALIZE_MODES)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
+        given = list(radii)
+        if given:
+            radius_tuple(given, "radii")
+        self.radii = given
+        self.inclusive = bool(inclusive)
+        self.normalize = normalize
+        self.batch_size = batch_size
+        self.split_name = split_name
+        self.x = x
+        self.y = y.to(device=x.device, dtype=torch.int64)
+        self.filtered_keys: list[Key] = [("low", r) for r in given] + [("high", r) for r in given]
+        image_bytes = 4 * x[0].numel() if len(x) else 0
+        copies_bytes = len(self.filtered_keys) * len(x) * image_bytes
+        self.cached = copies_bytes <= max_bytes
+        # images split together: all of them once when cached, else what fits in max_bytes
+        per_chunk = max(1, max_bytes // max(1, len(self.filtered_keys) * image_bytes))
+        if per_chunk > batch_size:
+            per_chunk -= per_chunk % batch_size
+        self.chunk = len(x) if self.cached else per_chunk
+        self.filtered: torch.Tensor | None = None
+        if self.cached and self.filtered_keys:
+            self.filtered = torch.empty((len(self.filtered_keys),) + tuple(x.shape), dtype=torch.float32,
+                                        device=x.device)
+            step = max(1, 2**27 // max(1, len(self.filtered_keys) * image_bytes))
+            for start in range(0, len(x), step):
+                self.filtered[:, start:start + step] = self.filtered_copies(start, start + step)
+
+    def filtered_copies(self, start: int, stop: int) -> torch.Tensor:
+        """LFC then HFC of images ``start:stop`` for every radius, scaled for the model: ``(2R, n, C, H, W)``."""
+        low, high = split(to_float(self.x[start:stop]), self.radii, inclusive=self.inclusive)
+        return model_input(torch.cat([low, high]), self.normalize)
+
+    def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
+                 with_filtered: bool = True) -> ProbeResult:
+        """Evaluate ``model`` on the originals, and on every LFC and HFC unless ``with_filtered`` is False.
+
+        The model runs in eval mode without gradients, under autocast when
+        ``autocast_dtype`` is given; every module's train/eval mode is restored afterwards.
+        """
+        modes = [(module, module.training) for module in model.modules()]
+        model.eval()
+        try:
+            with torch.inference_mode():
+                return self.evaluate(model, autocast_dtype, with_filtered and bool(self.filtered_keys))
+        finally:
+            for module, training in modes:
+                module.training = training
+
+    def evaluate(self, model, autocast_dtype, with_filtered: bool) -> ProbeResult:
+        n = len(self.x)
+        keys = [("original", None)] + (self.filtered_keys if with_filtered else [])
+        correct = torch.zeros((len(keys), n), dtype=torch.bool, device=self.x.device)
+        losses = torch.zeros((len(keys), n), dtype=torch.float32, device=self.x.device)
+        autocast = (torch.autocast(self.x.device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                    else contextlib.nullcontext())
+
+        def run(k: int, start: int, images: torch.Tensor) -> None:
+            for offset in range(0, len(images), self.batch_size):
+                batch = images[offset:offset + self.batch_size]
+                stop = start + offset + len(batch)
+                with autocast:
+                    logits = model(batch)
+                labels = self.y[start + offset:stop]
+                logits = logits.float()
+                correct[k, start + offset:stop] = logits.argmax(dim=1) == labels
+                losses[k, start + offset:stop] = F.cross_entropy(logits, labels, reduction="none")
+
+        for start in range(0, n, self.batch_size):
+            run(0, start, model_input(self.x[start:start + self.batch_size], self.normalize))
+        if with_filtered:
+            if self.filtered is not None:
+                for k in range(len(self.filtered_keys)):
+                    run(k + 1, 0, self.filtered[k])
+            else:
+                for start in range(0, n, self.chunk):
+                    copies = self.filtered_copies(start, start + self.chunk)
+                    for k in range(len(copies)):
+                        run(k + 1, start, copies[k])
+        correct = correct.cpu()
+        mean_loss = losses.double().mean(dim=1).cpu() if n else torch.full((len(keys),), float("nan"))
+        rows = []
+        for k, (component, radius) in enumerate(keys):
+            accuracy = float(correct[k].double().mean()) if n else float("nan")
+            for metric, value in (("accuracy", accuracy), ("loss", float(mean_loss[k]))):
+                rows.append({"split": self.split_name, "component": component, "radius": radius,
+                             "metric": metric, "value": value})
+        return ProbeResult(rows=rows, correct={key: correct[k] for k, key in enumerate(keys)})
+
+
+# --------------------------------------------------------------------------
+# Figure 1: LFC-only / HFC-only / both / neither, per radius
+# --------------------------------------------------------------------------
+
+def probe_report(correct: dict[Key, torch.Tensor], radii: Sequence[float]) -> pd.DataFrame:
+    """One row per radius: how many images are right on the LFC only, the HFC only, both, neither.
+
+    ``correct`` is :attr:`ProbeResult.correct`; the four cells of a row sum to the
+    number of images, ``lfc_total``/``hfc_total`` count the images right on each.
+    """
+    rows = []
+    for r in radii:
+        missing = [c for c in ("low", "high") if (c, r) not in correct]
+        if missing:
+            raise AblateError(f"probe report: no per-example results for the {'/'.join(missing)} component "
+                              f"at radius {r}; probe with that radius first")
+        low, high = correct[("low", r)].bool().cpu(), correct[("high", r)].bool().cpu()
+        rows.append({"radius": r,
+                     "lfc_only": int((low & ~high).sum()), "hfc_only": int((high & ~low).sum()),
+                     "both": int((low & high).sum()), "neither": int((~low & ~high).sum()),
+                     "lfc_total": int(low.sum()), "hfc_total": int(high.sum())})
+    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
+
+
+def report_table(df: pd.DataFrame, title: str = "LFC / HFC probe: test images per cell"):
+    """The probe report as a rich table for the console."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in df.columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in df.itertuples(index=False):
+        table.add_row(*(format_cell(v) for v in row))
+    return table
+
+
+def format_cell(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def hfc_only_examples(correct: dict[Key, torch.Tensor], radius: float) -> torch.Tensor:
+    """Indices of the images whose HFC is classified right and whose LFC is wrong."""
+    low, high = correct[("low", radius)].bool().cpu(), correct[("high", radius)].bool().cpu()
+    return torch.nonzero(high & ~low).flatten()
+
+
+# --------------------------------------------------------------------------
+# Figure 2: examples
+# --------------------------------------------------------------------------
+
+def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, indices, path,
+                      classes: Sequence[str] | None = None, labels: torch.Tensor | None = None, n: int = 8,
+                      title: str | None = None) -> Path:
+    """Write a PNG: one row per example (at most ``n``), columns original / LFC / HFC.
+
+    ``low`` and ``high`` are :func:`ablate.frequency.split` of ``x`` (same shape, same
+    pixel scale: 0..255 for uint8 ``x``); ``indices`` pick the examples. The original
+    and LFC are shown on the pixel scale, clipped; each HFC is stretched to its own
+    min..max so that it is visible. With no indices, the PNG says so.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not (x.shape == low.shape == high.shape):
+        raise AblateError(f"example grid: x, low and high must have the same shape, got {tuple(x.shape)}, "
+                          f"{tuple(low.shape)} and {tuple(high.shape)}; split one radius at a time")
+    chosen = [int(i) for i in torch.as_tensor(indices).flatten()[:n]]
+    scale = 255.0 if x.dtype == torch.uint8 else 1.0
+    heading = title or "images whose HFC is classified right and LFC wrong"
+    heading += "\n(HFC stretched to its own min..max for visibility)"
+    rows = max(1, len(chosen))
+    fig = Figure(figsize=(3 * 1.6, rows * 1.6 + 0.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, 3, squeeze=False)
+    for row, index in enumerate(chosen):
+        stretched = high[index].float()
+        span = (stretched.max() - stretched.min()).clamp_min(1e-12)
+        panels = [(x[index].float() / scale).clamp(0, 1), (low[index].float() / scale).clamp(0, 1),
+                  (stretched - stretched.min()) / span]
+        name = ""
+        if labels is not None:
+            label = int(labels[index])
+            name = classes[label] if classes is not None and label < len(classes) else str(label)
+        for col, image in enumerate(panels):
+            ax = axes[row][col]
+            picture = image.detach().cpu().permute(1, 2, 0).numpy()
+            if picture.shape[2] == 1:
+                ax.imshow(picture[:, :, 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(picture)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(("original", "LFC", "HFC")[col], fontsize="small")
+        axes[row][0].set_ylabel(f"#{index} {name}".strip(), fontsize="x-small")
+    if not chosen:
+        for ax in axes[0]:
+            ax.set_axis_off()
+        axes[0][1].text(0.5, 0.5, "no such examples", ha="center", va="center")
+    fig.suptitle(heading, fontsize="small")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100)
+    return path
+
+
+# --------------------------------------------------------------------------
+# After training (and `ablate probe`): the report and the examples on disk
+# --------------------------------------------------------------------------
+
+def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast_dtype=None) -> pd.DataFrame:
+    """Probe ``model`` on the test set at ``settings.report_radii``; write probe_report.csv and examples.png.
+
+    The examples are taken at the radius with the most HFC-only images (the first
+    listed on ties). Returns the report.
+    """
+    radii = list(settings.report_radii)
+    prober = Prober(data.x_test, data.y_test, radii, inclusive=settings.inclusive,
+                    normalize=settings.normalize, batch_size=settings.eval_batch_size, split_name="test")
+    result = prober(model, autocast_dtype)
+    report = probe_report(result.correct, radii)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report.to_csv(out_dir / "probe_report.csv", index=False)
+    title, radius, chosen = None, 0.0, torch.zeros(0, dtype=torch.long)
+    if len(report):
+        row = int(report["hfc_only"].idxmax())      # idxmax: the first listed radius on ties
+        radius = radii[row]
+        chosen = hfc_only_examples(result.correct, radius)[:8]
+        title = f"HFC right, LFC wrong at r = {radius:g} ({int(report['hfc_only'][row])} test images)"
+    images = data.x_test[chosen.to(data.x_test.device)]
+    low, high = split(images, radius, inclusive=settings.inclusive)
+    save_example_grid(images, low, high, range(len(chosen)), out_dir / "examples.png", classes=data.classes,
+                      labels=data.y_test[chosen.to(data.y_test.device)], title=title)
+    return report

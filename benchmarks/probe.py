@@ -1,0 +1,242 @@
+"""Figures for the frequency probe, each a ratio against a baseline timed in the same process.
+
+(a) split throughput (images x radii per second) of ablate.frequency.split against the
+    official per-image numpy loop (transcribed from HaohanWang/HFC); the numpy loop is
+    timed on a subset and extrapolated per image. Goal: >= 20x.
+(b) probe overhead: one Prober pass (originals + LFC + HFC at every radius) through a
+    ResNet18, divided by evaluating as many plain copies of the images (same model,
+    batches, no_grad, accuracy computed). Goal: <= 1.10.
+
+    python benchmarks/probe.py [--data PATH] [--probe-images 300] [--width 0.25]
+
+Not a test: it prints figures. Uses the CIFAR-10 subset in ../shared/data when present,
+else random uint8 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ablate.frequency import split
+from ablate.probe import Prober
+from ablate.scaling import model_input
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_images(path: Path, count: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """``count`` NHWC uint8 images and labels: test images of the npz first, then training ones."""
+    if path.exists():
+        with np.load(path) as data:
+            x = np.concatenate([data["x_test"], data["x_train"]])[:count]
+            y = np.concatenate([data["y_test"], data["y_train"]])[:count].astype(np.int64)
+        return x, y, f"{path} ({len(x)} images)"
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, count),
+            f"random uint8 images ({path} not found)")
+
+
+# --------------------------------------------------------------------------
+# The official code's split, transcribed: one image and one channel at a time
+# --------------------------------------------------------------------------
+
+def official_mask(rows: int, cols: int, r: float) -> np.ndarray:
+    mask = np.zeros((rows, cols))
+    for i in range(rows):
+        for j in range(cols):
+            mask[i, j] = 1.0 if np.sqrt((i - rows / 2) ** 2 + (j - rows / 2) ** 2) < r else 0.0
+    return mask
+
+
+def official_split(images: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """``generateDataWithDifferentFrequencies_3Channel``: NHWC in, NHWC LFC and HFC out."""
+    mask = official_mask(images.shape[1], images.shape[2], r)
+    lows, highs = [], []
+    for i in range(images.shape[0]):
+        low = np.zeros(images.shape[1:])
+        for j in range(images.shape[3]):
+            spectrum = np.fft.fftshift(np.fft.fft2(images[i, :, :, j])) * mask
+            low[:, :, j] = np.real(np.fft.ifft2(np.fft.ifftshift(spectrum)))
+        lows.append(low)
+        high = np.zeros(images.shape[1:])
+        for j in range(images.shape[3]):
+            spectrum = np.fft.fftshift(np.fft.fft2(images[i, :, :, j])) * (1 - mask)
+            high[:, :, j] = np.real(np.fft.ifft2(np.fft.ifftshift(spectrum)))
+        highs.append(high)
+    return np.array(lows), np.array(highs)
+
+
+# --------------------------------------------------------------------------
+# Timing helpers
+# --------------------------------------------------------------------------
+
+def timed(fn, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def best_of(fn, repeats: int, device: torch.device) -> float:
+    fn()                                                   # warm-up: plans, caches, allocator
+    return min(timed(fn, device) for _ in range(repeats))
+
+
+# --------------------------------------------------------------------------
+# (a) split throughput
+# --------------------------------------------------------------------------
+
+def split_figures(images: np.ndarray, radii: list[float], numpy_images: int, repeats: int) -> None:
+    nchw = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    cpu = torch.device("cpu")
+    subset = images[:numpy_images].astype(np.float64)
+    split(nchw, radii)                                     # warm-up
+    ours, numpy_time = [], []
+    for _ in range(repeats):                               # interleaved, so load changes hit both
+        ours.append(timed(lambda: split(nchw, radii), cpu))
+        start = time.perf_counter()
+        reference = [official_split(subset, r) for r in radii]
+        numpy_time.append(time.perf_counter() - start)
+    ours, numpy_time = min(ours), min(numpy_time)
+    ours_rate = len(images) * len(radii) / ours
+    numpy_rate = len(subset) * len(radii) / numpy_time
+
+    low, high = split(nchw[:numpy_images], radii)
+    error = max(max(np.abs(low[k].permute(0, 2, 3, 1).numpy() - ref_low).max(),
+                    np.abs(high[k].permute(0, 2, 3, 1).numpy() - ref_high).max())
+                for k, (ref_low, ref_high) in enumerate(reference)) / 255
+
+    print(f"(a) split, {len(images)} images x radii {radii}, CPU ({torch.get_num_threads()} threads), "
+          f"best of {repeats} interleaved rounds")
+    print(f"    ablate.frequency.split : {ours:8.3f} s   {ours_rate:12,.0f} images x radii / s")
+    print(f"    official numpy loop    : {numpy_time:8.3f} s   {numpy_rate:12,.0f} images x radii / s "
+          f"(timed on {len(subset)} images, extrapolated per image)")
+    print(f"    speed-up               : {ours_rate / numpy_rate:8.1f}x   (goal >= 20x); "
+          f"max |difference| {error:.1e} of the pixel range")
+    if torch.cuda.is_available():
+        gpu = torch.device("cuda")
+        on_gpu = nchw.to(gpu)
+        seconds = best_of(lambda: split(on_gpu, radii), repeats, gpu)
+        print(f"    on CUDA ({torch.cuda.get_device_name(gpu)}): {len(images) / seconds:,.0f} images / s, "
+              f"{len(images) * len(radii) / seconds:,.0f} images x radii / s")
+
+
+# --------------------------------------------------------------------------
+# (b) probe overhead
+# --------------------------------------------------------------------------
+
+def resnet18(width: float) -> tuple[nn.Module, str]:
+    """ablate's ResNet18 when ablate.models provides it, else a CIFAR ResNet18 defined here."""
+    try:
+        from ablate import models
+        from ablate.structs import ModelParts
+    except ImportError:
+        models = None
+    if models is not None and hasattr(models, "resnet18"):
+        return models.resnet18(num_classes=10, width=width, parts=ModelParts()), "ablate.models.resnet18"
+    if models is not None and hasattr(models, "build_model"):
+        from ablate.config import Settings
+        return models.build_model(Settings(width=width), 10, ModelParts()), "ablate.models.build_model"
+    return FallbackResNet18(width), "the benchmark's fallback CIFAR ResNet18"
+
+
+class FallbackBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.shortcut = (nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout
+                         else nn.Identity())
+
+    def forward(self, x):
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))) + self.shortcut(x))
+
+
+class FallbackResNet18(nn.Module):
+    """3x3 stem, no max-pool, four stages of two basic blocks, no normalisation."""
+
+    def __init__(self, width: float) -> None:
+        super().__init__()
+        channels = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
+        layers, cin = [nn.Conv2d(3, channels[0], 3, 1, 1, bias=False), nn.ReLU()], channels[0]
+        for stage, cout in enumerate(channels):
+            for block in range(2):
+                layers.append(FallbackBlock(cin, cout, 2 if stage and not block else 1))
+                cin = cout
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(cin, 10)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def probe_figures(images: np.ndarray, labels: np.ndarray, radii: list[float], args, device: torch.device) -> None:
+    x = torch.from_numpy(images[: args.probe_images]).permute(0, 3, 1, 2).contiguous().to(device)
+    y = torch.from_numpy(labels[: args.probe_images]).to(device)
+    model, source = resnet18(args.width)
+    model = model.to(device).eval()
+    copies = 1 + 2 * len(radii)
+
+    def plain() -> None:
+        with torch.no_grad():
+            right = torch.zeros((), dtype=torch.long, device=device)
+            for _ in range(copies):
+                for start in range(0, len(x), args.batch_size):
+                    logits = model(model_input(x[start:start + args.batch_size], "max"))
+                    right += (logits.argmax(1) == y[start:start + args.batch_size]).sum()
+            right.item()
+
+    built = time.perf_counter()
+    prober = Prober(x, y, radii, normalize="max", batch_size=args.batch_size)
+    built = time.perf_counter() - built
+    plain(), prober(model)                                  # warm-up
+    base, probe = [], []
+    for _ in range(args.repeats):                           # interleaved, so load changes hit both
+        base.append(timed(plain, device))
+        probe.append(timed(lambda: prober(model), device))
+    ratios = [p / b for p, b in zip(probe, base)]
+    print(f"(b) probe overhead, {len(x)} images, radii {radii}, {source} width {args.width}, "
+          f"batch {args.batch_size}, {device}")
+    print(f"    {copies} plain copies (no_grad) : {min(base):8.3f} s  (best of {args.repeats})")
+    print(f"    one Prober pass           : {min(probe):8.3f} s  (best of {args.repeats})")
+    print(f"    overhead                  : {min(probe) / min(base):8.3f}   (best / best; goal <= 1.10); "
+          f"median of paired ratios {statistics.median(ratios):.3f}")
+    print(f"    building the Prober (once per split): {built:.3f} s = {built / min(base):.2f} of a plain pass")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg-subset.npz")
+    parser.add_argument("--radii", default="4,8,12,16")
+    parser.add_argument("--split-images", type=int, default=2000)
+    parser.add_argument("--numpy-images", type=int, default=100, help="images the slow numpy loop is timed on")
+    parser.add_argument("--probe-images", type=int, default=300)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="device of the probe-overhead figure (cpu, cuda)")
+    parser.add_argument("--skip", choices=["split", "probe"], default=None)
+    args = parser.parse_args()
+    radii = [float(r) for r in args.radii.split(",")]
+    images, labels, source = load_images(args.data, max(args.split_images, args.probe_images))
+    print(f"data: {source}; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f} (other processes slow the multi-threaded figures most)")
+    if args.skip != "split":
+        split_figures(images[: args.split_images], radii, min(args.numpy_images, args.split_images), args.repeats)
+    if args.skip != "probe":
+        probe_figures(images, labels, radii, args, torch.device(args.device))
+
+
+if __name__ == "__main__":
+    main()

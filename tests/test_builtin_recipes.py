@@ -1,0 +1,62 @@
+"""Every built-in recipe runs end to end at smoke scale: tables, results.csv and plots."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ablate.cli import cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# recipe: (runs, words its report must print, plots it must write, extra per-run files)
+EXPECTED = {
+    "figure5": (["vanilla", "dropout", "mixup", "batchnorm", "adversarial"],
+                ["train", "test", "gap", "LFC r4", "HFC r16"], ["figure5.png"], []),
+    "figure4": (["batch-size25", "batch-size100"], ["LFC r12", "HFC r8"], ["figure4.png"], []),
+    "figure3": (["true-labels", "shuffled-labels"], ["LFC r4"], ["figure3.png"], []),
+    "figure1": (["vanilla"], ["LFC only", "HFC only", "both", "neither"], ["figure1.png"],
+                ["probe_report.csv", "examples.png"]),
+    "table1": (["lfc-radius4", "lfc-radius12", "hfc-radius4", "hfc-radius12"], ["train", "test"],
+               ["table1.png"], []),
+    "adversarial": (["natural", "adversarial"], ["clean", "FGSM 0.03", "PGD 0.09", "ρ=1"],
+                    ["adversarial.png", "adversarial-kernels.png"], []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_builtin_recipe_at_smoke_scale(name, tmp_path):
+    runs, words, plots, run_files = EXPECTED[name]
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(
+        cli, ["recipe", name, "--scale", "smoke", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    for word in runs + words:
+        assert word in result.output, f"{word!r} missing from the {name} report"
+    out = tmp_path / name
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["run", "epoch", "split", "component", "radius", "metric", "value",
+                                     "attack", "eps", "variant"]
+    assert list(dict.fromkeys(results["run"])) == runs
+    assert results["value"].notna().all() and set(results["metric"]) >= {"accuracy", "loss"}
+    accuracy = results.query("metric == 'accuracy'")["value"]
+    assert accuracy.between(0, 1).all()
+    for plot in plots:
+        assert (out / plot).read_bytes()[:8] == PNG, plot
+    plan = json.loads((out / "recipe.json").read_text())
+    assert {r["status"] for r in plan["runs"]} == {"finished"}
+    for entry in plan["runs"]:
+        for extra in run_files:
+            assert (out / entry["dir"] / extra).exists()
+    if name == "adversarial":
+        attacked = results.dropna(subset=["attack"])
+        assert set(attacked["attack"]) == {"none", "fgsm", "pgd"}
+        assert set(attacked["eps"]) == {0.0, 0.01, 0.03, 0.06, 0.09}
+        assert set(attacked["variant"]) == {"final", "smooth0.1", "smooth0.25", "smooth0.5", "smooth1.0"}
+    if name == "figure3":
+        assert len(results.query("split == 'train' and component == 'low'"))
+    # the report again, from stored results only
+    again = CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["report", str(out)])
+    assert again.exit_code == 0 and all(run in again.output for run in runs)

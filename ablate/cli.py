@@ -8,6 +8,7 @@ traceback instead.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import click
@@ -140,6 +141,7 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
     if device_used == "cpu" and (scale or "paper") == "paper":
         err_console.print("ablate: the paper scale is sized for a GPU; on this CPU it will take very long. "
                           "Try --scale quick.", style="yellow", highlight=False)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)       # `kill` (and Slurm's end) stops like Ctrl-C
     options = launcher_options(recipe_.launcher, f"{recipe_.path}: launcher")
     options.update(launcher_options(dict(parse_assignment(o) for o in launcher_opts), "--launcher-opt"))
     run_recipe(recipe_, scale, overrides, out, fail_fast=fail_fast, console=console, only=list(only) or None,
@@ -198,6 +200,10 @@ def probe(checkpoint, radii, dataset, device, out) -> None:
     frame = write_probe_report(model, data, settings, out_dir, None)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
     console.print(f"wrote {out_dir / 'probe_report.csv'} and {out_dir / 'examples.png'}")
+
+
+def stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def parse_radii(text: str) -> list[float]:

@@ -219,7 +219,7 @@ def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=
     for dataset in {r.settings.dataset: r.settings for r in runs}.values():
         load_data(dataset)      # a missing dataset stops here, before any training
     save_plan(out_dir, recipe, scale, overrides, runs)
-    todo = [r for r in runs if run_status(out_dir / r.dir_name)[0] != "finished"]
+    todo = [r for r in runs if run_status(out_dir / r.dir_name)[0] not in ("finished", "running")]
     errors: dict[str, str] = {}
     try:
         if launcher == "slurm":
@@ -254,8 +254,10 @@ def run_sequentially(out_dir: Path, recipe: Recipe, scale, runs: list[Run], regi
         for index, run in enumerate(runs):
             run_dir = out_dir / run.dir_name
             progress.start_run(index, run)
-            if run_status(run_dir)[0] == "finished":
-                progress.end_run(run, "skipped (finished before)", 0.0)
+            state = run_status(run_dir)[0]
+            if state in ("finished", "running"):
+                progress.end_run(run, "skipped (finished before)" if state == "finished" else
+                                 "skipped: another live process is training it (see its running.json)", 0.0)
                 continue
             started = time.perf_counter()
             error = execute_run(run, run_dir, recipe.name, scale, registry, progress)

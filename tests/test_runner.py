@@ -128,3 +128,19 @@ def test_a_killed_recipe_resumes_to_the_uninterrupted_results(write_recipe, tmp_
     assert first_done.stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "whole" / "tiny" / "results.csv"),
                                   pd.read_csv(tmp_path / "k" / "tiny" / "results.csv"))
+
+
+def test_a_run_another_live_process_trains_is_left_alone(write_recipe, tmp_path):
+    from ablate.checkpoint import write_json
+    from ablate.recipe import expand, load_recipe
+
+    path = write_recipe(RUNS)
+    vanilla = expand(load_recipe(path), "smoke")[0]
+    busy = tmp_path / "tiny" / vanilla.dir_name
+    write_json(busy / "running.json", {"host": __import__("socket").gethostname(), "pid": os.getppid()})
+    results = run_recipe(path, "smoke", out=tmp_path)
+    assert set(results["run"]) == {"dropout"}
+    assert not (busy / "checkpoint.pt").exists()
+    (busy / "running.json").write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": 2**22 + 7}))
+    results = run_recipe(path, "smoke", out=tmp_path)       # its owner is gone: the run is trained now
+    assert set(results["run"]) == {"vanilla", "dropout"}

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pandas as pd
 import pytest
@@ -144,3 +145,24 @@ def test_a_run_another_live_process_trains_is_left_alone(write_recipe, tmp_path)
     (busy / "running.json").write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": 2**22 + 7}))
     results = run_recipe(path, "smoke", out=tmp_path)       # its owner is gone: the run is trained now
     assert set(results["run"]) == {"vanilla", "dropout"}
+
+
+def test_sigterm_stops_like_ctrl_c(write_recipe, tmp_path):
+    path = write_recipe('[[runs]]\nname = "long"\nsettings = { epochs = 40 }\n')
+    command = [sys.executable, "-c", "from ablate.cli import cli; cli()", "recipe", str(path), "--quiet",
+               "--out", str(tmp_path)]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stderr=subprocess.PIPE, text=True)
+    checkpoint = None
+    for _ in range(600):
+        found = list((tmp_path / "tiny").glob("long-*/checkpoint.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.1)
+    assert checkpoint is not None
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    plan = json.loads((tmp_path / "tiny" / "recipe.json").read_text())
+    assert plan["runs"][0]["status"] == "partial"

@@ -166,3 +166,10 @@ def test_sigterm_stops_like_ctrl_c(write_recipe, tmp_path):
     assert "interrupted" in stderr and "Traceback" not in stderr
     plan = json.loads((tmp_path / "tiny" / "recipe.json").read_text())
     assert plan["runs"][0]["status"] == "partial"
+
+
+def test_the_python_api_is_the_cli_without_the_cli(write_recipe, tmp_path):
+    recipe = ablate.load_recipe(write_recipe(RUNS))
+    results = ablate.run_recipe(recipe, "smoke", ["epochs=1"], out=tmp_path)
+    assert isinstance(results, pd.DataFrame) and set(results["run"]) == {"vanilla", "dropout"}
+    assert callable(ablate.split)

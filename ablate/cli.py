@@ -118,9 +118,8 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.launchers import launcher_options
-    from ablate.recipe import parse_assignment
-
     from ablate.progress import ConsoleProgress
+    from ablate.recipe import parse_assignment
     from ablate.runner import plan, plan_table, run_recipe
     from ablate.trainer import resolve_device
 
@@ -130,6 +129,8 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
     if device:
         overrides.append(f"device={json.dumps(device)}")
     recipe_, runs = plan(name_or_path, scale, overrides)
+    options = launcher_options(recipe_.launcher, f"{recipe_.path}: launcher")
+    options.update(launcher_options(dict(parse_assignment(o) for o in launcher_opts), "--launcher-opt"))
     table = plan_table(runs, Path(out) / recipe_.name)
     if dry_run:
         print_frame(table, f"{recipe_.name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained")
@@ -142,8 +143,6 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
         err_console.print("ablate: the paper scale is sized for a GPU; on this CPU it will take very long. "
                           "Try --scale quick.", style="yellow", highlight=False)
     signal.signal(signal.SIGTERM, stop_on_sigterm)       # `kill` (and Slurm's end) stops like Ctrl-C
-    options = launcher_options(recipe_.launcher, f"{recipe_.path}: launcher")
-    options.update(launcher_options(dict(parse_assignment(o) for o in launcher_opts), "--launcher-opt"))
     run_recipe(recipe_, scale, overrides, out, fail_fast=fail_fast, console=console, only=list(only) or None,
                progress=ConsoleProgress(err_console, quiet=quiet, device=device_used),
                formats=[f.strip() for f in formats.split(",") if f.strip()], jobs=jobs,

@@ -10,12 +10,14 @@ trains it. Nothing here schedules work itself: local workers are a
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from ablate.checkpoint import write_json
 from ablate.errors import AblateError
 from ablate.progress import Progress, SilentProgress, format_duration
 from ablate.recipe import Run
@@ -69,8 +71,6 @@ def run_in_workers(out_dir: Path, scale, overrides, runs: list[Run], jobs: int, 
     there are more jobs than devices) and, on a CPU, ``cores // jobs`` threads.
     Ctrl-C stops every worker; each run keeps its last epoch's checkpoint.
     """
-    import json
-
     devices = list(devices or default_devices(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
@@ -190,8 +190,6 @@ def make_executor(folder: Path, options: dict[str, Any]):
 def submit_to_cluster(out_dir: Path, recipe, scale, overrides, runs: list[Run], options: dict[str, Any],
                       progress: Progress | None):
     """Submit one job per run (a job array where the executor allows); wait only if asked to."""
-    import json
-
     if not runs:
         return []
     executor = make_executor(out_dir / ".submitit", options)
@@ -210,10 +208,6 @@ def submit_to_cluster(out_dir: Path, recipe, scale, overrides, runs: list[Run], 
 
 
 def write_jobs(out_dir: Path, job_ids: dict[str, str]) -> None:
-    import json
-
-    from ablate.checkpoint import write_json
-
     path = out_dir / "jobs.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     write_json(path, {**known, **job_ids})

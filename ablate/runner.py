@@ -10,6 +10,7 @@ sequential runner, worker processes and cluster jobs all keep it the same way.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -76,8 +77,6 @@ def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs:
 
 def run_status(run_dir: Path) -> tuple[str, str | None]:
     """(status, error) of a run from its folder: finished, failed, running, partial or pending."""
-    import json
-
     if (run_dir / DONE).exists():
         return "finished", None
     if (run_dir / RUNNING).exists():
@@ -93,8 +92,6 @@ def run_status(run_dir: Path) -> tuple[str, str | None]:
 
 def recipe_status(out_dir: Path) -> pd.DataFrame:
     """One row per run of a recipe's output folder: its status, epochs done, and why it failed."""
-    import json
-
     plan_path = out_dir / PLAN
     if not plan_path.exists():
         raise AblateError(f"{out_dir}: no {PLAN} here; point at OUT/RECIPE, a folder `ablate recipe` wrote")

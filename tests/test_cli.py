@@ -60,6 +60,8 @@ def test_dry_run_shows_the_expanded_runs_and_trains_nothing(tmp_path):
     (["recipe", "figure5", "--dataset", "imagenet", "--scale", "smoke"], "unknown dataset 'imagenet'"),
     (["recipe", "figure5", "--dataset", "npz:/no/such.npz", "--scale", "smoke"], "/no/such.npz"),
     (["recipe", "figure5", "--device", "tpu", "--dry-run"], "allowed: auto, cpu"),
+    (["recipe", "figure5", "--launcher-opt", "queue=gpu", "--dry-run"], "unknown launcher option 'queue'"),
+    (["recipe", "figure5", "--launcher-opt", "gpus=many", "--dry-run"], "gpus: expected int, found 'many'"),
     (["probe", "README.md"], "not an ablate checkpoint"),
     (["probe", "README.md", "--radii", "a:b"], "--radii 'a:b'"),
 ])

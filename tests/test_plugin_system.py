@@ -15,7 +15,7 @@ BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_label
 
 def install_distribution(root, dist, version, entry_points: dict[str, str], modules: dict[str, str]):
     """Install a real (if minimal) distribution into ``root``: a dist-info folder and its modules."""
-    info = root / f"{dist}-{version}.dist-info"
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"      # as wheels name it
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())

@@ -62,7 +62,8 @@ def make_optimizer(model: torch.nn.Module, settings: Settings) -> torch.optim.Op
     if settings.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
                                weight_decay=settings.weight_decay, nesterov=False)
-    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    fused = all(p.is_cuda for p in model.parameters())      # one kernel per step instead of many
+    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=fused)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: Settings):
@@ -178,9 +179,9 @@ class Trainer:
         steps = math.ceil(n / s.batch_size)
         state.epoch, state.steps_per_epoch = epoch, steps
         self.model.train()
+        # on the device, read once at the end; the sum turns NaN/inf as soon as one loss does
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        finite = torch.ones((), device=self.device, dtype=torch.bool)
         for i in range(steps):
             index = order[i * s.batch_size:(i + 1) * s.batch_size]
             x = model_input(data.x_train[index], s.normalize)
@@ -200,15 +201,14 @@ class Trainer:
             self.optimizer.step()
             state.step += 1
             detached = loss.detach()
-            finite &= torch.isfinite(detached)
-            loss_sum += detached.double() * len(index)
+            loss_sum.add_(detached, alpha=len(index))
             labels = batch.y.argmax(1) if batch.y.is_floating_point() else batch.y
             correct += (logits.detach().argmax(1) == labels).sum()
             self.hook.ablate_after_step(model=self.model, loss=detached, state=state)
-            if self.device.type == "cpu" and not bool(finite):
+            if self.device.type == "cpu" and not math.isfinite(detached.item()):
                 break
             self.progress.batch(i + 1, steps, detached)
-        if not bool(finite):
+        if not bool(torch.isfinite(loss_sum)):
             raise TrainingDiverged(
                 f"run {self.run.name}: the loss became NaN or infinite in epoch {epoch}; the checkpoint of "
                 f"epoch {epoch - 1} is kept. Lower the learning rate (--set lr=...) and run again")

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# One prepared check of ablate on a lent GPU machine (H100/H200): about 5 minutes, at most
+# DEVICE_CHECK_BUDGET seconds (default 480) however the steps go.
+#
+#   1. environment: GPU name, driver, torch, whether torchattacks came along;
+#   2. correctness on CUDA: the figure5 recipe at its smoke scale with --device cuda
+#      (five runs: training, mix-up, BatchNorm, PGD, the probe every epoch, report, plots);
+#   3. ablate.frequency.split on CUDA: equal to the CPU split, and its throughput
+#      (images/s at radii 4/8/12/16); a Prober on CUDA agrees with one on the CPU;
+#   4. benchmarks/train.py: ResNet18 (width 1) epochs on 50,000 synthetic CIFAR-shaped
+#      uint8 images at batch 100 and 512, ablate's GPU path (bf16 autocast, channels_last,
+#      data on the device) against the same loop written by hand (ratio, goal >= 0.95) and
+#      against a plain float32 DataLoader loop (speed-up, goal >= 3x; epoch goal < 4 s on
+#      an H100 at batch 100), then the cost of the probe on 10,000 test images;
+#   5. the same with torch.compile (batch 100), when time is left.
+# A step that fails or times out is reported and the next one still runs; the exit status
+# is non-zero if any step failed. With OUT set, everything is also written to
+# $OUT/device_check.log (the device tool brings $OUT back).
+#
+# Preparing the wheels (the GPU image has torch, torchvision, numpy, scipy, tqdm, requests,
+# pandas, matplotlib, click, pluggy and rich, but not torchattacks, which the PGD run and the
+# attacks plugin need). Once, here, in the repository root (/.whl/ is in .gitignore):
+#
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#       --platform manylinux2014_x86_64 -d .whl torchattacks==3.5.1
+#
+# torchattacks is pure Python; its other needs (scipy, tqdm, requests, numpy, torchvision)
+# are in the image, so carry nothing else: an old requests (torchattacks pins ~=2.25.1)
+# would shadow the image's and does not match its urllib3. Without .whl the check still
+# runs, without the adversarial run. Then, with the device tool:
+#
+#   run(command="bash benchmarks/device_check.sh", carry=[".whl"], timeout_s=560)
+#
+# On this CPU, DEVICE_CHECK_SMOKE=1 runs every step with tiny sizes on the CPU, to catch
+# mistakes in the script before device time is spent:
+#
+#   DEVICE_CHECK_SMOKE=1 PYTHON=/work/venv/bin/python bash benchmarks/device_check.sh
+#
+# Variables: PYTHON (default python3), DEVICE_CHECK_BUDGET (seconds, default 480),
+# DEVICE_CHECK_COMPILE (1/0: step 5; default 1 on CUDA, 0 in smoke mode),
+# DEVICE_CHECK_IMAGES / _BATCHES / _ROUNDS (override the benchmark's sizes).
+
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+PY="${PYTHON:-python3}"
+SMOKE="${DEVICE_CHECK_SMOKE:-0}"
+BUDGET="${DEVICE_CHECK_BUDGET:-480}"
+export PYTHONUNBUFFERED=1
+
+if [ "$SMOKE" = "1" ]; then
+    DEVICE=cpu; WIDTH=0.125; IMAGES=256; BATCHES=64,128; ROUNDS=1; PROBE_IMAGES=64; SPLIT_IMAGES=512
+    COMPILE="${DEVICE_CHECK_COMPILE:-0}"
+    # one thread: two multi-threaded torch processes on a small shared CPU stall each other badly
+    export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+else
+    DEVICE=cuda; WIDTH=1; IMAGES=50000; BATCHES=100,512; ROUNDS=2; PROBE_IMAGES=10000; SPLIT_IMAGES=50000
+    COMPILE="${DEVICE_CHECK_COMPILE:-1}"
+fi
+IMAGES="${DEVICE_CHECK_IMAGES:-$IMAGES}"
+BATCHES="${DEVICE_CHECK_BATCHES:-$BATCHES}"
+ROUNDS="${DEVICE_CHECK_ROUNDS:-$ROUNDS}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/device-check.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+SUMMARY=()
+FAILED=0
+
+# step NAME SECONDS COMMAND...: run COMMAND under a timeout cut to what is left of the budget.
+step() {
+    local name="$1" seconds="$2"
+    shift 2
+    local left=$((BUDGET - SECONDS))
+    if [ "$left" -lt 30 ]; then
+        FAILED=1
+        SUMMARY+=("SKIPPED $name: only ${left}s of the ${BUDGET}s budget left")
+        return 0
+    fi
+    [ "$seconds" -gt "$left" ] && seconds="$left"
+    echo
+    echo "=== $name (timeout ${seconds}s, at ${SECONDS}s of ${BUDGET}s) ==="
+    local started=$SECONDS rc
+    # functions run in a child bash (timeout runs programs), with this script's strictness
+    set +e
+    timeout -k 10 "$seconds" bash -euo pipefail -c '"$@"' "$name" "$@" 2>&1 | tee -a "$WORK/steps.out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    local took=$((SECONDS - started))
+    if [ "$rc" -eq 0 ]; then
+        SUMMARY+=("ok      $name (${took}s)")
+    else
+        FAILED=1
+        local why="exit $rc"
+        [ "$rc" -eq 124 ] && why="timed out after ${seconds}s"
+        SUMMARY+=("FAILED  $name: $why (${took}s)")
+    fi
+}
+
+setup() {
+    echo "=== environment ($(date -u '+%Y-%m-%d %H:%M:%S UTC'), smoke=$SMOKE, device=$DEVICE) ==="
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
+    fi
+    local site="${DEVICE_CHECK_SITE:-/tmp/site}"
+    [ "$SMOKE" = "1" ] && site="$WORK/site"
+    if compgen -G ".whl/*.whl" >/dev/null; then
+        "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$site" .whl/*.whl
+        echo "installed into $site: $(cd .whl && ls -- *.whl | tr '\n' ' ')"
+    else
+        echo "no .whl folder: torchattacks must already be installed, else the adversarial run is left out"
+    fi
+    # ablate without installing it: its three packages under the names setup.cfg gives them.
+    mkdir -p "$WORK/path"
+    ln -s "$REPO/ablate" "$WORK/path/ablate"
+    ln -s "$REPO/plugins" "$WORK/path/ablate_plugins"
+    ln -s "$REPO/recipes" "$WORK/path/ablate_recipes"
+    export PYTHONPATH="$site:$WORK/path${PYTHONPATH:+:$PYTHONPATH}"
+    "$PY" - <<'EOF'
+import importlib.util, os, platform, sys
+import torch
+import ablate
+print(f"python {platform.python_version()} ({sys.executable}), torch {torch.__version__}, "
+      f"ablate {ablate.__version__} from {os.path.dirname(ablate.__file__)}")
+print(f"CPUs: {os.cpu_count()}, torch threads: {torch.get_num_threads()}")
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    print(f"GPU: {p.name}, {p.total_memory / 2**30:.1f} GiB, {p.multi_processor_count} SMs, "
+          f"capability {p.major}.{p.minor}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+else:
+    print("GPU: none visible to torch")
+print("torchattacks:", "present" if importlib.util.find_spec("torchattacks") else "MISSING")
+EOF
+    if [ "$DEVICE" = "cuda" ] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+        echo "device_check: PyTorch sees no CUDA device; run on a GPU machine or set DEVICE_CHECK_SMOKE=1" >&2
+        exit 1
+    fi
+}
+
+smoke_recipe() {
+    local runs=()
+    if ! "$PY" -c "import torchattacks" 2>/dev/null; then
+        echo "torchattacks missing: leaving out the adversarial run (see the top of this script for .whl)"
+        runs=(--run vanilla --run dropout --run mixup --run batchnorm)
+    fi
+    "$PY" -c 'import sys; sys.argv[0] = "ablate"; from ablate.cli import main; main()' \
+        recipe figure5 --scale smoke --device "$DEVICE" --out "$WORK/runs" --quiet "${runs[@]}"
+    "$PY" -c 'import sys; sys.argv[0] = "ablate"; from ablate.cli import main; main()' status "$WORK/runs/figure5"
+    local finished
+    finished=$(find "$WORK/runs/figure5" -name metrics.csv | wc -l)
+    echo "runs with metrics: $finished"
+    [ "$finished" -ge 4 ]
+}
+
+split_check() {
+    DC_DEVICE="$DEVICE" DC_SPLIT_IMAGES="$SPLIT_IMAGES" DC_WIDTH="$WIDTH" "$PY" - <<'EOF'
+import os, time
+import torch
+from ablate.config import Settings
+from ablate.frequency import split
+from ablate.models import build_model
+from ablate.probe import Prober
+
+device = torch.device(os.environ["DC_DEVICE"])
+n, radii = int(os.environ["DC_SPLIT_IMAGES"]), [4, 8, 12, 16]
+x = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+# the same numbers as on the CPU
+low_cpu, high_cpu = split(x[:256], radii)
+low_dev, high_dev = split(x[:256].to(device), radii)
+assert low_dev.device.type == device.type and low_dev.dtype == torch.float32
+error = max((low_dev.cpu() - low_cpu).abs().max().item(), (high_dev.cpu() - high_cpu).abs().max().item()) / 255
+print(f"split on {device} vs CPU: max |difference| {error:.1e} of the pixel range")
+assert error < 1e-5, error
+assert torch.allclose(low_dev + high_dev, x[:256].to(device).float().expand_as(low_dev), atol=1e-3)
+
+# throughput: all radii from one forward transform
+on_device = x.to(device)
+def sync():
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+split(on_device, radii); sync()
+times = []
+for _ in range(3):
+    start = time.perf_counter(); split(on_device, radii); sync(); times.append(time.perf_counter() - start)
+best = min(times)
+print(f"split throughput on {device}: {n} images x radii {radii} in {best:.3f} s (best of 3): "
+      f"{n / best:,.0f} images/s, {n * len(radii) / best:,.0f} images x radii/s")
+print(f"RESULT split_images={n} split_s={best:.4f} split_images_per_s={n / best:.0f}")
+del low_dev, high_dev, on_device
+
+# a Prober on the device agrees with one on the CPU (true float32, same weights)
+torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+settings = Settings(width=float(os.environ["DC_WIDTH"]) / 4)
+torch.manual_seed(0)
+model = build_model(settings, 10).eval()
+xs, ys = x[:300], torch.arange(300) % 10
+cpu_result = Prober(xs, ys, radii)(model)
+dev_result = Prober(xs.to(device), ys.to(device), radii)(model.to(device))
+agree = min((cpu_result.correct[k] == dev_result.correct[k]).float().mean().item() for k in cpu_result.correct)
+print(f"Prober on {device} vs CPU: per-image agreement >= {agree:.3f} over {len(cpu_result.correct)} components")
+assert agree >= 0.98, agree
+if device.type == "cuda":
+    bf16 = Prober(xs.to(device), ys.to(device), radii)(model, torch.bfloat16)
+    assert all(r["value"] == r["value"] for r in bf16.rows), "NaN under bf16 autocast"
+    print(f"Prober under bf16 autocast: {len(bf16.rows)} finite rows")
+EOF
+}
+
+benchmark() {
+    "$PY" benchmarks/train.py --data synthetic --device "$DEVICE" --model resnet18 --width "$WIDTH" \
+        --images "$IMAGES" --batch-size "$BATCHES" --rounds "$ROUNDS" --baseline plain,dataloader \
+        --probe-images "$PROBE_IMAGES" --probe-rounds 2 "$@"
+}
+
+benchmark_compiled() {
+    "$PY" benchmarks/train.py --data synthetic --device "$DEVICE" --model resnet18 --width "$WIDTH" \
+        --images "$IMAGES" --batch-size "${BATCHES%%,*}" --rounds "$ROUNDS" --baseline none \
+        --probe-images 0 --compile
+}
+
+# The issue's goals, read off the RESULT lines (informative: a missed goal does not fail the check).
+goals() {
+    "$PY" - "$WORK/steps.out" <<'EOF'
+import sys
+results = [dict(field.split("=", 1) for field in line.split()[1:])
+           for line in open(sys.argv[1]) if line.startswith("RESULT ")]
+def verdict(ok):
+    return "met" if ok else "MISSED"
+for r in results:
+    if "ablate_s" not in r:
+        continue
+    label = f"batch {r['batch']}{' compiled' if r['compile'] == '1' else ''}"
+    seconds = float(r["ablate_s"])
+    print(f"{label:<20} epoch {seconds:7.3f} s for {r['images']} images "
+          f"({int(r['images']) / seconds:,.0f} images/s)"
+          + (f"; epoch < 4 s: {verdict(seconds < 4)}" if r["batch"] == "100" else ""))
+    if "ablate_over_plain" in r:
+        value = float(r["ablate_over_plain"])
+        print(f"{'':<20} ablate / hand-written same-path loop {value:.3f}; >= 0.95: {verdict(value >= 0.95)}")
+    if "ablate_over_dataloader" in r:
+        value = float(r["ablate_over_dataloader"])
+        print(f"{'':<20} speed-up over the fp32 DataLoader loop {value:.2f}x; >= 3x: {verdict(value >= 3)}")
+for r in results:
+    if "split_images_per_s" in r:
+        print(f"split throughput: {float(r['split_images_per_s']):,.0f} images/s at radii 4/8/12/16")
+    if "probe_epoch_ratio" in r:
+        print(f"probe cost: an epoch with the probe on {r['probe_images']} test images takes "
+              f"{float(r['probe_epoch_ratio']):.2f}x one without")
+EOF
+}
+
+main() {
+    setup
+    step "figure5 smoke recipe on $DEVICE" 110 smoke_recipe
+    step "split and probe on $DEVICE" 60 split_check
+    step "training throughput on $DEVICE" 190 benchmark
+    if [ "$COMPILE" = "1" ]; then
+        step "training throughput, torch.compile" 160 benchmark_compiled
+    fi
+    echo
+    echo "=== summary (${SECONDS}s) ==="
+    printf '%s\n' "${SUMMARY[@]}"
+    grep -h "^RESULT" "$WORK/steps.out" 2>/dev/null || true
+    echo
+    echo "=== goals ==="
+    goals || true
+    return "$FAILED"
+}
+
+export -f smoke_recipe split_check benchmark benchmark_compiled
+export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES
+
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+    main 2>&1 | tee "$OUT/device_check.log"
+    exit "${PIPESTATUS[0]}"
+fi
+main

@@ -1,0 +1,319 @@
+"""Training throughput of ablate's trainer against hand-written PyTorch loops, timed in one process.
+
+(a) images per second of ``Trainer.train_epoch`` (probe off: probe_every=0, radii=[])
+    against the baselines named by ``--baseline``, the same model (``build_model``),
+    batch size, optimizer (Adam, lr 1e-4) and image scaling (``model_input``, "max"):
+
+    plain       the same on-device uint8 data, gathered per batch and scaled the same
+                way, under the same precision path as ablate on that device (bf16
+                autocast and channels_last on CUDA, compiled when ``--compile``), but
+                none of the trainer's extras (hooks, loss and accuracy sums, the
+                divergence check): the ratio ablate/plain is the trainer's own
+                overhead. Goal: >= 0.95.
+    dataloader  what a first PyTorch script does: float32 images (scaled once) in a
+                TensorDataset on the CPU, a shuffling DataLoader (pinned memory on
+                CUDA), every batch moved to the device, float32, eager, PyTorch's
+                defaults otherwise (TF32 convolutions; cuDNN autotuning is on for the
+                whole process once a Trainer is set up, which helps this baseline too).
+                The ratio ablate/dataloader is the speed-up of ablate's GPU path (on
+                CUDA; goal >= 3x).
+
+    Epochs are timed in rounds whose order alternates (ABAB, then BABA), after one
+    warm-up epoch each, and medians are reported: the machine may be shared and noisy.
+(b) the cost of one epoch with the probe on (originals + LFC + HFC of ``--probe-images``
+    test images at ``--radii``) as a ratio to the epoch without it (test originals only).
+
+    python benchmarks/train.py [--model resnet18] [--width 0.25] [--images 2000]
+        [--batch-size 100[,512]] [--device cpu] [--rounds 5] [--epochs 1]
+        [--baseline plain[,dataloader]|none] [--compile] [--probe-images 1000]
+
+Not a test: it prints figures, and one ``RESULT key=value ...`` line per measurement for
+scripts (benchmarks/device_check.sh collects them). Data: the CIFAR-10 subset in
+../shared/data when present (``npz:PATH``), else ablate's ``synthetic`` dataset
+(``--data synthetic`` forces it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ablate.config import Settings
+from ablate.models import build_model
+from ablate.probe import Prober
+from ablate.recipe import Run
+from ablate.scaling import model_input
+from ablate.trainer import Trainer, resolve_device
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "cifar10-jpeg-subset.npz"
+BASELINES = ("plain", "dataloader")
+
+
+# --------------------------------------------------------------------------
+# Set-up
+# --------------------------------------------------------------------------
+
+def dataset_name(args) -> str:
+    """``npz:PATH`` for an npz file (the default one when it exists), else the synthetic dataset
+    sized to what is asked."""
+    path = Path(args.data or DEFAULT_DATA)
+    if args.data != "synthetic" and path.exists():
+        return f"npz:{path.resolve()}"
+    if args.data not in (None, "synthetic"):
+        raise SystemExit(f"--data: {args.data} does not exist; give an npz file or 'synthetic'")
+    return f"synthetic:train={args.images},test={max(1, args.probe_images)}"
+
+
+def make_settings(args, dataset: str, radii: list[float], probe_every: int, batch_size: int) -> Settings:
+    settings = Settings()
+    settings.update({"dataset": dataset, "train_size": args.images, "test_size": max(1, args.probe_images),
+                     "model": args.model, "width": args.width, "batch_size": batch_size,
+                     "optimizer": "adam", "lr": 1e-4, "normalize": "max", "radii": radii,
+                     "probe_every": probe_every, "device": args.device, "compile": args.compile,
+                     "epochs": 1_000_000}, "benchmark")
+    return settings
+
+
+def make_trainer(settings: Settings, name: str) -> Trainer:
+    trainer = Trainer(Run(name, settings))
+    trainer.setup()
+    return trainer
+
+
+class PlainLoop:
+    """The loop a careful user writes by hand: the same data on the device, the same steps, no extras."""
+
+    def __init__(self, settings: Settings, trainer: Trainer) -> None:
+        self.device = trainer.device
+        self.x, self.y = trainer.data.x_train, trainer.data.y_train        # the same on-device uint8 tensors
+        self.batch_size, self.normalize = settings.batch_size, settings.normalize
+        self.dtype = trainer.state.autocast_dtype
+        torch.manual_seed(settings.seed + 1)
+        model = build_model(settings, trainer.data.num_classes, in_channels=trainer.data.image_shape[0])
+        model = model.to(self.device)
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.forward = torch.compile(model) if settings.compile else model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+
+    def epoch(self, epoch: int) -> None:
+        self.model.train()
+        order = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(epoch)).to(self.device)
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            x = model_input(self.x[index], self.normalize)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+                logits = self.forward(x)
+            loss = F.cross_entropy(logits.float(), self.y[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+
+class DataLoaderLoop:
+    """A first PyTorch script: float32 images on the CPU, a shuffling DataLoader, fp32, eager."""
+
+    def __init__(self, settings: Settings, trainer: Trainer) -> None:
+        self.device = trainer.device
+        x = model_input(trainer.data.x_train.cpu(), settings.normalize)   # scaled once, like a preprocessed set
+        dataset = torch.utils.data.TensorDataset(x, trainer.data.y_train.cpu())
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=settings.batch_size, shuffle=True,
+                                                  pin_memory=self.device.type == "cuda")
+        torch.manual_seed(settings.seed + 2)
+        self.model = build_model(settings, trainer.data.num_classes,
+                                 in_channels=trainer.data.image_shape[0]).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+
+    def epoch(self, epoch: int) -> None:
+        self.model.train()
+        for x, y in self.loader:
+            x, y = x.to(self.device), y.to(self.device)
+            loss = F.cross_entropy(self.model(x), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def interleaved(contenders: dict[str, Callable[[int], object]], rounds: int, epochs: int,
+                device: torch.device, verbose: bool = True) -> dict[str, list[float]]:
+    """Seconds per epoch of each contender, ``rounds`` times, in an order that alternates every round.
+
+    Each contender first runs one untimed warm-up epoch (allocator, cuDNN plans, compilation).
+    """
+    counter = {name: 0 for name in contenders}
+
+    def run(name: str) -> float:
+        seconds = 0.0
+        for _ in range(epochs):
+            counter[name] += 1
+            seconds += timed(lambda: contenders[name](counter[name]), device)
+        return seconds / epochs
+
+    for name in contenders:
+        counter[name] += 1
+        started = time.perf_counter()
+        timed(lambda: contenders[name](counter[name]), device)
+        if verbose:
+            print(f"    warm-up {name:<11}: {time.perf_counter() - started:7.2f} s", flush=True)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            times[name].append(run(name))
+        if verbose:
+            print(f"    round {r + 1}: " + "  ".join(f"{n} {times[n][-1]:7.3f} s" for n in names)
+                  + f"   (load {os.getloadavg()[0]:.1f})", flush=True)
+    return times
+
+
+# --------------------------------------------------------------------------
+# (a) throughput
+# --------------------------------------------------------------------------
+
+def throughput(args, dataset: str, device: torch.device, batch_size: int) -> float:
+    """Print ablate against the baselines at one batch size; return ablate's median seconds per epoch."""
+    settings = make_settings(args, dataset, radii=[], probe_every=0, batch_size=batch_size)
+    trainer = make_trainer(settings, "benchmark")
+    n = len(trainer.data.y_train)
+    contenders: dict[str, Callable[[int], object]] = {"ablate": trainer.train_epoch}
+    for name in args.baseline:
+        loop = (PlainLoop if name == "plain" else DataLoaderLoop)(settings, trainer)
+        contenders[name] = loop.epoch
+    precision = f"{trainer.state.autocast_dtype} autocast" if trainer.state.autocast_dtype else "fp32"
+    print(f"(a) training throughput: {settings.model} width {settings.width}, {n} images, batch "
+          f"{settings.batch_size}, Adam lr {settings.lr}, {device} ({describe(device)}); ablate: {precision}"
+          f"{', channels_last' if device.type == 'cuda' else ''}{', compiled' if settings.compile else ''}; "
+          f"{args.rounds} rounds x {args.epochs} epoch(s), alternating order", flush=True)
+    times = interleaved(contenders, args.rounds, args.epochs, device)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    for name, seconds in median.items():
+        print(f"    {name:<11}: median {seconds:8.3f} s / epoch  {n / seconds:10,.0f} images / s  "
+              f"(min {min(times[name]):.3f}, max {max(times[name]):.3f})")
+    for name in args.baseline:
+        paired = [b / a for a, b in zip(times["ablate"], times[name])]
+        goal = "goal >= 0.95" if name == "plain" else "goal >= 3 on CUDA"
+        print(f"    ablate / {name:<10}: {median[name] / median['ablate']:6.3f}  (images/s, medians; {goal}); "
+              f"paired per round: median {statistics.median(paired):.3f}, "
+              f"range {min(paired):.3f}..{max(paired):.3f}; best / best {min(times[name]) / min(times['ablate']):.3f}")
+    fields = [f"batch={batch_size}", f"compile={int(settings.compile)}", f"images={n}"]
+    fields += [f"{name}_s={seconds:.4f}" for name, seconds in median.items()]
+    fields += [f"ablate_over_{name}={median[name] / median['ablate']:.3f}" for name in args.baseline]
+    print("RESULT " + " ".join(fields), flush=True)       # one line per batch size, for scripts and logs
+    return median["ablate"]
+
+
+# --------------------------------------------------------------------------
+# (b) probe cost
+# --------------------------------------------------------------------------
+
+def probe_cost(args, dataset: str, device: torch.device, batch_size: int, train_seconds: float | None) -> None:
+    """An epoch with the probe on against one without: same training, evaluation with or without LFC/HFC."""
+    settings = make_settings(args, dataset, radii=args.radii, probe_every=1, batch_size=batch_size)
+    started = time.perf_counter()
+    trainer = make_trainer(settings, "benchmark-probe")
+    setup = time.perf_counter() - started
+    started = time.perf_counter()
+    Prober(trainer.data.x_test, trainer.data.y_test, settings.radii, inclusive=settings.inclusive,
+           normalize=settings.normalize, batch_size=settings.eval_batch_size)
+    built = time.perf_counter() - started
+
+    def evaluate(probe_every: int) -> Callable[[int], object]:
+        def run(epoch: int):
+            settings.probe_every = probe_every
+            return trainer.evaluate(epoch)
+        return run
+
+    contenders = {"probe-off": evaluate(0), "probe-on": evaluate(1)}
+    if train_seconds is None:
+        contenders["train"] = trainer.train_epoch
+    print(f"(b) probe cost: {len(trainer.data.y_test)} test images, radii {settings.radii}, eval batch "
+          f"{settings.eval_batch_size}; {args.probe_rounds} rounds", flush=True)
+    times = interleaved(contenders, args.probe_rounds, 1, device)
+    off, on = statistics.median(times["probe-off"]), statistics.median(times["probe-on"])
+    train = train_seconds if train_seconds is not None else statistics.median(times["train"])
+    lines = [(f"training epoch ({len(trainer.data.y_train)} images)", f"{train:8.3f} s"),
+             ("evaluation, test originals (probe off)", f"{off:8.3f} s"),
+             ("evaluation with the probe", f"{on:8.3f} s  ({on / off:.1f}x the originals alone)"),
+             ("epoch with probe / epoch without", f"{(train + on) / (train + off):8.3f}  "
+                                                  f"(= ({train:.2f} + {on:.2f}) / ({train:.2f} + {off:.2f}))")]
+    for label, value in lines:
+        print(f"    {label:<40}: {value}")
+    print(f"    once per run: building the test probe (split + scale) {built:.3f} s; trainer set-up {setup:.2f} s")
+    print(f"RESULT probe_images={len(trainer.data.y_test)} train_s={train:.4f} eval_off_s={off:.4f} "
+          f"eval_on_s={on:.4f} probe_epoch_ratio={(train + on) / (train + off):.3f}", flush=True)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{torch.get_num_threads()} threads"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=None,
+                        help=f"an npz file (x_train, y_train, x_test, y_test) or 'synthetic' (default: "
+                             f"{DEFAULT_DATA} when present, else synthetic)")
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--images", type=int, default=2000, help="training images per epoch")
+    parser.add_argument("--batch-size", default="100", help="one batch size, or several: 100,512")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (each: one epoch of every contender)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per contender per round")
+    parser.add_argument("--baseline", default="plain",
+                        help=f"comma-separated baselines: {', '.join(BASELINES)}, or none (ablate alone)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile ablate's model (and the plain loop's)")
+    parser.add_argument("--probe-images", type=int, default=1000, help="test images of the probe; 0 skips (b)")
+    parser.add_argument("--radii", default="4,8,12,16")
+    parser.add_argument("--probe-rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--skip", choices=["throughput", "probe"], default=None)
+    args = parser.parse_args(argv)
+    args.baseline = [b.strip() for b in args.baseline.split(",") if b.strip() not in ("", "none")]
+    unknown = [b for b in args.baseline if b not in BASELINES]
+    if unknown:
+        parser.error(f"--baseline: unknown {', '.join(unknown)}; choose from {', '.join(BASELINES)}")
+    args.radii = [float(r) for r in args.radii.split(",") if r.strip()]
+    batch_sizes = [int(b) for b in args.batch_size.split(",") if b.strip()]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    dataset = dataset_name(args)
+    print(f"data: {dataset}; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    train_seconds = None
+    if args.skip != "throughput":
+        train_seconds = [throughput(args, dataset, device, b) for b in batch_sizes][0]
+    if args.skip != "probe" and args.probe_images > 0:
+        probe_cost(args, dataset, device, batch_sizes[0], train_seconds)
+
+
+if __name__ == "__main__":
+    main()

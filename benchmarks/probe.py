@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from timing import timed
 from torch import nn
 
 from ablate.frequency import split
@@ -77,16 +79,6 @@ def official_split(images: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray
 # --------------------------------------------------------------------------
 # Timing helpers
 # --------------------------------------------------------------------------
-
-def timed(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
 
 def best_of(fn, repeats: int, device: torch.device) -> float:
     fn()                                                   # warm-up: plans, caches, allocator

@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from timing import timed
 import torch.nn.functional as F
 
 from ablate.config import Settings
@@ -149,16 +151,6 @@ class DataLoaderLoop:
 # --------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------
-
-def timed(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
-
 
 def interleaved(contenders: dict[str, Callable[[int], object]], rounds: int, epochs: int,
                 device: torch.device, verbose: bool = True) -> dict[str, list[float]]:

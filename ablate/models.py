@@ -24,7 +24,6 @@ Conventions plugins rely on:
 from __future__ import annotations
 
 import inspect
-import math
 
 import torch
 import torch.nn.functional as F

@@ -26,7 +26,7 @@ import torch
 
 import ablate
 from ablate.checkpoint import write_csv, write_json
-from ablate.datasets import load_data
+from ablate.datasets import load_data, load_full
 from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
@@ -186,7 +186,7 @@ def steps_per_run(runs: list[Run]) -> list[int]:
     steps = []
     for run in runs:
         s = run.settings
-        n = s.train_size or len(load_data(s).y_train)
+        n = s.train_size or len(load_full(s.dataset, s).y_train)     # the count only: no subset copy
         steps.append(s.epochs * math.ceil(n / s.batch_size))
     return steps
 

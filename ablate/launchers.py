@@ -21,6 +21,7 @@ from ablate.checkpoint import write_json
 from ablate.errors import AblateError
 from ablate.progress import Progress, SilentProgress, format_duration
 from ablate.recipe import Run
+from ablate.schema import JOBS, PLAN
 
 _worker_device: str | None = None
 
@@ -77,7 +78,7 @@ def run_in_workers(out_dir: Path, scale, overrides, runs: list[Run], jobs: int, 
     queue = context.Queue()
     for i in range(jobs):
         queue.put(devices[i % len(devices)])
-    source = json.loads((out_dir / "recipe.json").read_text())["source"]
+    source = json.loads((out_dir / PLAN).read_text())["source"]
     say = getattr(progress, "console", None)
     errors: dict[str, str] = {}
     started = {}
@@ -193,7 +194,7 @@ def submit_to_cluster(out_dir: Path, recipe, scale, overrides, runs: list[Run], 
     if not runs:
         return []
     executor = make_executor(out_dir / ".submitit", options)
-    source = json.loads((out_dir / "recipe.json").read_text())["source"]
+    source = json.loads((out_dir / PLAN).read_text())["source"]
     calls = [(source, scale, list(overrides), run.name, str(out_dir)) for run in runs]
     jobs = executor.map_array(RunJob(), *zip(*calls))
     write_jobs(out_dir, {run.name: job.job_id for run, job in zip(runs, jobs)})
@@ -208,6 +209,6 @@ def submit_to_cluster(out_dir: Path, recipe, scale, overrides, runs: list[Run], 
 
 
 def write_jobs(out_dir: Path, job_ids: dict[str, str]) -> None:
-    path = out_dir / "jobs.json"
+    path = out_dir / JOBS
     known = json.loads(path.read_text()) if path.exists() else {}
     write_json(path, {**known, **job_ids})

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ablate.errors import AblateError
 from ablate.frequency import check_images, radius_tuple, split
 from ablate.scaling import NORMALIZE_MODES, model_input, to_float
+from ablate.schema import EXAMPLES, PROBE_REPORT
 
 Key = tuple[str, "float | None"]
 REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
@@ -282,7 +283,7 @@ def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast
     report = probe_report(result.correct, radii)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report.to_csv(out_dir / "probe_report.csv", index=False)
+    report.to_csv(out_dir / PROBE_REPORT, index=False)
     title, radius, chosen = None, 0.0, torch.zeros(0, dtype=torch.long)
     if len(report):
         row = int(report["hfc_only"].idxmax())      # idxmax: the first listed radius on ties
@@ -291,6 +292,6 @@ def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast
         title = f"HFC right, LFC wrong at r = {radius:g} ({int(report['hfc_only'][row])} test images)"
     images = data.x_test[chosen.to(data.x_test.device)]
     low, high = split(images, radius, inclusive=settings.inclusive)
-    save_example_grid(images, low, high, range(len(chosen)), out_dir / "examples.png", classes=data.classes,
+    save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES, classes=data.classes,
                       labels=data.y_test[chosen.to(data.y_test.device)], title=title)
     return report

@@ -31,8 +31,8 @@ from rich.text import Text
 from ablate import plots
 from ablate.errors import AblateError
 from ablate.hookspecs import hookimpl
+from ablate.schema import CHECKPOINT, EXAMPLES, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS
 
-COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
 BEST, WORST = "bold green", "red"
 LEGEND = f"[{BEST}]best[/] and [{WORST}]worst[/] of each column marked; accuracy in %"
 
@@ -44,7 +44,7 @@ LEGEND = f"[{BEST}]best[/] and [{WORST}]worst[/] of each column marked; accuracy
 def tidy(results: pd.DataFrame) -> pd.DataFrame:
     """The results with every expected column present, blanks as NaN and numbers as floats."""
     frame = results.copy()
-    for column in COLUMNS:
+    for column in RESULT_COLUMNS:
         if column not in frame:
             frame[column] = np.nan
     for column in ("run", "split", "component", "metric", "attack", "variant"):
@@ -58,7 +58,7 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
 
 def read_recipe(out_dir: Path) -> dict:
     """``recipe.json`` of an output directory, or ``{}`` when there is none yet."""
-    path = Path(out_dir) / "recipe.json"
+    path = Path(out_dir) / PLAN
     if not path.exists():
         return {}
     try:
@@ -74,14 +74,14 @@ def load_results(out_dir: Path) -> tuple[dict, pd.DataFrame]:
         raise AblateError(f"no such results directory: {out_dir}; give the output directory of a recipe "
                           f"(`ablate recipe NAME` writes one)")
     recipe = read_recipe(out_dir)
-    path = out_dir / "results.csv"
+    path = out_dir / RESULTS
     if not path.exists():
         name = recipe.get("recipe", "NAME")
         raise AblateError(f"no results.csv in {out_dir}: run `ablate recipe {name}` first")
     try:
         results = pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        results = pd.DataFrame(columns=COLUMNS)
+        results = pd.DataFrame(columns=RESULT_COLUMNS)
     return recipe, tidy(results)
 
 
@@ -452,7 +452,7 @@ def first_layer_kernels(study: Study, console: Console | None = None) -> dict[st
     for run in study.runs:
         run_dir = study.run_dir(run)
         try:
-            checkpoint = load_checkpoint(run_dir / "checkpoint.pt") if run_dir else None
+            checkpoint = load_checkpoint(run_dir / CHECKPOINT) if run_dir else None
         except AblateError as exc:
             if console is not None:
                 console.print(f"[yellow]kernels of {escape(run)} not shown[/]: {escape(str(exc))}")
@@ -490,8 +490,8 @@ def probe_reports(study: Study) -> dict[str, pd.DataFrame]:
     found = {}
     for run in study.runs:
         run_dir = study.run_dir(run)
-        if run_dir and (run_dir / "probe_report.csv").exists():
-            found[run] = pd.read_csv(run_dir / "probe_report.csv")
+        if run_dir and (run_dir / PROBE_REPORT).exists():
+            found[run] = pd.read_csv(run_dir / PROBE_REPORT)
     return found
 
 
@@ -512,7 +512,7 @@ def figure1_layout(results, out_dir, console, formats):
         cells = [c for c in ("lfc_only", "hfc_only", "both", "neither") if c in report]
         if len(cells) == 4:
             console.print(f"of {int(report[cells].iloc[0].sum())} test images")
-        examples = study.run_dir(run) / "examples.png"
+        examples = study.run_dir(run) / EXAMPLES
         if examples.exists():
             console.print(f"examples (HFC right, LFC wrong): {escape(str(examples))}")
     if not reports:

@@ -31,11 +31,8 @@ from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
-from ablate.trainer import CHECKPOINT, METRIC_COLUMNS, METRICS, Trainer, resolve_device
-
-DONE, FAILED, RUNNING = "done.json", "failed.json", "running.json"
-RESULTS = "results.csv"
-PLAN = "recipe.json"
+from ablate.schema import CHECKPOINT, CONFIG, DONE, FAILED, JOBS, METRICS, PLAN, RESULTS, RUNNING, concat_results
+from ablate.trainer import Trainer, resolve_device
 
 
 class RecipeFailed(AblateError):
@@ -96,7 +93,7 @@ def recipe_status(out_dir: Path) -> pd.DataFrame:
     if not plan_path.exists():
         raise AblateError(f"{out_dir}: no {PLAN} here; point at OUT/RECIPE, a folder `ablate recipe` wrote")
     plan_data = json.loads(plan_path.read_text())
-    jobs_path = out_dir / "jobs.json"
+    jobs_path = out_dir / JOBS
     jobs = json.loads(jobs_path.read_text()) if jobs_path.exists() else {}
     rows = []
     for entry in plan_data["runs"]:
@@ -163,7 +160,7 @@ def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
                                    "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     started = time.perf_counter()
     try:
-        write_json(run_dir / "config.json", {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
+        write_json(run_dir / CONFIG, {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
                                              "settings": run.settings.as_dict(), "plugins": run.plugins,
                                              "hash": run.short_hash, **provenance(run)})
         Trainer(run, run_dir, registry, progress).fit()
@@ -182,11 +179,11 @@ def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
 # A whole recipe
 # --------------------------------------------------------------------------
 
-def steps_per_run(runs: list[Run]) -> list[int]:
+def steps_per_run(runs: list[Run], registry: PluginRegistry) -> list[int]:
     steps = []
     for run in runs:
         s = run.settings
-        n = s.train_size or len(load_full(s.dataset, s).y_train)     # the count only: no subset copy
+        n = s.train_size or len(load_full(s.dataset, s, registry).y_train)     # the count only: no subset copy
         steps.append(s.epochs * math.ceil(n / s.batch_size))
     return steps
 
@@ -214,7 +211,7 @@ def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=
         runs = [r for r in runs if r.name in only]
     out_dir = Path(out) / recipe.name
     for dataset in {r.settings.dataset: r.settings for r in runs}.values():
-        load_data(dataset)      # a missing dataset stops here, before any training
+        load_data(dataset, registry=registry)      # a missing dataset stops here, before any training
     save_plan(out_dir, recipe, scale, overrides, runs)
     todo = [r for r in runs if run_status(out_dir / r.dir_name)[0] not in ("finished", "running")]
     errors: dict[str, str] = {}
@@ -246,7 +243,7 @@ def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=
 def run_sequentially(out_dir: Path, recipe: Recipe, scale, runs: list[Run], registry: PluginRegistry,
                      fail_fast: bool, progress: Progress) -> dict[str, str]:
     errors: dict[str, str] = {}
-    progress.start_recipe(runs, steps_per_run(runs))
+    progress.start_recipe(runs, steps_per_run(runs, registry))
     try:
         for index, run in enumerate(runs):
             run_dir = out_dir / run.dir_name
@@ -270,8 +267,5 @@ def run_sequentially(out_dir: Path, recipe: Recipe, scale, runs: list[Run], regi
 
 def collect_results(out_dir: Path, runs: list[Run]) -> pd.DataFrame:
     """Every run's metrics.csv, in recipe order, as one tidy table."""
-    frames = [pd.read_csv(out_dir / r.dir_name / METRICS) for r in runs if (out_dir / r.dir_name / METRICS).exists()]
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame(columns=METRIC_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    return concat_results(pd.read_csv(out_dir / r.dir_name / METRICS) for r in runs
+                          if (out_dir / r.dir_name / METRICS).exists())

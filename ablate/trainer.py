@@ -30,11 +30,9 @@ from ablate.probe import Prober
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
 from ablate.scaling import model_input
+from ablate.schema import CHECKPOINT, METRICS, results_frame
 from ablate.structs import Batch, ModelParts, TrainState
 
-METRIC_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.csv"
 
 
 # --------------------------------------------------------------------------
@@ -146,7 +144,7 @@ class Trainer:
         seed_everything(s.seed)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        self.data = dataclasses.replace(load_data(s, self.device))
+        self.data = dataclasses.replace(load_data(s, self.device, self.registry))
         self.hook.ablate_prepare_data(data=self.data, settings=s)
         self.state = TrainState(settings=s, run_name=self.run.name, run_dir=self.run_dir, device=self.device,
                                 num_classes=self.data.num_classes, autocast_dtype=autocast_dtype(s, self.device))
@@ -162,7 +160,8 @@ class Trainer:
     def build_model(self) -> torch.nn.Module:
         parts = ModelParts()
         self.hook.ablate_model_parts(parts=parts, settings=self.settings)
-        model = build_model(self.settings, self.data.num_classes, parts, in_channels=self.data.image_shape[0])
+        model = build_model(self.settings, self.data.num_classes, parts, in_channels=self.data.image_shape[0],
+                            registry=self.registry)
         self.hook.ablate_modify_model(model=model, settings=self.settings)
         model = model.to(self.device)
         if self.device.type == "cuda":
@@ -306,7 +305,7 @@ class Trainer:
         write_csv(self.run_dir / METRICS, self.metrics())
 
     def metrics(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=METRIC_COLUMNS)
+        return results_frame(self.rows)
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -330,7 +329,7 @@ def load_trained(path: Path, device: str = "auto", dataset: str | None = None):
         settings.set("dataset", dataset, "--dataset")
     run = Run(state.get("run_name", Path(path).parent.name), settings, [tuple(p) for p in state["plugins"]])
     trainer = Trainer(run)
-    trainer.data = dataclasses.replace(load_data(settings, trainer.device))
+    trainer.data = dataclasses.replace(load_data(settings, trainer.device, trainer.registry))
     trainer.hook.ablate_prepare_data(data=trainer.data, settings=settings)
     model = trainer.build_model()
     model.load_state_dict(state["model"])

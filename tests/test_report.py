@@ -15,6 +15,7 @@ from rich.console import Console
 
 from ablate import AblateError
 from ablate import report
+from ablate.schema import RESULT_COLUMNS
 
 EPOCHS = 3
 # Final accuracies per run: (split, component, radius) -> fraction. Earlier epochs
@@ -58,7 +59,7 @@ def write_study(out_dir: Path, rows: list[dict], layout: str = "figure5", runs: 
                 checkpoints: dict[str, torch.Tensor] | None = None) -> Path:
     """A recipe output directory: results.csv, recipe.json, one folder per run."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows, columns=report.COLUMNS)
+    frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     frame.to_csv(out_dir / "results.csv", index=False)
     if runs is None:
         runs = [{"name": name, "status": "finished"} for name in dict.fromkeys(frame["run"])]

@@ -1,0 +1,64 @@
+"""What ablate writes, named once: the results table's columns and the files of an output folder.
+
+Every writer and reader (trainer, runner, launchers, reports, ``ablate status``)
+takes its names from here, so a file or a column cannot be spelt two ways.
+
+Results: one tidy row per number. :data:`RESULT_COLUMNS` come first, always, in
+this order (a blank cell where a row has no such value). A plugin may add
+columns of its own to the rows it returns (``ablate_epoch_end``,
+``ablate_evaluate``); they are kept, after the core columns, in the order they
+first appear, and rows that lack them get a blank. A plugin's column must not
+reuse a core name for another meaning.
+
+Output folder ``<out>/<recipe>/``::
+
+    recipe.json        the plan: the expanded runs, their folders and status (PLAN)
+    results.csv        every run's rows in one table (RESULTS)
+    jobs.json          cluster job ids per run, when a launcher submitted jobs (JOBS)
+    <run>-<hash>/      one folder per run:
+        config.json        resolved settings, plugins, provenance (CONFIG)
+        metrics.csv        this run's rows (METRICS)
+        checkpoint.pt      model, optimizer, RNG and rows after the last epoch (CHECKPOINT)
+        running.json       while a process trains it (RUNNING)
+        done.json | failed.json   how it ended (DONE, FAILED)
+        probe_report.csv, examples.png   Figure 1/2 output, when asked for
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import pandas as pd
+
+RESULT_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
+
+PLAN = "recipe.json"
+RESULTS = "results.csv"
+JOBS = "jobs.json"
+CONFIG = "config.json"
+METRICS = "metrics.csv"
+CHECKPOINT = "checkpoint.pt"
+RUNNING = "running.json"
+DONE = "done.json"
+FAILED = "failed.json"
+PROBE_REPORT = "probe_report.csv"
+EXAMPLES = "examples.png"
+
+
+def result_columns(extra: Iterable[str] = ()) -> list[str]:
+    """The core columns, then every other name of ``extra`` in first-seen order."""
+    return RESULT_COLUMNS + [c for c in dict.fromkeys(extra) if c not in RESULT_COLUMNS]
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """Metric rows as a results table: the core columns first, plugins' own columns after them."""
+    return pd.DataFrame(rows, columns=result_columns(key for row in rows for key in row))
+
+
+def concat_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Several results tables as one, keeping the union of their columns (core ones first)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    joined = pd.concat(frames, ignore_index=True)
+    return joined.reindex(columns=result_columns(joined.columns))

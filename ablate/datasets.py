@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from ablate.errors import AblateError
-from ablate.hookspecs import hookimpl
 from ablate.structs import Data
 
 DEFAULT_DATA_DIR = "~/.cache/ablate"
@@ -42,40 +41,32 @@ _cache: dict[tuple[str, str], Data] = {}
 # Registration and the entry point used by runs
 # --------------------------------------------------------------------------
 
-@hookimpl
-def ablate_register_datasets(register):
-    register("cifar10", load_cifar10, help="CIFAR-10 via torchvision, in $ABLATE_DATA (downloaded when missing)")
-    register("cifar100", load_cifar100, help="CIFAR-100 (fine labels) via torchvision, in $ABLATE_DATA")
-    register("npz", load_npz, help="npz:PATH with uint8 NHWC x_train, x_test, int y_train, y_test, optional classes")
-    register("synthetic", load_synthetic,
-             help="offline seeded images with class evidence in low and high frequencies; "
-                  "synthetic:low=1.0,high=0.5,... (options: " + ", ".join(SYNTHETIC_OPTIONS) + ")")
-
-
-def load_data(settings, device: torch.device | str | None = None) -> Data:
+def load_data(settings, device: torch.device | str | None = None, registry=None) -> Data:
     """The run's data: ``settings.dataset`` loaded (once per process), subset and moved to ``device``.
 
     ``settings.train_size`` / ``settings.test_size`` pick a stratified subset (0 = all).
     The returned tensors are never the cached ones, so a run may change them in place.
     """
-    full = load_full(settings.dataset, settings)
+    full = load_full(settings.dataset, settings, registry)
     train = stratified_indices(full.y_train, settings.train_size, full.num_classes, "train_size", settings.dataset)
     test = stratified_indices(full.y_test, settings.test_size, full.num_classes, "test_size", settings.dataset)
     data = Data(full.x_train[train], full.y_train[train], full.x_test[test], full.y_test[test], list(full.classes))
     return data.to(device) if device is not None else data
 
 
-def load_full(dataset: str, settings=None) -> Data:
+def load_full(dataset: str, settings=None, registry=None) -> Data:
     """The whole dataset named by ``dataset`` (``name`` or ``name:ARG``), from the per-process cache.
 
-    The cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh.
+    The loader is looked up in ``registry`` (the process-wide one when None). The
+    cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh.
     """
     key = (dataset, str(data_root()))
     if key not in _cache:
-        from ablate.plugins import get_registry
-
+        if registry is None:
+            from ablate.plugins import get_registry
+            registry = get_registry()
         name, _, arg = dataset.partition(":")
-        datasets = get_registry().registry("datasets")
+        datasets = registry.registry("datasets")
         if name not in datasets:
             known = ", ".join(sorted(datasets))
             raise AblateError(f"dataset: unknown dataset {name!r}; known datasets: {known} "

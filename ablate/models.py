@@ -30,27 +30,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate.errors import AblateError
-from ablate.hookspecs import hookimpl
 from ablate.structs import ModelParts
 
 
-@hookimpl
-def ablate_register_models(register):
-    register("resnet18", resnet18, help="CIFAR ResNet18: 3x3 stem, no max-pool, 64-512 channels x width, "
-                                        "2 basic blocks per stage (the seed reproduction)")
-    register("hfc-resnet", hfc_resnet, help="the study's TF network: pre-activation ResNet-32, 16/32/64 "
-                                            "channels x width, avg-pool + zero-pad shortcuts")
-
-
-def build_model(settings, num_classes: int, parts: ModelParts | None = None, in_channels: int = 3) -> nn.Module:
+def build_model(settings, num_classes: int, parts: ModelParts | None = None, in_channels: int = 3,
+                registry=None) -> nn.Module:
     """Build ``settings.model`` at ``settings.width`` and initialise it as ``settings.init`` says.
 
-    ``in_channels`` other than 3 is passed to factories that accept an
-    ``in_channels`` keyword (both built-ins do); others are refused.
+    The model's factory is looked up in ``registry`` (an :class:`ablate.plugins.PluginRegistry`;
+    the process-wide one when None). ``in_channels`` other than 3 is passed to factories
+    that accept an ``in_channels`` keyword (both built-ins do); others are refused.
     """
-    from ablate.plugins import get_registry
-
-    models = get_registry().registry("models")
+    if registry is None:
+        from ablate.plugins import get_registry
+        registry = get_registry()
+    models = registry.registry("models")
     if settings.model not in models:
         raise AblateError(f"model: unknown model {settings.model!r}; known models: {', '.join(sorted(models))} "
                           f"(see `ablate plugins`)")

@@ -26,11 +26,11 @@ from ablate.errors import AblateError
 from ablate.params import Param
 
 ENTRY_POINT_GROUP = "ablate"
+REGISTER = "ablate_register_"
 BUILTIN = "built-in"
 
-# Engine modules whose module-level hookimpls register the built-in models,
-# datasets and report layouts: the engine uses its own hooks.
-CORE_MODULES = ("ablate.models", "ablate.datasets", "ablate.report")
+# Engine modules whose module-level hookimpls register report layouts.
+CORE_MODULES = ("ablate.report",)
 
 
 class Plugin:
@@ -139,7 +139,7 @@ class PluginRegistry:
     # -- models, datasets, report layouts ------------------------------------
 
     def registry(self, kind: str) -> dict[str, tuple[Callable, str, str]]:
-        """``{name: (function, help, plugin name)}`` for kind models, datasets or reports."""
+        """``{name: (function, help, plugin name)}`` of one kind (``models``, ``datasets``, ``reports``...)."""
         if self._registries is None:
             self._registries = self._collect()
         return self._registries[kind]
@@ -151,7 +151,7 @@ class PluginRegistry:
         for info in self.plugins.values():
             pm.register(info.cls(), name=info.name)
         found: dict[str, dict] = {}
-        for kind in ("models", "datasets", "reports"):
+        for kind in registration_kinds():
             table: dict[str, tuple] = {}
             hook = getattr(pm.hook, f"ablate_register_{kind}")
             for impl in reversed(hook.get_hookimpls()):
@@ -179,6 +179,11 @@ class PluginRegistry:
         for name, values in reversed(listed + autoload):
             pm.register(self.plugins[name].cls(**values), name=name)
         return pm
+
+
+def registration_kinds() -> list[str]:
+    """``models``, ``datasets``...: one kind per ``ablate_register_<kind>`` hook in the specification."""
+    return [name.removeprefix(REGISTER) for name in dir(hookspecs) if name.startswith(REGISTER)]
 
 
 def new_manager() -> pluggy.PluginManager:

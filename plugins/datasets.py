@@ -7,7 +7,8 @@ third-party dataset registers exactly the same way (``ablate_register_datasets``
 from __future__ import annotations
 
 import ablate
-from ablate.datasets import SYNTHETIC_OPTIONS, load_cifar10, load_cifar100, load_npz, load_synthetic
+from ablate.datasets import load_cifar10, load_cifar100, load_npz
+from ablate.synthetic import SYNTHETIC_OPTIONS, load_synthetic
 
 
 class Datasets(ablate.Plugin):

@@ -1,20 +1,34 @@
 """The settings of one training run, with the original study's values as defaults.
 
-Every setting a recipe, a scale or ``--set`` may change is a field here; its type
-is what validation checks against and its comment says where the default comes
-from (see ../shared/docs/paper-notes.md, section 2).
+Every setting a recipe, a scale or ``--set`` may change is a field here, declared
+with the rules of an :class:`ablate.Param` (the same validation plugins' parameters
+get); its comment says where the default comes from (Wang et al., CVPR 2020, and
+the official code HaohanWang/HFC: Adam 1e-4, batch 100, 100 epochs, Xavier init,
+no BatchNorm, no augmentation, pixels in [0, 1]).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.params import coerce
+from ablate.params import Number, Param, identity_values
 
 PAPER_RADII = [4, 8, 12, 16]
+
+
+def setting(default: Any, help: str = "", **rules: Any) -> Any:
+    """A field of :class:`Settings`: its default, what it means, and the :class:`Param` rules it obeys."""
+    metadata = {"help": help, "rules": rules}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+NOT_RESULTS = {"affects_results": False}      # how a run executes, not what it computes
 
 
 @dataclass
@@ -22,60 +36,57 @@ class Settings:
     """Resolved settings of a run. Defaults reproduce the study's vanilla set-up."""
 
     # data
-    dataset: str = "cifar10"          # cifar10 | cifar100 | npz:PATH | synthetic
-    train_size: int = 0               # 0 = the whole training set; else a stratified subset
-    test_size: int = 0
-    normalize: str = "max"            # "max": each image / its max (official code); "none": / 255
-    augment: str = "none"             # "none" | "crop_flip" (pad-4 crop + flip, on the device)
+    dataset: str = setting("cifar10", "cifar10 | cifar100 | npz:PATH | synthetic[:options]")
+    train_size: int = setting(0, "0 = the whole training set; else a stratified subset", minimum=0)
+    test_size: int = setting(0, "0 = the whole test set; else a stratified subset", minimum=0)
+    normalize: str = setting("max", "max: each image / its max (official code); none: / 255",
+                             choices=("max", "none"))
+    augment: str = setting("none", "none | crop_flip (pad-4 crop + flip, on the device)",
+                           choices=("none", "crop_flip"))
     # model
-    model: str = "resnet18"           # resnet18 | hfc-resnet | any registered model
-    width: float = 1.0                # channel multiplier, for CPU-sized runs
-    init: str = "xavier"              # xavier (the study) | default (PyTorch's)
+    model: str = setting("resnet18", "resnet18 | hfc-resnet | any registered model")
+    width: float = setting(1.0, "channel multiplier, for CPU-sized runs", greater_than=0)
+    init: str = setting("xavier", "xavier (the study) | default (PyTorch's)", choices=("xavier", "default"))
     # optimisation
-    optimizer: str = "adam"           # adam (the study) | sgd
-    lr: float = 1e-4
-    momentum: float = 0.9             # sgd only
-    weight_decay: float = 0.0
-    schedule: str = "none"            # none | cosine | step
-    step_every: int = 30              # epochs between lr drops (step schedule)
-    step_gamma: float = 0.1
-    epochs: int = 100
-    batch_size: int = 100
-    seed: int = 0
+    optimizer: str = setting("adam", "adam (the study) | sgd", choices=("adam", "sgd"))
+    lr: float = setting(1e-4, "learning rate (the study: Adam 1e-4)", minimum=0)
+    momentum: float = setting(0.9, "sgd only")
+    weight_decay: float = setting(0.0, "the study uses none", minimum=0)
+    schedule: str = setting("none", "none | cosine | step", choices=("none", "cosine", "step"))
+    step_every: int = setting(30, "epochs between lr drops (step schedule)", minimum=1)
+    step_gamma: float = setting(0.1, "lr factor at each drop (step schedule)")
+    epochs: int = setting(100, "the study trains 100 epochs", minimum=1)
+    batch_size: int = setting(100, "the study's batch size", minimum=1)
+    seed: int = setting(0, "seed of the initialisation, the batch order and plugins' randomness")
     # probe
-    radii: list = field(default_factory=lambda: list(PAPER_RADII))
-    inclusive: bool = False           # False: dist < r (official code); True: dist <= r (paper text)
-    probe_every: int = 1              # epochs between probe passes; 0 = never
-    probe_train: bool = False         # also probe the training set (Figure 3)
-    probe_report: bool = False        # after training: LFC-only / HFC-only / both / neither counts
-    report_radii: list = field(default_factory=lambda: list(range(17)))
-    eval_batch_size: int = 500
-    # execution (not part of a run's identity)
-    device: str = "auto"              # auto | cpu | cuda | cuda:N
-    precision: str = "auto"           # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
-    compile: bool = False             # torch.compile the model (CUDA)
+    radii: list = setting(PAPER_RADII, "probe radii in DFT bins (the study: 4, 8, 12, 16)", items=Number,
+                          minimum=0)
+    inclusive: bool = setting(False, "False: dist < r (official code); True: dist <= r (paper text)")
+    probe_every: int = setting(1, "epochs between probe passes; 0 = never", minimum=0)
+    probe_train: bool = setting(False, "also probe the training set (Figure 3)")
+    probe_report: bool = setting(False, "after training: LFC-only / HFC-only / both / neither counts")
+    report_radii: list = setting(list(range(17)), "radii of the probe report", items=Number, minimum=0)
+    # execution: how a run is computed, not what (not part of a run's identity)
+    eval_batch_size: int = setting(500, "images per evaluation batch", minimum=1, **NOT_RESULTS)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", pattern=r"auto|cpu|mps|cuda(:\d+)?",
+                          **NOT_RESULTS)
+    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16",
+                             choices=("auto", "fp32", "bf16"), **NOT_RESULTS)
+    compile: bool = setting(False, "torch.compile the model (CUDA)", **NOT_RESULTS)
 
-    CHOICES = {
-        "normalize": ("max", "none"),
-        "augment": ("none", "crop_flip"),
-        "init": ("xavier", "default"),
-        "optimizer": ("adam", "sgd"),
-        "schedule": ("none", "cosine", "step"),
-        "precision": ("auto", "fp32", "bf16"),
-    }
-    POSITIVE = ("epochs", "batch_size", "eval_batch_size", "step_every")
-    NOT_IDENTITY = ("device", "precision", "compile", "eval_batch_size")
+    @classmethod
+    @functools.cache
+    def params(cls) -> dict[str, Param]:
+        """Every setting as a :class:`Param`: its type, default, help and rules."""
+        found = {}
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            found[f.name] = Param(f.name, type(default), default, f.metadata["help"], **f.metadata["rules"])
+        return found
 
     @classmethod
     def names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def field_type(cls, name: str) -> type:
-        default = cls.__dataclass_fields__[name]
-        if default.default_factory is not dataclasses.MISSING:
-            return type(default.default_factory())
-        return type(default.default)
+        return list(cls.params())
 
     def update(self, values: dict[str, Any], where: str) -> None:
         """Set several settings at once, each checked; ``where`` prefixes error messages."""
@@ -83,33 +94,14 @@ class Settings:
             self.set(key, value, f"{where}.{key}" if where else key)
 
     def set(self, key: str, value: Any, where: str) -> None:
-        if key not in self.__dataclass_fields__:
-            raise AblateError(f"{where}: unknown setting {key!r}; known settings: {', '.join(self.names())}")
-        value = coerce(value, self.field_type(key), where)
-        check_setting(key, value, where)
-        setattr(self, key, value)
+        params = self.params()
+        if key not in params:
+            raise AblateError(f"{where}: unknown setting {key!r}; known settings: {', '.join(params)}")
+        setattr(self, key, params[key].check(value, where))
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
         """The settings that change a run's results (what its directory hash covers)."""
-        return {k: v for k, v in self.as_dict().items() if k not in self.NOT_IDENTITY}
-
-
-def check_setting(key: str, value: Any, where: str) -> None:
-    """Reject values of the right type that still make no sense."""
-    if key in Settings.CHOICES and value not in Settings.CHOICES[key]:
-        raise AblateError(f"{where}: found {value!r}, allowed: {', '.join(Settings.CHOICES[key])}")
-    if key in Settings.POSITIVE and value < 1:
-        raise AblateError(f"{where}: found {value!r}, must be >= 1")
-    if key in ("train_size", "test_size", "probe_every", "lr", "weight_decay") and value < 0:
-        raise AblateError(f"{where}: found {value!r}, must be >= 0")
-    if key == "width" and value <= 0:
-        raise AblateError(f"{where}: found {value!r}, must be > 0")
-    if key in ("radii", "report_radii"):
-        for r in value:
-            if isinstance(r, bool) or not isinstance(r, (int, float)) or r < 0:
-                raise AblateError(f"{where}: radius {r!r} is not allowed; radii are numbers >= 0")
-    if key == "device" and not (value in ("auto", "cpu", "cuda", "mps") or value.startswith("cuda:")):
-        raise AblateError(f"{where}: found {value!r}, allowed: auto, cpu, cuda, cuda:N, mps")
+        return identity_values(self.params(), self.as_dict())

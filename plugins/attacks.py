@@ -80,26 +80,14 @@ class Attacks(ablate.Plugin):
 
     name = "attacks"
     params = [
-        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]"),
-        Param("attacks", list, ["fgsm", "pgd"], "torchattacks class names, any case"),
+        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]", items=float, minimum=0.0),
+        Param("attacks", list, ["fgsm", "pgd"], "torchattacks class names, any case", items=str),
         Param("pgd_steps", int, 10, "iterations of iterative attacks", minimum=1),
         Param("step_size", float, 0.0, "step of iterative attacks; 0 = 2.5 * eps / pgd_steps", minimum=0.0),
         Param("random_start", bool, False, "random start of attacks that have one"),
         Param("n", int, 0, "test images attacked (a fixed random subset); 0 = all", minimum=0),
         Param("batch_size", int, 0, "images attacked at once; 0 = settings.eval_batch_size", minimum=0),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        for eps in checked["eps"]:
-            if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
-                raise ablate.AblateError(f"{where}.eps: found {eps!r}; each eps must be a number >= 0")
-        checked["eps"] = [float(eps) for eps in checked["eps"]]
-        for name in checked["attacks"]:
-            if not isinstance(name, str):
-                raise ablate.AblateError(f"{where}.attacks: found {name!r}; give attack names as strings")
-        return checked
 
     @ablate.hookimpl
     def ablate_check(self, settings, plugins):

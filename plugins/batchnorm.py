@@ -30,15 +30,8 @@ class BatchNorm(ablate.Plugin):
         Param("stats", str, "batch", "'batch': batch statistics also in eval mode (official code); "
               "'running': running averages in eval mode", choices=("batch", "running")),
         Param("momentum", float, 0.1, "weight of each batch in the running averages (stats = 'running' only)",
-              minimum=0.0),
+              minimum=0.0, maximum=1.0),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        if checked["momentum"] > 1:
-            raise ablate.AblateError(f"{where}.momentum: found {checked['momentum']!r}, must be between 0 and 1")
-        return checked
 
     def make_norm(self, channels: int) -> nn.Module:
         layer = nn.BatchNorm2d(channels, eps=self.args.eps, momentum=self.args.momentum,

@@ -23,18 +23,12 @@ class Dropout(ablate.Plugin):
 
     name = "dropout"
     params = [
-        Param("p", float, 0.5, "probability of zeroing an activation", minimum=0.0),
+        Param("p", float, 0.5, "probability of zeroing an activation (1 would drop everything)", minimum=0.0,
+              less_than=1.0),
         Param("where", str, "pool", "'pool': on the last feature map before global pooling (official code); "
               "'fc': on the pooled features before the final linear layer (paper text)",
               choices=tuple(POSITIONS)),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        if checked["p"] >= 1:
-            raise ablate.AblateError(f"{where}.p: found {checked['p']!r}, must be below 1 (1 drops everything)")
-        return checked
 
     @ablate.hookimpl
     def ablate_modify_model(self, model, settings):

@@ -23,22 +23,11 @@ class KernelSmoothing(ablate.Plugin):
 
     name = "kernel_smoothing"
     params = [
-        Param("rho", list, [1.0], "weights of the eight neighbours in the 3x3 mask, one model each"),
+        Param("rho", list, [1.0], "weights of the eight neighbours in the 3x3 mask, one model each", items=float,
+              minimum=0.0, nonempty=True),
         Param("layers", str, "first", "'first': the first conv layer (paper); 'all': every conv "
               "with a kernel larger than 1x1", choices=LAYER_CHOICES),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        rhos = checked["rho"]
-        if not rhos:
-            raise ablate.AblateError(f"{where}.rho: the list is empty; give at least one value, e.g. [1.0]")
-        for rho in rhos:
-            if isinstance(rho, bool) or not isinstance(rho, (int, float)) or rho < 0:
-                raise ablate.AblateError(f"{where}.rho: found {rho!r}; each rho must be a number >= 0")
-        checked["rho"] = [float(rho) for rho in rhos]
-        return checked
 
     @ablate.hookimpl
     def ablate_final_models(self, model, settings):

@@ -36,15 +36,8 @@ class Mixup(ablate.Plugin):
     name = "mixup"
     params = [
         Param("alpha", float, 1.0, "Beta(alpha, alpha) for the mixing weight; 1.0 = official code, "
-              "0.5 = paper text", minimum=0.0),
+              "0.5 = paper text", greater_than=0.0),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        if checked["alpha"] <= 0:
-            raise ablate.AblateError(f"{where}.alpha: found {checked['alpha']!r}, must be > 0")
-        return checked
 
     @ablate.hookimpl
     def ablate_train_batch(self, batch, model, state):

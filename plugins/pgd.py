@@ -66,7 +66,7 @@ class PGD(ablate.Plugin):
         Param("step_size", float, 0.0, "size of each step; 0 = eps / 10 (official code)", minimum=0.0),
         Param("random_start", bool, False, "start from a uniform point in the eps-ball (official code: no)"),
         Param("clean_fraction", float, 0.0, "fraction of each batch kept clean (0 = adversarial only, "
-              "as the official code)", minimum=0.0),
+              "as the official code)", minimum=0.0, maximum=1.0),
         Param("mode", str, "eval", "model mode during the attack: 'eval' or 'train' (see the docs)",
               choices=("eval", "train")),
         Param("precision", str, "fp32", "'fp32': attack outside autocast; 'autocast': in the "
@@ -76,14 +76,6 @@ class PGD(ablate.Plugin):
     def __init__(self, **values):
         super().__init__(**values)
         self.range_checked = False
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        if checked["clean_fraction"] > 1:
-            raise ablate.AblateError(f"{where}.clean_fraction: found {checked['clean_fraction']!r}, "
-                                     f"must be between 0 and 1")
-        return checked
 
     @ablate.hookimpl
     def ablate_check(self, settings, plugins):

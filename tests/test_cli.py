@@ -56,7 +56,7 @@ def test_dry_run_shows_the_expanded_runs_and_trains_nothing(tmp_path):
     (["recipe", "figure5", "--set", "colour=red", "--dry-run"], "unknown setting 'colour'"),
     (["recipe", "figure5", "--set", "dropout.q=1", "--dry-run"], "plugin 'dropout' has no parameter 'q'"),
     (["recipe", "figure5", "--set", "nope.q=1", "--dry-run"], "unknown plugin 'nope'"),
-    (["recipe", "figure5", "--set", "radii=[4,-2]", "--dry-run"], "radius -2 is not allowed"),
+    (["recipe", "figure5", "--set", "radii=[4,-2]", "--dry-run"], "radii[1]: found -2, must be >= 0"),
     (["recipe", "figure5", "--dataset", "imagenet", "--scale", "smoke"], "unknown dataset 'imagenet'"),
     (["recipe", "figure5", "--dataset", "npz:/no/such.npz", "--scale", "smoke"], "/no/such.npz"),
     (["recipe", "figure5", "--device", "tpu", "--dry-run"], "allowed: auto, cpu"),

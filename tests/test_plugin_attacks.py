@@ -95,7 +95,7 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"eps": [-0.1]}, ">= 0"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "strings"),
+    ({"eps": [-0.1]}, ">= 0"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
     ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"),
 ])
 def test_bad_parameters_are_refused(values, message):

@@ -53,7 +53,7 @@ def test_a_model_without_the_position_is_a_clear_error():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"p": 1.0}, "below 1"), ({"p": -0.1}, ">= 0"), ({"where": "conv"}, "allowed"), ({"p": "half"}, "expected float"),
+    ({"p": 1.0}, "must be < 1"), ({"p": -0.1}, ">= 0"), ({"where": "conv"}, "allowed"), ({"p": "half"}, "expected float"),
 ])
 def test_bad_parameters_are_refused(values, message):
     with pytest.raises(ablate.AblateError, match=message):

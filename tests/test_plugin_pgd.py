@@ -131,7 +131,7 @@ def test_soft_targets_and_out_of_range_inputs_are_clear_errors():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"clean_fraction": 1.5}, "between 0 and 1"), ({"eps": -0.1}, ">= 0"),
+    ({"clean_fraction": 1.5}, "must be <= 1"), ({"eps": -0.1}, ">= 0"),
     ({"mode": "test"}, "allowed"), ({"precision": "fp16"}, "allowed"), ({"steps": 2.5}, "expected int"),
 ])
 def test_bad_parameters_are_refused(values, message):

@@ -85,7 +85,7 @@ BAD = [
     ('[[runs]]\nname = "x"\n[runs.plugins.dropout]\np = "half"\n', None, [], "dropout.p: expected float, found 'half'"),
     ('[[runs]]\nname = "x"\nsettings = { epochs = "ten" }\n', None, [], "epochs: expected int, found 'ten'"),
     ('[[runs]]\nname = "x"\nsettings = { epoch = 3 }\n', None, [], "unknown setting 'epoch'"),
-    ('[[runs]]\nname = "x"\nsettings = { radii = [4, -1] }\n', None, [], "radius -1 is not allowed"),
+    ('[[runs]]\nname = "x"\nsettings = { radii = [4, -1] }\n', None, [], "radii[1]: found -1, must be >= 0"),
     ('[[runs]]\nname = "x"\nsettings = { optimizer = "lbfgs" }\n', None, [], "allowed: adam, sgd"),
     ('[[runs]]\nname = "x"\n', "huge", [], "unknown scale 'huge'"),
     ('[[runs]]\nname = "x"\nextra = 1\n', None, [], "unknown key 'extra'"),

@@ -29,15 +29,9 @@ class LabelSmoothing(ablate.Plugin):
 
     name = "label_smoothing"
     params = [
-        ablate.Param("epsilon", float, 0.1, "probability mass spread evenly over all classes", minimum=0.0),
+        ablate.Param("epsilon", float, 0.1, "probability mass spread evenly over all classes", minimum=0.0,
+                     maximum=1.0),
     ]
-
-    @classmethod
-    def validate(cls, values, where):
-        checked = super().validate(values, where)
-        if checked["epsilon"] > 1:
-            raise ablate.AblateError(f"{where}.epsilon: found {checked['epsilon']!r}, must be between 0 and 1")
-        return checked
 
     @ablate.hookimpl
     def ablate_loss(self, logits, targets, state):

@@ -48,7 +48,7 @@ def test_soft_targets_from_mixup_stay_distributions(ablate_plugin):
 
 
 def test_epsilon_is_validated():
-    with pytest.raises(ablate.AblateError, match="between 0 and 1"):
+    with pytest.raises(ablate.AblateError, match="found 1.5, must be <= 1"):
         LabelSmoothing.validate({"epsilon": 1.5}, "label_smoothing.toml: runs[1].plugins.label_smoothing")
     with pytest.raises(ablate.AblateError, match=">= 0"):
         LabelSmoothing.validate({"epsilon": -0.1}, "label_smoothing.toml: runs[1].plugins.label_smoothing")

@@ -10,17 +10,22 @@ Two kinds of hooks
 * **Registration hooks** (``ablate_register_*``) are called once on *every* loaded
   plugin. They receive a ``register(...)`` callback instead of returning values, so
   ablate knows which plugin gave what and can report duplicate names.
-* **Run hooks** (all the others) are called only on the plugins that the run names
-  in its recipe (plus plugins whose class sets ``autoload = True``), each plugin
-  instance holding that run's validated parameters in ``self.args``.
+* **Run hooks** (all the others) are called only on the run's plugins: those its
+  recipe names, then every plugin whose class sets ``autoload = True`` (expansion
+  adds them to the run's plugin list, so they are part of its config.json and its
+  hash), each plugin instance holding that run's validated parameters in ``self.args``.
 
 Order: the recipe's order
 -------------------------
 Where several plugins of a run implement the same hook, they are called in the
 order the run lists them (first listed, first called), whatever the order in
 which they were installed or registered. Autoloaded plugins come after the listed
-ones, sorted by name. ``tryfirst``/``trylast``/``hookwrapper`` marks are honoured
-as pluggy defines them and override this order; the built-ins use none.
+ones, sorted by name. Every hook is called through pluggy, so ``tryfirst``/``trylast``
+and ``wrapper``/``hookwrapper`` marks are honoured as pluggy defines them and override
+this order (the built-ins use none). Where ablate must know which plugin returned
+what (``ablate_configure`` conflicts, the owner of a registered name), it traces each
+result back to its implementation; a registration hook is called once per plugin,
+so a plugin's wrapper wraps that plugin's own registrations.
 Consequences that recipes rely on:
 * hooks that change a shared object in place (the data, the model parts, the
   batch) see the changes of every plugin listed before them;
@@ -88,12 +93,14 @@ def ablate_register_reports(register):
 def ablate_configure(settings, run_name):
     """Change the settings of a run before it is hashed, shown or trained.
 
-    Fires once per run when the recipe is expanded, after the recipe's own
-    settings, scale and ``--set`` values are applied. ``settings`` is the run's
-    ``ablate.Settings`` (read it, do not change it); ``run_name`` is its name.
-    Return a dict ``{setting: value}`` to change, or ``None``. Values are checked
-    like recipe values. Two plugins of one run changing the same setting is a
-    validation error naming both.
+    Fires once per run when the recipe is expanded, after the recipe's settings,
+    its scale, the run's settings, its grid values and ``--set`` are applied.
+    ``settings`` is the run's ``ablate.Settings`` (read it, do not change it);
+    ``run_name`` is its base name (before grid values are appended). Return a dict
+    ``{setting: value}`` to change, or ``None``. Values are checked like recipe
+    values, and the run is named and hashed after this hook, from the final values.
+    Refused, naming the plugins: two plugins of one run changing the same setting,
+    and a plugin changing a setting that ``--set`` gave.
     """
 
 

@@ -9,6 +9,7 @@ a plugin that fails to import an error instead of a warning.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import inspect
@@ -40,12 +41,17 @@ class Plugin:
     implements hooks as methods marked ``@ablate.hookimpl``. One instance is made
     per run that names the plugin, holding the run's validated parameter values
     in ``self.args`` (a namespace: ``self.args.p``). With ``autoload = True`` the
-    plugin takes part in every run, with its default parameters.
+    plugin joins every run (after the listed plugins), with its default parameters
+    unless the recipe or ``--set`` gives others. A plugin that cannot change what
+    a run computes (a logger) sets ``affects_results = False``: it is listed in the
+    run's config.json and ``--dry-run``, but left out of the run's hash, so
+    installing it does not rename run folders.
     """
 
     name: str = ""
     params: list[Param] = []
     autoload: bool = False
+    affects_results: bool = True
 
     def __init__(self, **values: Any) -> None:
         self.args = SimpleNamespace(**{p.name: values.get(p.name, p.default) for p in self.params})
@@ -150,35 +156,45 @@ class PluginRegistry:
             pm.register(importlib.import_module(module), name=module)
         for info in self.plugins.values():
             pm.register(info.cls(), name=info.name)
+        owners = [name for name, _ in pm.list_name_plugin()]
         found: dict[str, dict] = {}
         for kind in registration_kinds():
             table: dict[str, tuple] = {}
-            hook = getattr(pm.hook, f"ablate_register_{kind}")
-            for impl in reversed(hook.get_hookimpls()):
-                def register(name, function, help="", _owner=impl.plugin_name, _table=table, _kind=kind):
-                    if name in _table:
-                        raise AblateError(f"{_kind[:-1]} {name!r} is registered by both {_table[name][2]!r} "
-                                          f"and {_owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
-                    _table[name] = (function, help, _owner)
-                impl.function(register=register)
+            implementers = {impl.plugin_name for impl in getattr(pm.hook, REGISTER + kind).get_hookimpls()}
+            for owner in (o for o in owners if o in implementers):
+                # One call through pluggy per plugin (so its wrappers and marks apply), each with a
+                # register callback that knows who is registering.
+                others = [pm.get_plugin(o) for o in owners if o != owner]
+                pm.subset_hook_caller(REGISTER + kind, remove_plugins=others)(
+                    register=functools.partial(add_entry, table, kind, owner))
             found[kind] = table
         return found
 
     # -- one run -----------------------------------------------------------
 
     def run_manager(self, plugins: Iterable[tuple[str, dict]]) -> pluggy.PluginManager:
-        """A plugin manager holding the run's plugins, instantiated with their values.
+        """A plugin manager holding the run's plugins (as expansion resolved them), instantiated
+        with their values.
 
         Plugins are registered in reverse so that pluggy (which calls the last
         registered first) calls them in the recipe's order.
         """
-        listed = list(plugins)
-        names = {name for name, _ in listed}
-        autoload = sorted((i.name, {}) for i in self.plugins.values() if i.cls.autoload and i.name not in names)
         pm = new_manager()
-        for name, values in reversed(listed + autoload):
-            pm.register(self.plugins[name].cls(**values), name=name)
+        for name, values in reversed(list(plugins)):
+            pm.register(self.get(name, "run").cls(**values), name=name)
         return pm
+
+    def autoloaded(self) -> list[str]:
+        """The plugins that join every run (``autoload = True``), sorted by name."""
+        return sorted(name for name, info in self.plugins.items() if info.cls.autoload)
+
+
+def add_entry(table: dict[str, tuple], kind: str, owner: str, name: str, function: Callable, help: str = "") -> None:
+    """The ``register`` callback of registration hooks: one name, one owner."""
+    if name in table:
+        raise AblateError(f"{kind.removesuffix('s')} {name!r} is registered by both {table[name][2]!r} "
+                          f"and {owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
+    table[name] = (function, help, owner)
 
 
 def registration_kinds() -> list[str]:
@@ -244,14 +260,31 @@ def reset_registry() -> None:
     _registry = None
 
 
-def call_in_order(hook, **kwargs) -> list[tuple[str, Any]]:
-    """Call a hook's implementations one by one in recipe order; return (plugin, result) pairs.
+def call_attributed(hook, **kwargs) -> list[tuple[str, Any]]:
+    """Call a hook through pluggy and say which plugin gave each result: ``[(plugin, result), ...]``.
 
-    Used where ablate must know which plugin returned what (``ablate_configure``).
+    pluggy does the calling, so ``tryfirst``/``trylast`` marks and wrappers act as
+    it defines them; each result is traced back to the implementation that
+    returned it. A result that a wrapper added is attributed to the hook's wrappers.
+    Used where ablate must know who returned what (``ablate_configure`` conflicts).
     """
-    results = []
-    for impl in reversed(hook.get_hookimpls()):
-        result = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-        if result is not None:
-            results.append((impl.plugin_name, result))
-    return results
+    impls = hook.get_hookimpls()
+    returned: dict[int, str] = {}
+    originals = [(impl, impl.function) for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+
+    def traced(function, owner):
+        def call(*args):
+            result = function(*args)
+            returned[id(result)] = owner
+            return result
+        return call
+
+    for impl, function in originals:
+        impl.function = traced(function, impl.plugin_name)
+    try:
+        results = hook(**kwargs)
+    finally:
+        for impl, function in originals:
+            impl.function = function
+    wrappers = " / ".join(impl.plugin_name for impl in impls if impl.wrapper or impl.hookwrapper)
+    return [(returned.get(id(result), wrappers), result) for result in results]

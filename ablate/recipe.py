@@ -19,8 +19,8 @@ from typing import Any
 
 from ablate.config import Settings
 from ablate.errors import AblateError
-from ablate.params import parse_text
-from ablate.plugins import PluginRegistry, call_in_order, get_registry
+from ablate.params import identity_values, parse_text
+from ablate.plugins import PluginRegistry, call_attributed, get_registry
 
 RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher")
 RUN_KEYS = ("name", "plugins", "settings", "grid")
@@ -44,16 +44,24 @@ class Recipe:
 
 @dataclass
 class Run:
-    """One fully resolved training run: what it is called, its settings and its plugins."""
+    """One fully resolved training run: what it is called, its settings and its plugins.
+
+    ``plugins`` lists every plugin that takes part, in calling order (autoloaded ones
+    included); ``hashed_plugins`` is the part of it that names the run (expansion leaves
+    out plugins that cannot change results and parameters added later while at their
+    default; None means all of ``plugins``). See docs/recipes.md, "Identity".
+    """
 
     name: str
     settings: Settings
     plugins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    hashed_plugins: list[tuple[str, dict[str, Any]]] | None = None
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the run's results; its hash names the run's directory."""
+        plugins = self.plugins if self.hashed_plugins is None else self.hashed_plugins
         return {"name": self.name, "settings": self.settings.identity(),
-                "plugins": [[name, values] for name, values in self.plugins]}
+                "plugins": [[name, values] for name, values in plugins]}
 
     @property
     def short_hash(self) -> str:
@@ -140,7 +148,8 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
     scale_plugins = scale_table.pop("plugins", {})
     scale_grid = scale_table.pop("grid", {})
     set_settings, set_plugins = split_overrides(overrides, registry)
-    used = {name for run in recipe.runs for name in plugin_table(run, where, registry)}
+    autoloaded = registry.autoloaded()
+    used = {name for run in recipe.runs for name in plugin_table(run, where, registry)} | set(autoloaded)
     for name in set(set_plugins) | set(scale_plugins):
         registry.get(name, f"{where}: scales.{scale}.plugins" if name in scale_plugins else "--set")
         if name not in used:
@@ -154,18 +163,18 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
         for key, values in scale_grid.items():
             if key in grid:
                 grid[key] = values
+        refuse_set_on_grid(grid, set_settings, set_plugins, run_where)
         for values in grid_points(grid, run_where):
             settings = Settings()
             settings.update(recipe.settings, f"{where}: settings")
             settings.update(scale_table, f"{where}: scales.{scale}")
             settings.update(raw_run.get("settings", {}), f"{run_where}.settings")
             plugins = plugin_table(raw_run, where, registry)
+            plugins.update({name: {} for name in autoloaded if name not in plugins})
             for name in plugins:
                 plugins[name].update(scale_plugins.get(name, {}))
                 plugins[name].update(set_plugins.get(name, {}))
-            name = raw_run["name"]
             for key, value in values.items():
-                name += f"-{key.split('.')[-1]}{value}"
                 if "." in key:
                     plugin, param = key.split(".", 1)
                     if plugin not in plugins:
@@ -174,14 +183,48 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                     plugins[plugin][param] = value
                 else:
                     settings.set(key, value, f"{run_where}.grid.{key}")
+            settings.update(set_settings, "--set")
             checked = [(p, registry.get(p, f"{run_where}.plugins").cls.validate(v, f"{run_where}.plugins.{p}"))
                        for p, v in plugins.items()]
-            run = Run(name=name, settings=settings, plugins=checked)
-            configure(run, registry, run_where)
-            settings.update(set_settings, "--set")
+            run = Run(name=raw_run["name"], settings=settings, plugins=checked)
+            configure(run, registry, run_where, pinned=set(set_settings))
+            run.name = run_name(raw_run["name"], values, run)
+            run.hashed_plugins = hashed_plugins(run.plugins, registry)
             check_names(settings, registry, run_where)
             runs.append(run)
     return runs
+
+
+def refuse_set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> None:
+    """A ``--set`` may not override a key the run's grid varies: the run names would lie."""
+    named = list(set_settings) + [f"{plugin}.{param}" for plugin, params in set_plugins.items() for param in params]
+    for key in named:
+        if key in grid:
+            raise AblateError(f"{where}.grid: --set {key} would override {key!r}, which this run's grid varies "
+                              f"({grid[key]!r}); remove --set {key}, or change the grid in the recipe")
+
+
+def run_name(base: str, grid_values: dict[str, Any], run: Run) -> str:
+    """``batch-size32``: the run's name, then each grid key's final value (a plugin may have changed a setting)."""
+    name = base
+    for key, value in grid_values.items():
+        if "." in key:
+            plugin, param = key.split(".", 1)
+            final = dict(run.plugins)[plugin][param]
+        else:
+            final = getattr(run.settings, key)
+        name += f"-{key.split('.')[-1]}{value if final == value else final}"
+    return name
+
+
+def hashed_plugins(plugins: list[tuple[str, dict]], registry: PluginRegistry) -> list[tuple[str, dict]]:
+    """The plugins and values that name a run (docs/recipes.md, "Identity")."""
+    hashed = []
+    for name, values in plugins:
+        cls = registry.plugins[name].cls
+        if cls.affects_results:
+            hashed.append((name, identity_values({p.name: p for p in cls.params}, values)))
+    return hashed
 
 
 def check_names(settings: Settings, registry: PluginRegistry, where: str) -> None:
@@ -235,15 +278,22 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), parse_text(value.strip())
 
 
-def configure(run: Run, registry: PluginRegistry, where: str) -> None:
-    """Let the run's plugins change its settings, then check the combination."""
+def configure(run: Run, registry: PluginRegistry, where: str, pinned: set[str] = frozenset()) -> None:
+    """Let the run's plugins change its settings, then check the combination.
+
+    ``pinned`` are the settings ``--set`` gave: a plugin changing one is refused, as
+    are two plugins changing the same setting.
+    """
     pm = registry.run_manager(run.plugins)
     changed_by: dict[str, str] = {}
-    for plugin, changes in call_in_order(pm.hook.ablate_configure, settings=run.settings, run_name=run.name):
+    for plugin, changes in call_attributed(pm.hook.ablate_configure, settings=run.settings, run_name=run.name):
         for key, value in changes.items():
             if key in changed_by:
                 raise AblateError(f"{where}: plugins {changed_by[key]!r} and {plugin!r} both set {key!r}; "
                                   f"keep one of them in this run")
+            if key in pinned:
+                raise AblateError(f"{where}: plugin {plugin!r} sets {key!r}, which --set {key} also sets; "
+                                  f"remove --set {key}, or set it through the plugin's parameters")
             changed_by[key] = plugin
             run.settings.set(key, value, f"{where}: plugin {plugin} sets {key}")
     pm.hook.ablate_check(settings=run.settings, plugins=run.plugin_names())

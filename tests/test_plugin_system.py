@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 import ablate
+import ablate.testing
 from ablate.plugins import Plugin, check_plugin_class, get_registry, reset_registry
 
 BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_labels",
@@ -141,7 +142,9 @@ def test_hooks_run_in_recipe_order_whatever_the_registration_order(registration)
     assert calls == ["loss-b"]
 
 
-def test_autoload_plugins_join_every_run_after_the_listed_ones():
+def test_autoload_plugins_join_every_run_after_the_listed_ones(write_recipe):
+    from ablate.recipe import expand, load_recipe
+
     calls = []
 
     class Logger(Plugin):
@@ -154,8 +157,9 @@ def test_autoload_plugins_join_every_run_after_the_listed_ones():
 
     registry = get_registry()
     registry.add(Logger, "test")
-    registry.run_manager([("dropout", {"p": 0.5, "where": "pool"})]).hook.ablate_train_batch(
-        batch=None, model=None, state=None)
+    (run,) = expand(load_recipe(write_recipe('[[runs]]\nname = "x"\nplugins = ["dropout"]\n')))
+    assert run.plugin_names() == ["dropout", "zz-logger"]
+    registry.run_manager(run.plugins).hook.ablate_train_batch(batch=None, model=None, state=None)
     assert calls == ["logger"]
 
 
@@ -175,3 +179,47 @@ def test_reset_registry_rediscovers(monkeypatch):
     assert "mixup" in get_registry().plugins      # cached
     reset_registry()
     assert "mixup" not in get_registry().plugins
+
+
+def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_recipe, ablate_plugin):
+    """`wrapper=True` marks are honoured: pluggy calls the hook, ablate still knows who returned what."""
+    from ablate.recipe import expand, load_recipe
+
+    seen = []
+
+    class Watcher(Plugin):
+        name = "watcher"
+
+        @ablate.hookimpl(wrapper=True)
+        def ablate_configure(self, settings):
+            changes = yield
+            seen.append([dict(c) for c in changes])
+            return changes + [{"eval_batch_size": 60}]
+
+        @ablate.hookimpl(wrapper=True)
+        def ablate_register_models(self, register):
+            register("watched-net", ablate.testing.tiny_model, help="registered from a wrapper")
+            return (yield)
+
+    ablate_plugin(Watcher)
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["batch_size", "watcher"]\n')
+    (run,) = expand(load_recipe(path))
+    assert seen == [[{"batch_size": 100}]]
+    assert run.settings.eval_batch_size == 60 and run.settings.batch_size == 100
+    assert get_registry().registry("models")["watched-net"][2] == "watcher"
+
+
+def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ablate_plugin):
+    from ablate.recipe import expand, load_recipe
+
+    class Early(Plugin):
+        name = "early"
+
+        @ablate.hookimpl(tryfirst=True)
+        def ablate_configure(self):
+            return {"lr": 0.5}
+
+    ablate_plugin(Early)
+    path = write_recipe('[[runs]]\nname = "x"\n[runs.plugins.batch_size]\nscale_lr = true\n[runs.plugins.early]\n')
+    with pytest.raises(ablate.AblateError, match="plugins 'early' and 'batch_size' both set 'lr'"):
+        expand(load_recipe(path))

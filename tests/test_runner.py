@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import ablate
 from ablate.cli import cli
 from ablate.runner import RecipeFailed, run_recipe
+from ablate.schema import RESULT_COLUMNS
 
 RUNS = """
     [[runs]]
@@ -172,3 +173,25 @@ def test_the_python_api_is_the_cli_without_the_cli(write_recipe, tmp_path):
     results = ablate.run_recipe(recipe, "smoke", ["epochs=1"], out=tmp_path)
     assert isinstance(results, pd.DataFrame) and set(results["run"]) == {"vanilla", "dropout"}
     assert callable(ablate.split)
+
+
+def test_a_plugins_own_metric_columns_reach_metrics_and_results(write_recipe, ablate_plugin, tmp_path):
+    class Sharpness(ablate.Plugin):
+        name = "sharpness"
+
+        @ablate.hookimpl
+        def ablate_epoch_end(self, state):
+            return [{"split": "test", "component": "original", "radius": None, "metric": "sharpness",
+                     "value": 0.5 * state.epoch, "direction": "top-eigen"}]
+
+    ablate_plugin(Sharpness)
+    path = write_recipe('[[runs]]\nname = "plain"\n[[runs]]\nname = "sharp"\nplugins = ["sharpness"]\n')
+    results = ablate.run_recipe(path, "smoke", out=tmp_path)
+    on_disk = pd.read_csv(tmp_path / "tiny" / "results.csv")
+    assert list(on_disk.columns[:10]) == RESULT_COLUMNS and "direction" in on_disk.columns
+    rows = on_disk[on_disk["metric"] == "sharpness"]
+    assert list(rows["direction"]) == ["top-eigen", "top-eigen"] and list(rows["value"]) == [0.0, 0.5]
+    assert on_disk.loc[on_disk["run"] == "plain", "direction"].isna().all()
+    assert "direction" in results.columns
+    (metrics,) = (tmp_path / "tiny").glob("sharp-*/metrics.csv")
+    assert "direction" in pd.read_csv(metrics).columns

@@ -1,0 +1,193 @@
+"""A run's name, hash and folder say exactly what it trains (docs/recipes.md, "Identity")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import ablate
+from ablate.recipe import expand, load_recipe
+
+GRID = """
+    [[runs]]
+    name = "b"
+    plugins = ["dropout"]
+    [runs.grid]
+    epochs = [3]
+    "dropout.p" = [0.2]
+"""
+
+
+# --------------------------------------------------------------------------
+# --set: one rule for settings and plugin parameters
+# --------------------------------------------------------------------------
+
+def test_set_overrides_recipe_scale_and_run_tables_for_settings_and_parameters(write_recipe):
+    path = write_recipe("""
+        [scales.smoke.plugins.dropout]
+        p = 0.4
+
+        [[runs]]
+        name = "a"
+        settings = { epochs = 5 }
+        [runs.plugins.dropout]
+        p = 0.3
+    """)
+    (run,) = expand(load_recipe(path), "smoke", ["epochs=7", "dropout.p=0.9"])
+    assert run.settings.epochs == 7
+    assert dict(run.plugins)["dropout"]["p"] == 0.9
+
+
+@pytest.mark.parametrize("override, key", [("epochs=7", "epochs"), ("dropout.p=0.9", "dropout.p")])
+def test_set_on_a_key_the_grid_varies_is_refused(write_recipe, override, key):
+    path = write_recipe(GRID)
+    with pytest.raises(ablate.AblateError) as caught:
+        expand(load_recipe(path), None, [override])
+    message = str(caught.value)
+    assert f"--set {key}" in message and "grid" in message and "runs[0] (b)" in message
+    assert "\n" not in message
+
+
+def test_set_on_a_key_a_plugin_configures_is_refused():
+    with pytest.raises(ablate.AblateError, match=r"plugin 'batch_size' sets 'batch_size'.*--set batch_size"):
+        expand(load_recipe("figure4"), "smoke", ["batch_size=7"])
+
+
+def test_the_cli_refuses_a_set_on_a_grid_key_with_exit_2(write_recipe):
+    from click.testing import CliRunner
+
+    from ablate.cli import cli
+
+    path = write_recipe(GRID)
+    result = CliRunner().invoke(cli, ["recipe", str(path), "--dry-run", "--set", "epochs=7"])
+    assert result.exit_code == 2
+    assert "--set epochs" in result.output and "Traceback" not in result.output
+
+
+def test_run_names_are_built_from_the_final_values(write_recipe, ablate_plugin):
+    class Halve(ablate.Plugin):
+        """Configures a setting that the run's grid names."""
+        name = "halve"
+
+        @ablate.hookimpl
+        def ablate_configure(self, settings):
+            return {"lr": settings.lr / 2}
+
+    ablate_plugin(Halve)
+    path = write_recipe("""
+        [[runs]]
+        name = "h"
+        plugins = ["halve"]
+        [runs.grid]
+        lr = [0.5]
+    """)
+    (run,) = expand(load_recipe(path))
+    assert run.settings.lr == 0.25 and run.name == "h-lr0.25"
+
+
+# --------------------------------------------------------------------------
+# Autoloaded plugins are part of every run
+# --------------------------------------------------------------------------
+
+def autoloaded(affects_results: bool):
+    class Tagger(ablate.Plugin):
+        name = "zz-tagger"
+        autoload = True
+        params = [ablate.Param("strength", float, 1.0, "how much")]
+
+        @ablate.hookimpl
+        def ablate_check(self, plugins):
+            seen.append(list(plugins))
+
+    Tagger.affects_results = affects_results
+    seen: list = []
+    return Tagger, seen
+
+
+def test_an_autoloaded_plugin_is_in_the_runs_plugins_hash_and_checks(write_recipe, ablate_plugin):
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["dropout"]\n')
+    before = expand(load_recipe(path))[0]
+    cls, seen = autoloaded(affects_results=True)
+    ablate_plugin(cls)
+    (run,) = expand(load_recipe(path))
+    assert run.plugin_names() == ["dropout", "zz-tagger"]
+    assert dict(run.plugins)["zz-tagger"] == {"strength": 1.0}
+    assert seen == [["dropout", "zz-tagger"]]
+    assert run.short_hash != before.short_hash
+    # its parameters are set like any plugin's
+    (stronger,) = expand(load_recipe(path), None, ["zz-tagger.strength=2"])
+    assert stronger.short_hash != run.short_hash
+
+
+def test_a_plugin_that_cannot_change_results_is_listed_but_not_hashed(write_recipe, ablate_plugin, tmp_path):
+    from ablate.runner import plan_table
+
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    before = expand(load_recipe(path))[0]
+    cls, _ = autoloaded(affects_results=False)
+    ablate_plugin(cls)
+    (run,) = expand(load_recipe(path))
+    assert run.plugin_names() == ["zz-tagger"]
+    assert run.short_hash == before.short_hash and run.dir_name == before.dir_name
+    assert "zz-tagger" in plan_table([run]).loc[0, "plugins"]
+
+
+def test_config_json_lists_autoloaded_plugins(write_recipe, ablate_plugin, tmp_path):
+    cls, _ = autoloaded(affects_results=False)
+    ablate_plugin(cls)
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    ablate.run_recipe(path, "smoke", out=tmp_path / "out")
+    (config,) = (tmp_path / "out" / "tiny").glob("x-*/config.json")
+    assert [name for name, _ in json.loads(config.read_text())["plugins"]] == ["zz-tagger"]
+
+
+# --------------------------------------------------------------------------
+# The identity policy
+# --------------------------------------------------------------------------
+
+def test_builtin_hashes_are_unchanged():
+    """Folders written before the identity policy still resume (hashes recorded at that change)."""
+    runs = {r.name: r.dir_name for r in expand(load_recipe("figure5"))}
+    assert runs == {"vanilla": "vanilla-bddf4c9c", "dropout": "dropout-86118e0c", "mixup": "mixup-e43a4d19",
+                    "batchnorm": "batchnorm-aa1bc50c", "adversarial": "adversarial-fcd11631"}
+    smoke = {r.name: r.dir_name for r in expand(load_recipe("adversarial"), "smoke")}
+    assert smoke == {"natural": "natural-10041855", "adversarial": "adversarial-e5912a4d"}
+
+
+def test_equal_values_written_differently_give_one_hash(write_recipe):
+    ints = write_recipe('[settings]\nradii = [4, 8]\nwidth = 1\n[[runs]]\nname = "x"\n', name="ints", head="")
+    floats = write_recipe('[settings]\nradii = [4.0, 8.0]\nwidth = 1.0\n[[runs]]\nname = "x"\n', name="floats",
+                          head="")
+    assert expand(load_recipe(ints))[0].short_hash == expand(load_recipe(floats))[0].short_hash
+
+
+def test_a_parameter_added_later_is_hashed_only_when_it_leaves_its_default(write_recipe, ablate_plugin):
+    class Old(ablate.Plugin):
+        name = "grower"
+        params = [ablate.Param("a", float, 1.0, "an original parameter")]
+
+    class Grown(ablate.Plugin):
+        name = "grower"
+        params = Old.params + [ablate.Param("b", int, 3, "added in a later release", since="0.2")]
+
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["grower"]\n')
+    ablate_plugin(Old)
+    old = expand(load_recipe(path))[0].short_hash
+    ablate_plugin(Grown)
+    assert expand(load_recipe(path))[0].short_hash == old
+    assert expand(load_recipe(path), None, ["grower.b=4"])[0].short_hash != old
+
+
+def test_changing_a_default_changes_the_identity(write_recipe, ablate_plugin):
+    def version(default):
+        class Plugin(ablate.Plugin):
+            name = "defaults"
+            params = [ablate.Param("a", float, default, "a parameter")]
+        return Plugin
+
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["defaults"]\n')
+    ablate_plugin(version(1.0))
+    first = expand(load_recipe(path))[0].short_hash
+    ablate_plugin(version(2.0))
+    assert expand(load_recipe(path))[0].short_hash != first

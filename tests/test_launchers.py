@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from ablate.checkpoint import load_checkpoint
-from ablate.launchers import submit_to_cluster
-from ablate.runner import plan, recipe_status, run_recipe, save_plan
+from ablate.launchers import LaunchContext, merge_options
+from ablate.launchers.cluster import submit
+from ablate.plugins import get_registry
+from ablate.runner import plan, recipe_status, run_recipe
 
 from test_runner import KILLER, RUNS
 
@@ -60,8 +62,8 @@ def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_pa
     overrides = []
     recipe, runs = plan(path, None, overrides)
     out = tmp_path / "cluster" / "tiny"
-    save_plan(out, recipe, None, overrides, runs)
-    jobs = submit_to_cluster(out, recipe, None, overrides, runs, {"cluster": "local", "time": 10}, None)
+    options = merge_options("slurm", get_registry(), ({"cluster": "local", "time": 10}, "test"))
+    jobs = submit(runs, LaunchContext(out, recipe.name, None, get_registry(), options))
     assert len(jobs) == 2
     checkpoint = out / runs[0].dir_name / "checkpoint.pt"
     deadline = time.time() + 240

@@ -15,7 +15,7 @@ from ablate.structs import Batch, Data, ModelParts, TrainState
 __all__ = [
     "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Settings",
     "Batch", "Data", "ModelParts", "TrainState", "__version__",
-    "load_recipe", "run_recipe", "split",
+    "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext",
 ]
 
 
@@ -27,6 +27,9 @@ def __getattr__(name):
     if name in ("run_recipe",):
         from ablate import runner
         return getattr(runner, name)
+    if name in ("Launcher", "LaunchContext"):
+        from ablate import launchers
+        return getattr(launchers, name)
     if name == "split":
         from ablate.frequency import split
         return split

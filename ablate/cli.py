@@ -109,18 +109,18 @@ def recipes() -> None:
 @click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
               help="Train up to N runs at once in worker processes, one device each.")
 @click.option("--devices", default=None, help="Devices for --jobs, e.g. cuda:0,cuda:1 (default: every GPU, or the CPU).")
-@click.option("--launcher", type=click.Choice(["local", "slurm"]), default="local", show_default=True,
-              help="slurm: submit each run as a cluster job through submitit.")
+@click.option("--launcher", default="local", show_default=True,
+              help="Who trains the runs: local, processes (what --jobs N picks), slurm (cluster jobs through "
+                   "submitit) or a launcher a plugin registers.")
 @click.option("--launcher-opt", "launcher_opts", multiple=True, metavar="KEY=VALUE",
-              help="Cluster option (partition, time, gpus, cpus, mem_gb, parallel, cluster, wait); "
+              help="Launcher option (slurm: partition, time, gpus, cpus, mem_gb, parallel, cluster, wait); "
                    "overrides the recipe's [launcher] table.")
 def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
-    from ablate.launchers import launcher_options
     from ablate.progress import ConsoleProgress
     from ablate.recipe import parse_assignment
-    from ablate.runner import plan, plan_table, run_recipe
+    from ablate.runner import plan_table, prepare, run_study
     from ablate.trainer import resolve_device
 
     overrides = list(overrides)
@@ -128,26 +128,25 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
         overrides.append(f"dataset={json.dumps(dataset)}")
     if device:
         overrides.append(f"device={json.dumps(device)}")
-    recipe_, runs = plan(name_or_path, scale, overrides)
-    options = launcher_options(recipe_.launcher, f"{recipe_.path}: launcher")
-    options.update(launcher_options(dict(parse_assignment(o) for o in launcher_opts), "--launcher-opt"))
-    table = plan_table(runs, Path(out) / recipe_.name)
+    study = prepare(name_or_path, scale, overrides, only=list(only) or None, launcher=launcher,
+                    launcher_options=dict(parse_assignment(o) for o in launcher_opts), jobs=jobs,
+                    devices=devices.split(",") if devices else None)
+    name, runs = study.recipe.name, study.runs
     if dry_run:
-        print_frame(table, f"{recipe_.name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained")
+        print_frame(plan_table(runs, Path(out) / name), f"{name} ({scale or 'paper'} scale): {len(runs)} runs, "
+                                                        f"nothing trained")
         return
     device_used = str(resolve_device(runs[0].settings.device))
     epochs = sum(r.settings.epochs for r in runs)
-    err_console.print(f"ablate: {recipe_.name} ({scale or 'paper'} scale): {len(runs)} runs, {epochs} epochs "
-                      f"in all, on {device_used}; results in {Path(out) / recipe_.name}", highlight=False)
+    err_console.print(f"ablate: {name} ({scale or 'paper'} scale): {len(runs)} runs, {epochs} epochs "
+                      f"in all, on {device_used}; results in {Path(out) / name}", highlight=False)
     if device_used == "cpu" and (scale or "paper") == "paper":
         err_console.print("ablate: the paper scale is sized for a GPU; on this CPU it will take very long. "
                           "Try --scale quick.", style="yellow", highlight=False)
     signal.signal(signal.SIGTERM, stop_on_sigterm)       # `kill` (and Slurm's end) stops like Ctrl-C
-    run_recipe(recipe_, scale, overrides, out, fail_fast=fail_fast, console=console, only=list(only) or None,
-               progress=ConsoleProgress(err_console, quiet=quiet, device=device_used),
-               formats=[f.strip() for f in formats.split(",") if f.strip()], jobs=jobs,
-               devices=devices.split(",") if devices else None, launcher=launcher, launcher_options=options,
-               report=launcher == "local" or bool(options.get("wait")))
+    run_study(study, out, fail_fast=fail_fast, console=console,
+              progress=ConsoleProgress(err_console, quiet=quiet, device=device_used),
+              formats=[f.strip() for f in formats.split(",") if f.strip()])
 
 
 @cli.command()

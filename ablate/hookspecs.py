@@ -1,9 +1,10 @@
 """Every hook ablate calls, in the order a run meets them.
 
 Read top to bottom, this module is the life cycle of a study: plugins register
-models, datasets and report layouts once; then, for each run of a recipe, the run
-is configured and checked (also under ``--dry-run``), its data loaded, its model
-built, trained batch by batch and epoch by epoch, and finally evaluated.
+models, datasets, report layouts and launchers once; then, for each run of a
+recipe, the run is configured and checked (also under ``--dry-run``), handed to a
+launcher, its data loaded, its model built, trained batch by batch and epoch by
+epoch, and finally evaluated.
 
 Two kinds of hooks
 ------------------
@@ -82,6 +83,21 @@ def ablate_register_reports(register):
     ``function(results: pandas.DataFrame, out_dir: pathlib.Path, console:
     rich.console.Console, formats: list[str])`` with the tidy results of all runs; it
     prints tables and writes plots (one file per format, e.g. ``png``). Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_launchers(register):
+    """Add launchers: ways to train a recipe's runs (a process pool, a cluster, Ray...).
+
+    Fires once, when ablate first needs the launcher registry (a recipe is about
+    to run, or ``--launcher`` is checked under ``--dry-run``).
+    ``register(name, launcher, help="")``: ``--launcher name`` (or
+    ``run_recipe(..., launcher="name")``) hands the runs to ``launcher``, an
+    ``ablate.Launcher``: its ``options`` (a list of ``ablate.Param``) declare the keys
+    it takes from the recipe's ``[launcher]`` table and ``--launcher-opt``, and
+    ``launch(runs, context)`` receives resolved ``Run`` objects and an
+    ``ablate.LaunchContext`` and returns ``{run name: failure}``. Returns nothing.
     """
 
 

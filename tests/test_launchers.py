@@ -1,4 +1,4 @@
-"""Parallel workers and cluster jobs keep the sequential runner's rules."""
+"""Launchers: parallel workers and cluster jobs keep the sequential runner's rules; a plugin adds a launcher."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ import time
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+import ablate
 from ablate.checkpoint import load_checkpoint
-from ablate.launchers import submit_to_cluster
-from ablate.runner import plan, recipe_status, run_recipe, save_plan
+from ablate.cli import cli
+from ablate.launchers import LaunchContext, merge_options
+from ablate.launchers.cluster import submit
+from ablate.plugins import get_registry
+from ablate.recipe import Run
+from ablate.runner import plan, recipe_status, run_recipe
+from ablate.runs import RunTask, on_device
 
 from test_runner import KILLER, RUNS
 
@@ -25,6 +32,8 @@ def test_two_jobs_give_the_sequential_results(write_recipe, tmp_path):
     sequential = run_recipe(path, out=tmp_path / "seq")
     parallel = run_recipe(path, out=tmp_path / "par", jobs=2)
     pd.testing.assert_frame_equal(sequential, parallel)
+    folders = {p.name for p in (tmp_path / "seq" / "tiny").iterdir() if p.is_dir()}
+    assert folders == {p.name for p in (tmp_path / "par" / "tiny").iterdir() if p.is_dir()} and len(folders) == 3
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "seq" / "tiny" / "results.csv"),
                                   pd.read_csv(tmp_path / "par" / "tiny" / "results.csv"))
     assert set(recipe_status(tmp_path / "par" / "tiny")["status"]) == {"finished"}
@@ -60,8 +69,8 @@ def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_pa
     overrides = []
     recipe, runs = plan(path, None, overrides)
     out = tmp_path / "cluster" / "tiny"
-    save_plan(out, recipe, None, overrides, runs)
-    jobs = submit_to_cluster(out, recipe, None, overrides, runs, {"cluster": "local", "time": 10}, None)
+    options = merge_options("slurm", get_registry(), ({"cluster": "local", "time": 10}, "test"))
+    jobs = submit(runs, LaunchContext(out, recipe.name, None, get_registry(), options))
     assert len(jobs) == 2
     checkpoint = out / runs[0].dir_name / "checkpoint.pt"
     deadline = time.time() + 240
@@ -89,3 +98,127 @@ def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_pa
     reference = run_recipe(path, None, overrides, out=tmp_path / "seq")
     metrics = pd.concat([pd.read_csv(out / r.dir_name / "metrics.csv") for r in runs], ignore_index=True)
     pd.testing.assert_frame_equal(reference.reset_index(drop=True), metrics[reference.columns])
+
+
+# --------------------------------------------------------------------------
+# The launcher interface: resolved runs in, failures out, any registered name
+# --------------------------------------------------------------------------
+
+TABLE = '\n[launcher]\ncluster = "local"\npartition = "gpu"\ntime = 5\n'
+
+
+class Mine(ablate.Plugin):
+    """A launcher plugin as a third party would write it: it trains each run here, through its task."""
+
+    name = "mine"
+    received: list = []
+
+    class Launcher(ablate.Launcher):
+        options = [ablate.Param("label", str, "none", "a word to prove options arrive")]
+
+        def launch(self, runs, context):
+            Mine.received.append(([type(r) for r in runs], [r.name for r in runs], dict(context.options)))
+            failures = {}
+            for run in runs:
+                error = context.task(run)(registry=context.registry)
+                if error:
+                    failures[run.name] = error
+            return failures
+
+    @ablate.hookimpl
+    def ablate_register_launchers(self, register):
+        register("mine", Mine.Launcher(), help="trains here, for tests")
+
+
+def test_a_plugin_launcher_gets_resolved_runs_from_the_api_and_the_cli(write_recipe, tmp_path, ablate_plugin):
+    ablate_plugin(Mine)
+    Mine.received.clear()
+    path = write_recipe(RUNS)
+    results = ablate.run_recipe(path, "smoke", out=tmp_path / "api", launcher="mine",
+                                launcher_options={"label": "api"})
+    assert Mine.received == [([Run, Run], ["vanilla", "dropout"], {"label": "api"})]
+    assert set(results["run"]) == {"vanilla", "dropout"}
+    assert set(recipe_status(tmp_path / "api" / "tiny")["status"]) == {"finished"}
+
+    result = CliRunner().invoke(cli, ["recipe", str(path), "--scale", "smoke", "--quiet", "--out", str(tmp_path / "cli"),
+                                      "--launcher", "mine", "--launcher-opt", "label=cli"])
+    assert result.exit_code == 0, result.output
+    assert Mine.received[1] == ([Run, Run], ["vanilla", "dropout"], {"label": "cli"})
+    again = ablate.run_recipe(path, "smoke", out=tmp_path / "cli", launcher="mine")
+    assert Mine.received[2][1] == []                     # finished runs are not handed out again
+    pd.testing.assert_frame_equal(results, again)
+
+
+def test_an_unknown_launcher_is_one_line_listing_the_known_ones(write_recipe, tmp_path):
+    result = CliRunner().invoke(cli, ["recipe", str(write_recipe(RUNS)), "--dry-run", "--launcher", "ray"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "ablate: error: --launcher 'ray': unknown launcher; known launchers: local, processes, slurm "
+        "(see `ablate plugins`)"]
+
+
+def test_run_recipe_from_python_honours_the_recipes_launcher_table(write_recipe, tmp_path, monkeypatch):
+    import ablate.launchers.cluster as cluster
+
+    given = []
+    monkeypatch.setattr(cluster, "submit", lambda runs, context: given.append((runs, context.options)) or [])
+    path = write_recipe(RUNS + TABLE)
+    ablate.run_recipe(path, "smoke", out=tmp_path, launcher="slurm", launcher_options={"time": 7})
+    runs, options = given[0]
+    assert [r.name for r in runs] == ["vanilla", "dropout"]
+    assert options == {"cluster": "local", "partition": "gpu", "time": 7, "gpus": None, "cpus": None,
+                       "mem_gb": None, "parallel": None, "wait": False}
+
+
+def test_submitit_waits_when_the_recipe_says_so(write_recipe, tmp_path, monkeypatch):
+    """wait = true in the recipe's table, given only to run_recipe: the jobs run (locally) and results come back."""
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    path = write_recipe('[[runs]]\nname = "vanilla"\n\n[launcher]\ncluster = "local"\nwait = true\n')
+    results = run_recipe(path, "smoke", out=tmp_path / "slurm", launcher="slurm")
+    assert set(results["run"]) == {"vanilla"}
+    assert json.loads((tmp_path / "slurm" / "tiny" / "jobs.json").read_text()).keys() == {"vanilla"}
+    pd.testing.assert_frame_equal(results, run_recipe(path, "smoke", out=tmp_path / "seq"))
+
+
+def test_other_launchers_options_in_the_recipe_are_checked_but_do_not_stop_a_local_run(write_recipe, tmp_path):
+    path = write_recipe(RUNS + TABLE)
+    assert set(run_recipe(path, "smoke", out=tmp_path, only=["vanilla"])["run"]) == {"vanilla"}
+    bad = write_recipe(RUNS + '\n[launcher]\ngpus = "many"\n', name="bad")
+    with pytest.raises(ablate.AblateError, match=r"bad.toml: launcher.gpus: expected int, found 'many'"):
+        run_recipe(bad, "smoke", out=tmp_path)
+
+
+def test_the_recipe_is_expanded_once_per_call(write_recipe, tmp_path, monkeypatch):
+    import ablate.runner
+
+    calls = []
+    real = ablate.runner.expand
+    monkeypatch.setattr(ablate.runner, "expand", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    path = write_recipe(RUNS)
+    run_recipe(path, "smoke", out=tmp_path / "api")
+    assert len(calls) == 1
+    result = CliRunner().invoke(cli, ["recipe", str(path), "--scale", "smoke", "--quiet", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 2
+
+
+def test_workers_train_the_resolved_runs_without_reading_the_recipe_again(write_recipe, tmp_path):
+    from ablate.runner import prepare, run_study
+
+    path = write_recipe(RUNS)
+    study = prepare(path, "smoke", jobs=2)
+    path.unlink()                                   # a worker that re-expanded the recipe would fail now
+    parallel = run_study(study, tmp_path / "par")
+    assert set(parallel["run"]) == {"vanilla", "dropout"}
+    assert set(recipe_status(tmp_path / "par" / "tiny")["status"]) == {"finished"}
+
+
+def test_a_workers_device_keeps_the_runs_folder(write_recipe, tmp_path):
+    run = plan(write_recipe(RUNS), "smoke", ['device="auto"'])[1][0]
+    assert on_device(run, "cpu").settings.device == "cpu" and run.settings.device == "auto"
+    assert on_device(run, "cpu").dir_name == run.dir_name
+    task = RunTask(run, tmp_path, "tiny", "smoke")
+    assert task(device="cpu") is None
+    config = json.loads((tmp_path / run.dir_name / "config.json").read_text())
+    assert config["settings"]["device"] == "cpu" and config["hash"] == run.short_hash

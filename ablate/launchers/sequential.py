@@ -1,0 +1,50 @@
+"""The default launcher: every run in this process, one after the other, with a live progress display."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from ablate.datasets import load_full
+from ablate.launchers import LaunchContext, Launcher
+from ablate.plugins import PluginRegistry
+from ablate.recipe import Run
+from ablate.runs import run_status
+
+
+class SequentialLauncher(Launcher):
+    """Trains the runs in order in this process; the recipe's ETA counts every run's steps."""
+
+    def launch(self, runs: list[Run], context: LaunchContext) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        progress = context.progress
+        progress.start_recipe(runs, steps_per_run(runs, context.registry))
+        try:
+            for index, run in enumerate(runs):
+                task = context.task(run)
+                progress.start_run(index, run)
+                state = run_status(task.run_dir)[0]
+                if state in ("finished", "running"):         # another process got to it since the plan
+                    progress.end_run(run, "skipped (finished meanwhile)" if state == "finished" else
+                                     "skipped: another live process is training it (see its running.json)", 0.0)
+                    continue
+                started = time.perf_counter()
+                error = task(registry=context.registry, progress=progress)
+                progress.end_run(run, f"failed: {error}" if error else "finished", time.perf_counter() - started)
+                if error:
+                    errors[run.name] = error
+                    if context.fail_fast:
+                        break
+        finally:
+            progress.close()
+        return errors
+
+
+def steps_per_run(runs: list[Run], registry: PluginRegistry) -> list[int]:
+    """Optimizer steps of each run, for the progress display's ETA."""
+    steps = []
+    for run in runs:
+        s = run.settings
+        n = s.train_size or len(load_full(s.dataset, s, registry).y_train)     # the count only: no subset copy
+        steps.append(s.epochs * math.ceil(n / s.batch_size))
+    return steps

@@ -1,0 +1,162 @@
+"""One run in its folder: reading how it stands, and training it.
+
+A run's status is read from the files of its folder (see :mod:`ablate.schema`), so
+every launcher keeps it the same way: the sequential one, worker processes and
+cluster jobs alike. :class:`RunTask` is the unit of work a launcher hands out: a
+resolved run and where it goes, picklable, so that a worker process or a cluster
+job trains it without expanding the recipe again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import socket
+import subprocess
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ablate
+from ablate.checkpoint import write_json
+from ablate.errors import AblateError
+from ablate.plugins import PluginRegistry, get_registry
+from ablate.progress import Progress, SilentProgress
+from ablate.recipe import Run
+from ablate.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING
+from ablate.trainer import Trainer, resolve_device
+
+
+# --------------------------------------------------------------------------
+# Status
+# --------------------------------------------------------------------------
+
+def run_status(run_dir: Path) -> tuple[str, str | None]:
+    """(status, error) of a run from its folder: finished, failed, running, partial or pending."""
+    if (run_dir / DONE).exists():
+        return "finished", None
+    if (run_dir / RUNNING).exists():
+        owner = json.loads((run_dir / RUNNING).read_text())
+        if owner.get("host") != socket.gethostname() or pid_alive(owner.get("pid", -1)):
+            return "running", None
+    if (run_dir / FAILED).exists():
+        return "failed", json.loads((run_dir / FAILED).read_text()).get("error")
+    if (run_dir / CHECKPOINT).exists():
+        return "partial", None
+    return "pending", None
+
+
+def needs_training(run_dir: Path) -> bool:
+    """True unless the run finished or a live process is training it."""
+    return run_status(run_dir)[0] not in ("finished", "running")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# Training one run
+# --------------------------------------------------------------------------
+
+def provenance(run: Run) -> dict[str, Any]:
+    """What a result needs to be trusted later: versions, revision, device."""
+    return {"ablate_version": ablate.__version__, "git_revision": git_revision(),
+            "torch_version": torch.__version__, "device": str(resolve_device(run.settings.device)),
+            "host": platform.node(), "python": platform.python_version(), "seed": run.settings.seed}
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(ablate.__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def describe_failure(exc: BaseException, registry: PluginRegistry) -> str:
+    """One line for a failed run, naming the plugin whose code raised, when one did."""
+    if isinstance(exc, AblateError):
+        return str(exc)
+    modules = {info.cls.__module__: name for name, info in registry.plugins.items()}
+    culprit = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__", "")
+        if module in modules:
+            culprit = modules[module]
+    text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"plugin {culprit!r} raised {text}" if culprit else text
+
+
+def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
+                registry: PluginRegistry, progress: Progress) -> str | None:
+    """Train one run (resuming it if it has a checkpoint) and mark how it ended.
+
+    Returns None when it finished, else the one-line reason it failed.
+    Ctrl-C and kills propagate, leaving the last epoch's checkpoint to resume from.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / FAILED).unlink(missing_ok=True)
+    write_json(run_dir / RUNNING, {"host": socket.gethostname(), "pid": os.getpid(),
+                                   "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    started = time.perf_counter()
+    try:
+        write_json(run_dir / CONFIG, {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
+                                      "settings": run.settings.as_dict(), "plugins": run.plugins,
+                                      "hash": run.short_hash, **provenance(run)})
+        Trainer(run, run_dir, registry, progress).fit()
+    except Exception as exc:
+        error = describe_failure(exc, registry)
+        write_json(run_dir / FAILED, {"error": error, "traceback": traceback.format_exc()})
+        return error
+    finally:
+        (run_dir / RUNNING).unlink(missing_ok=True)
+    write_json(run_dir / DONE, {"finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                "seconds": round(time.perf_counter() - started, 3)})
+    return None
+
+
+@dataclasses.dataclass
+class RunTask:
+    """A resolved run and where it goes: what a worker process or a cluster job trains.
+
+    Picklable, so it travels to another process as it is; calling it trains the run
+    there with that process's plugins and returns None or the one-line failure.
+    """
+
+    run: Run
+    out_dir: Path
+    recipe_name: str
+    scale: str | None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir / self.run.dir_name
+
+    def __call__(self, device: str | None = None, registry: PluginRegistry | None = None,
+                 progress: Progress | None = None) -> str | None:
+        """Train the run; ``device`` (a worker's own GPU) replaces the run's device setting.
+
+        The device is no part of the run's identity, so the run keeps its folder.
+        """
+        return execute_run(on_device(self.run, device), self.run_dir, self.recipe_name, self.scale,
+                           registry or get_registry(), progress or SilentProgress())
+
+
+def on_device(run: Run, device: str | None) -> Run:
+    """A copy of ``run`` that trains on ``device`` (the run itself when ``device`` is None)."""
+    if not device:
+        return run
+    settings = dataclasses.replace(run.settings)
+    settings.set("device", device, "device")
+    return dataclasses.replace(run, settings=settings)

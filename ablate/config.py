@@ -29,6 +29,11 @@ def setting(default: Any, help: str = "", **rules: Any) -> Any:
 
 
 NOT_RESULTS = {"affects_results": False}      # how a run executes, not what it computes
+# Upper bounds that no real study reaches, so that a typo (1e12 epochs) stops at once.
+SANE_EPOCHS = 100_000
+SANE_BATCH = 1_000_000
+SANE_COUNT = 1_000_000_000
+SANE_RADIUS = 4096            # DFT bins: the diagonal of a 5792 x 5792 image
 
 
 @dataclass
@@ -37,15 +42,17 @@ class Settings:
 
     # data
     dataset: str = setting("cifar10", "cifar10 | cifar100 | npz:PATH | synthetic[:options]")
-    train_size: int = setting(0, "0 = the whole training set; else a stratified subset", minimum=0)
-    test_size: int = setting(0, "0 = the whole test set; else a stratified subset", minimum=0)
+    train_size: int = setting(0, "0 = the whole training set; else a stratified subset", minimum=0,
+                               maximum=SANE_COUNT)
+    test_size: int = setting(0, "0 = the whole test set; else a stratified subset", minimum=0,
+                              maximum=SANE_COUNT)
     normalize: str = setting("max", "max: each image / its max (official code); none: / 255",
                              choices=("max", "none"))
     augment: str = setting("none", "none | crop_flip (pad-4 crop + flip, on the device)",
                            choices=("none", "crop_flip"))
     # model
     model: str = setting("resnet18", "resnet18 | hfc-resnet | any registered model")
-    width: float = setting(1.0, "channel multiplier, for CPU-sized runs", greater_than=0)
+    width: float = setting(1.0, "channel multiplier, for CPU-sized runs", greater_than=0, maximum=64)
     init: str = setting("xavier", "xavier (the study) | default (PyTorch's)", choices=("xavier", "default"))
     # optimisation
     optimizer: str = setting("adam", "adam (the study) | sgd", choices=("adam", "sgd"))
@@ -53,21 +60,22 @@ class Settings:
     momentum: float = setting(0.9, "sgd only")
     weight_decay: float = setting(0.0, "the study uses none", minimum=0)
     schedule: str = setting("none", "none | cosine | step", choices=("none", "cosine", "step"))
-    step_every: int = setting(30, "epochs between lr drops (step schedule)", minimum=1)
+    step_every: int = setting(30, "epochs between lr drops (step schedule)", minimum=1, maximum=SANE_EPOCHS)
     step_gamma: float = setting(0.1, "lr factor at each drop (step schedule)")
-    epochs: int = setting(100, "the study trains 100 epochs", minimum=1)
-    batch_size: int = setting(100, "the study's batch size", minimum=1)
+    epochs: int = setting(100, "the study trains 100 epochs", minimum=1, maximum=SANE_EPOCHS)
+    batch_size: int = setting(100, "the study's batch size", minimum=1, maximum=SANE_BATCH)
     seed: int = setting(0, "seed of the initialisation, the batch order and plugins' randomness")
     # probe
     radii: list = setting(PAPER_RADII, "probe radii in DFT bins (the study: 4, 8, 12, 16)", items=Number,
-                          minimum=0)
+                          minimum=0, maximum=SANE_RADIUS)
     inclusive: bool = setting(False, "False: dist < r (official code); True: dist <= r (paper text)")
-    probe_every: int = setting(1, "epochs between probe passes; 0 = never", minimum=0)
+    probe_every: int = setting(1, "epochs between probe passes; 0 = never", minimum=0, maximum=SANE_EPOCHS)
     probe_train: bool = setting(False, "also probe the training set (Figure 3)")
     probe_report: bool = setting(False, "after training: LFC-only / HFC-only / both / neither counts")
-    report_radii: list = setting(list(range(17)), "radii of the probe report", items=Number, minimum=0)
+    report_radii: list = setting(list(range(17)), "radii of the probe report", items=Number, minimum=0,
+                                 maximum=SANE_RADIUS)
     # execution: how a run is computed, not what (not part of a run's identity)
-    eval_batch_size: int = setting(500, "images per evaluation batch", minimum=1, **NOT_RESULTS)
+    eval_batch_size: int = setting(500, "images per evaluation batch", minimum=1, maximum=SANE_BATCH, **NOT_RESULTS)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", pattern=r"auto|cpu|mps|cuda(:\d+)?",
                           **NOT_RESULTS)
     precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16",

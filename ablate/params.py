@@ -10,6 +10,7 @@ ints), so equal values written differently name the same run.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,8 @@ class Param:
     * ``items``: the type of a list's items (int, float, str, bool or :class:`Number`);
     * ``nonempty``: a list must have at least one item;
     * ``pattern``: a regular expression a string must match in full (``help`` then
-      says in words what is allowed).
+      says in words what is allowed);
+    * ``finite``: NaN and infinity are refused unless this is False.
 
     Identity (docs/recipes.md): ``affects_results = False`` keeps a parameter that
     cannot change results (a device, a log folder) out of a run's hash; ``since``
@@ -58,6 +60,7 @@ class Param:
     items: type | None = None
     nonempty: bool = False
     pattern: str | None = None
+    finite: bool = True
     affects_results: bool = True
     since: str | None = None
 
@@ -99,11 +102,14 @@ class Param:
         if self.pattern is not None and not (isinstance(value, str) and re.fullmatch(self.pattern, value)):
             raise AblateError(f"{where}: found {value!r}, allowed: {self.help or self.pattern}")
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if is_number and self.finite and not math.isfinite(value):
+            raise AblateError(f"{where}: found {value!r}; give a finite number")
         for bound, fails, words in ((self.minimum, lambda v, b: v < b, ">="), (self.maximum, lambda v, b: v > b, "<="),
                                     (self.greater_than, lambda v, b: v <= b, ">"),
                                     (self.less_than, lambda v, b: v >= b, "<")):
             if bound is not None and is_number and fails(value, bound):
-                raise AblateError(f"{where}: found {value!r}, must be {words} {bound:g}")
+                shown = f"{bound:g}" if isinstance(bound, float) else bound
+                raise AblateError(f"{where}: found {value!r}, must be {words} {shown}")
 
 
 def coerce(value: Any, expected: type, where: str) -> Any:

@@ -12,6 +12,7 @@ import hashlib
 import importlib.resources
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher"
 RUN_KEYS = ("name", "plugins", "settings", "grid")
 SCALE_EXTRA_KEYS = ("plugins", "grid")
 DEFAULT_SCALE = "paper"
+MAX_NAME = 120
+SAFE_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
 
 
 @dataclass
@@ -113,6 +116,7 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
         unknown_keys(run, RUN_KEYS, f"{path}: runs[{i}]")
         if not isinstance(run.get("name"), str) or not run["name"]:
             raise AblateError(f"{path}: runs[{i}].name: every run needs a name (a string)")
+        check_name(run["name"], f"{path}: runs[{i}].name", "run name")
     names = [r["name"] for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -120,9 +124,17 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
     for key in ("settings", "scales", "launcher"):
         if not isinstance(raw.get(key, {}), dict):
             raise AblateError(f"{path}: {key}: expected a table, found {raw[key]!r}")
+    check_name(path.stem, f"{path}", "recipe name (the file's name without .toml)")
     return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
                   report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
                   scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}))
+
+
+def check_name(name: str, where: str, what: str) -> None:
+    """Recipe and run names become folder names under ``--out``: only a safe set of characters."""
+    if not SAFE_NAME.fullmatch(name):
+        raise AblateError(f"{where}: the {what} {name!r} is not allowed: use 1 to {MAX_NAME} letters, digits, "
+                          f"'-', '_' or '.', not starting with '.' or '-'")
 
 
 def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
@@ -157,6 +169,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             raise AblateError(f"{source}: no run of this recipe uses plugin {name!r}")
 
     runs = []
+    made_by: dict[str, str] = {}        # run name -> the recipe entry that made it
     for i, raw_run in enumerate(recipe.runs):
         run_where = f"{where}: runs[{i}] ({raw_run['name']})"
         grid = dict(raw_run.get("grid", {}))
@@ -189,6 +202,11 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             run = Run(name=raw_run["name"], settings=settings, plugins=checked)
             configure(run, registry, run_where, pinned=set(set_settings))
             run.name = run_name(raw_run["name"], values, run)
+            check_name(run.name, f"{run_where}.grid", "run name made from the grid values")
+            if run.name in made_by:
+                raise AblateError(f"{run_where}: expands to a run named {run.name!r}, as does {made_by[run.name]}; "
+                                  f"rename one of the runs")
+            made_by[run.name] = run_where
             run.hashed_plugins = hashed_plugins(run.plugins, registry)
             check_names(settings, registry, run_where)
             runs.append(run)
@@ -264,6 +282,7 @@ def split_overrides(overrides, registry: PluginRegistry) -> tuple[dict, dict[str
     for key, value in items:
         if "." in key:
             plugin, param = key.split(".", 1)
+            registry.get(plugin, f"--set {key}").cls.validate({param: value}, f"--set {plugin}")
             plugins.setdefault(plugin, {})[param] = value
         else:
             Settings().set(key, value, f"--set {key}")

@@ -20,19 +20,23 @@ from ablate.runs import RunTask
 from ablate.schema import JOBS
 
 SUBMITIT_FOLDER = ".submitit"
+NAME = r"[A-Za-z0-9_.,:-]+"         # Slurm names that a shell line cannot hide behind
 
 
 class SubmititLauncher(Launcher):
     """Submits one job per run (a job array where the executor allows); waits only if asked to."""
 
+    # Values end up in a generated sbatch script: names match a strict pattern (no newline, space or
+    # shell metacharacter can pass), numbers are numbers with sane bounds.
     options = (
-        Param("cluster", str, None, "slurm (default when sbatch exists), local (submitit's local executor) or debug"),
-        Param("partition", str, None, "Slurm partition"),
-        Param("time", int, 24 * 60, "time limit per run, minutes"),
-        Param("gpus", int, None, "GPUs per run"),
-        Param("cpus", int, None, "CPUs per run"),
-        Param("mem_gb", int, None, "memory per run, GiB"),
-        Param("parallel", int, None, "most runs at once (array parallelism)"),
+        Param("cluster", str, None, "slurm, local (submitit's local executor) or debug",
+              choices=("slurm", "local", "debug")),
+        Param("partition", str, None, "a Slurm partition name: letters, digits and _ . , : -", pattern=NAME),
+        Param("time", int, 24 * 60, "time limit per run, minutes", minimum=1, maximum=525_600),
+        Param("gpus", int, None, "GPUs per run", minimum=0, maximum=1024),
+        Param("cpus", int, None, "CPUs per run", minimum=1, maximum=100_000),
+        Param("mem_gb", int, None, "memory per run, GiB", minimum=1, maximum=1_000_000),
+        Param("parallel", int, None, "most runs at once (array parallelism)", minimum=1, maximum=100_000),
         Param("wait", bool, False, "wait for the jobs to end (default: submit and return)"),
     )
 

@@ -29,10 +29,6 @@ ENTRY_POINT_GROUP = "ablate"
 REGISTER = "ablate_register_"
 BUILTIN = "built-in"
 
-# Engine modules whose module-level hookimpls register report layouts.
-CORE_MODULES = ("ablate.report",)
-
-
 class Plugin:
     """Base class of every plugin.
 
@@ -146,8 +142,6 @@ class PluginRegistry:
 
     def _collect(self) -> dict[str, dict]:
         pm = new_manager()
-        for module in CORE_MODULES:
-            pm.register(importlib.import_module(module), name=module)
         for info in self.plugins.values():
             pm.register(info.cls(), name=info.name)
         found: dict[str, dict] = {}
@@ -157,7 +151,7 @@ class PluginRegistry:
             for impl in reversed(hook.get_hookimpls()):
                 def register(name, function, help="", _owner=impl.plugin_name, _table=table, _kind=kind):
                     if name in _table:
-                        raise AblateError(f"{_kind[:-1]} {name!r} is registered by both {_table[name][2]!r} "
+                        raise AblateError(f"{_kind.removesuffix('s')} {name!r} is registered by both {_table[name][2]!r} "
                                           f"and {_owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
                     _table[name] = (function, help, _owner)
                 impl.function(register=register)

@@ -151,8 +151,9 @@ class PluginRegistry:
             for impl in reversed(hook.get_hookimpls()):
                 def register(name, function, help="", _owner=impl.plugin_name, _table=table, _kind=kind):
                     if name in _table:
-                        raise AblateError(f"{_kind.removesuffix('s')} {name!r} is registered by both {_table[name][2]!r} "
-                                          f"and {_owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
+                        raise AblateError(f"{_kind.removesuffix('s')} {name!r} is registered by both "
+                                          f"{_table[name][2]!r} and {_owner!r}; disable one with "
+                                          f"ABLATE_DISABLE_PLUGINS")
                     _table[name] = (function, help, _owner)
                 impl.function(register=register)
             found[kind] = table

@@ -87,7 +87,8 @@ class KernelSmoothing(ablate.Plugin):
 
     @ablate.hookimpl
     def ablate_register_reports(self, register):
-        register("adversarial", adversarial_layout, help="Table 2 and Figure 7: attacks, smoothing, first-layer kernels")
+        register("adversarial", adversarial_layout,
+                 help="Table 2 and Figure 7: attacks, smoothing, first-layer kernels")
 
 
 def adversarial_layout(study, console, formats, labels):

@@ -99,7 +99,8 @@ def test_registered_variant_labels_name_and_order_the_attack_table(tmp_path):
     assert header(text, "variant")[:3] == ["run", "variant", "clean"]   # "final" is not a quantised variant
     cells = [[c.strip() for c in line.strip("│").split("│")][:3] for line in text.splitlines()
              if line.startswith("│ natural ")]
-    assert [row for row in cells if row[1] in ("final", "4 bit", "8 bit")] == [["natural", "final", "80.0"], ["natural", "4 bit", "70.0"], ["natural", "8 bit", "60.0"]]
+    assert [row for row in cells if row[1] in ("final", "4 bit", "8 bit")] == [
+        ["natural", "final", "80.0"], ["natural", "4 bit", "70.0"], ["natural", "8 bit", "60.0"]]
 
     labels = Labels.of(registry_of(Toy))
     assert labels.variant_heading(["quant4", "quant8"]) == "precision"
@@ -142,3 +143,18 @@ def test_table1_shows_what_a_plugin_says_its_runs_trained_on(tmp_path, ablate_pl
     print_report(out, console, formats=["svg"])
     rows = table_rows(console.export_text())
     assert [rows[run][0] for run in ("blurred", "plain", "lfc")] == ["blurred σ=2", "original", "LFC r8"]
+
+
+def test_two_plugins_describing_the_same_plugins_runs_are_named():
+    class Again(ablate.Plugin):
+        name = "again"
+
+        @ablate.hookimpl
+        def ablate_register_trained_on(self, register):
+            register("frequency_filter", lambda params: "twice")
+
+    from ablate_plugins.frequency_filter import FrequencyFilter
+
+    with pytest.raises(AblateError, match="trained_on 'frequency_filter' is registered by both "
+                                          "'(again' and 'frequency_filter|frequency_filter' and 'again)'"):
+        registry_of(FrequencyFilter, Again).registry("trained_on")

@@ -1,10 +1,10 @@
 """Every hook ablate calls, in the order a run meets them.
 
 Read top to bottom, this module is the life cycle of a study: plugins register
-models, datasets, report layouts and launchers once; then, for each run of a
-recipe, the run is configured and checked (also under ``--dry-run``), handed to a
-launcher, its data loaded, its model built, trained batch by batch and epoch by
-epoch, and finally evaluated.
+models, datasets, probes, report layouts and their labels, and launchers once;
+then, for each run of a recipe, the run is configured and checked (also under
+``--dry-run``), handed to a launcher, its data loaded, its model built, trained
+batch by batch and epoch by epoch, and finally evaluated.
 
 Two kinds of hooks
 ------------------
@@ -78,11 +78,44 @@ def ablate_register_datasets(register):
 def ablate_register_reports(register):
     """Add report layouts for the end of a recipe and for ``ablate report``.
 
-    Fires once, when ablate first needs the report registry.
+    Fires once, when ablate first needs the report registry (the built-in plugin
+    ``reports`` registers the engine's own: generic, figure5, table1...).
     ``register(name, function, help="")``: a recipe's ``report = "name"`` calls
-    ``function(results: pandas.DataFrame, out_dir: pathlib.Path, console:
-    rich.console.Console, formats: list[str])`` with the tidy results of all runs; it
-    prints tables and writes plots (one file per format, e.g. ``png``). Returns nothing.
+    ``function`` with the arguments it names, any of: ``study``
+    (``ablate.report.Study``: the tidy results of all runs, recipe.json, run
+    folders), ``console`` (``rich.console.Console``), ``formats`` (plot formats,
+    e.g. ``["png"]``), ``labels`` (``ablate.report.Labels``: what plugins
+    registered below), ``registry`` (the plugin registry), ``results`` and
+    ``out_dir`` (``study.results``, ``study.out_dir``). It prints tables and writes
+    plots (one file per format); ``ablate.report`` has the shared building blocks.
+    Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_variants(register):
+    """Name the model variants a plugin offers to the final evaluation, for report tables.
+
+    Fires once, when a report first needs the labels. ``register(heading, label,
+    help="")``: ``label(variant: str) -> ablate.report.VariantLabel | None`` gives
+    the ``text`` (``"smoothing ρ=1"``), ``short`` text (``"ρ=1"``) and sort
+    ``order`` of a ``variant`` column value such as ``"smooth1.0"``, or ``None``
+    for a variant that is not its plugin's. It may name the trained model
+    (``"final"``) too. The first labeller that answers wins; a column whose
+    variants one labeller names all is headed ``heading``, otherwise ``variant``.
+    Unlabelled variants show their raw name. Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_trained_on(register):
+    """Say what a run's training images were, for Table 1's "trained on" column.
+
+    Fires once, when a report first needs the labels. ``register(plugin,
+    describe, help="")``: for each run that uses plugin ``plugin``,
+    ``describe(params: dict) -> str`` turns that plugin's parameters as recorded
+    in recipe.json into a short text (frequency_filter: ``"LFC r4"``). Runs that
+    use no such plugin were trained on the ``"original"`` images. Returns nothing.
     """
 
 

@@ -1,17 +1,19 @@
-"""The study's figures: accuracy curves per run, attack curves, first-layer kernels.
+"""The study's figures: accuracy curves per run, attack curves, probe counts.
 
 Each ``*_figure`` function returns a matplotlib ``Figure`` (one panel per run or
 per attack) so that it can be inspected; :func:`save` writes it once per format.
 matplotlib is imported inside the functions, so that ``import ablate`` and the
 tables do not pay for it, and figures are drawn on the Agg canvas: no display,
-no pyplot state shared between threads.
+no pyplot state shared between threads. A figure that belongs to one plugin's
+layout lives with that plugin (Figure 7's kernels in ``kernel_smoothing``) and
+builds on :func:`new_figure` and :func:`save`.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -150,58 +152,6 @@ def attack_figure(table: pd.DataFrame):
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
-    return fig
-
-
-def kernel_montage(weight, max_kernels: int = 32, columns: int = 8) -> np.ndarray:
-    """A grid image ``(H, W, 3)`` in [0, 1] of the first ``max_kernels`` kernels of a conv weight.
-
-    ``weight`` is ``[out, in, kh, kw]``. A kernel with 3 input channels is shown
-    as an RGB patch; otherwise its channels are averaged into a grey patch. Each
-    patch is stretched to [0, 1] on its own, so that its shape, not its scale, shows.
-    """
-    w = np.asarray(weight.detach().float().cpu() if hasattr(weight, "detach") else weight, dtype=np.float64)
-    if w.ndim != 4:
-        raise ValueError(f"expected a conv weight [out, in, kh, kw], got shape {w.shape}")
-    w = w[:max_kernels]
-    patches = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else np.repeat(w.mean(axis=1)[..., None], 3, axis=-1)
-    low = patches.min(axis=(1, 2, 3), keepdims=True)
-    span = patches.max(axis=(1, 2, 3), keepdims=True) - low
-    patches = (patches - low) / np.where(span > 0, span, 1.0)
-    count, kh, kw, _ = patches.shape
-    columns = max(1, min(columns, count))
-    rows = math.ceil(count / columns)
-    pad = 1
-    grid = np.ones((rows * (kh + pad) + pad, columns * (kw + pad) + pad, 3))
-    for i, patch in enumerate(patches):
-        top, left = pad + (i // columns) * (kh + pad), pad + (i % columns) * (kw + pad)
-        grid[top:top + kh, left:left + kw] = patch
-    return grid
-
-
-def kernels_figure(kernels: dict[str, object], smooth: Callable | None, rho: float, max_kernels: int = 32):
-    """Figure 7: each run's first-layer kernels, without and (if ``smooth``) with smoothing.
-
-    One panel per run and version: ``2 * len(kernels)`` panels with ``smooth``,
-    ``len(kernels)`` without. ``smooth(weight, rho)`` returns the smoothed weight.
-    """
-    versions = [("no smoothing", None)] + ([(f"smoothing ρ = {rho:g}", smooth)] if smooth else [])
-    montages = {run: [kernel_montage(transform(w, rho) if transform else w, max_kernels) for _, transform in versions]
-                for run, w in kernels.items()}
-    height, width = next(iter(montages.values()))[0].shape[:2] if montages else (1, 1)
-    fig, axes = new_figure(max(1, len(kernels) * len(versions)), columns=len(versions),
-                           panel_size=(4.0, 0.4 + 4.0 * height / width))
-    if not kernels:
-        axes[0].text(0.5, 0.5, "no checkpoints found", ha="center", va="center")
-        axes[0].set_axis_off()
-        return fig
-    panels = iter(axes)
-    for run, images in montages.items():
-        for (label, _), image in zip(versions, images):
-            ax = next(panels)
-            ax.imshow(image, interpolation="nearest")
-            ax.set_title(f"{run}: {label}", fontsize="small")
-            ax.set_axis_off()
     return fig
 
 

@@ -30,10 +30,6 @@ ENTRY_POINT_GROUP = "ablate"
 REGISTER = "ablate_register_"
 BUILTIN = "built-in"
 
-# Engine modules whose module-level hookimpls register report layouts.
-CORE_MODULES = ("ablate.report",)
-
-
 class Plugin:
     """Base class of every plugin.
 
@@ -152,8 +148,6 @@ class PluginRegistry:
 
     def _collect(self) -> dict[str, dict]:
         pm = new_manager()
-        for module in CORE_MODULES:
-            pm.register(importlib.import_module(module), name=module)
         for info in self.plugins.values():
             pm.register(info.cls(), name=info.name)
         owners = [name for name, _ in pm.list_name_plugin()]

@@ -10,6 +10,9 @@ training script did) applies at batch time. Table 1 reports train accuracy and
 accuracy on the ORIGINAL test set, so the test set is left alone unless
 ``test = true``. Figure 6 combines this plugin with ``batchnorm``.
 
+In reports, a run using this plugin was "trained on" ``LFC r4`` (or ``HFC r4``):
+Table 1's column, registered through ``ablate_register_trained_on``.
+
 Not combinable with ``pgd``: the attack works in [0, 1] pixel space, and an HFC
 (signed) or LFC (may leave [0, 1]) is not such an image.
 """
@@ -22,6 +25,7 @@ import ablate
 from ablate import Param
 
 CHUNK = 2048   # images split at once: bounds the complex FFT buffers to a few tens of MB
+COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
 
 
 def filtered(images: torch.Tensor, component: str, radius: float, inclusive: bool) -> torch.Tensor:
@@ -53,3 +57,13 @@ class FrequencyFilter(ablate.Plugin):
         data.x_train = filtered(data.x_train, args.component, args.radius, settings.inclusive)
         if args.test:
             data.x_test = filtered(data.x_test, args.component, args.radius, settings.inclusive)
+
+    @ablate.hookimpl
+    def ablate_register_trained_on(self, register):
+        register(self.name, trained_on, help="the component and radius the training images were filtered to")
+
+
+def trained_on(params: dict) -> str:
+    """What a run with these parameters was trained on: ``LFC r4``, ``HFC r12``."""
+    values = {p.name: p.default for p in FrequencyFilter.params} | params
+    return f"{COMPONENT_NAMES.get(values['component'], values['component'])} r{float(values['radius']):g}"

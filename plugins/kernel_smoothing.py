@@ -9,13 +9,50 @@ offers a smoothed copy of the final model named ``smooth{rho}`` (``smooth1.0``) 
 the final evaluation, next to the unsmoothed ``final`` model; list ``attacks`` in
 the same run to get Table 2. ``layers = "all"`` smooths every conv with a kernel
 larger than 1x1, an extension beyond the paper.
+
+The plugin owns what its names mean in reports: the labels of its variants
+("smoothing ρ=1", short "ρ=1"; the unsmoothed model "no smoothing") and their
+order, and the ``adversarial`` layout (Table 2 and Figure 7). That layout lives
+here rather than with ``attacks`` because what sets it apart is smoothing: the
+accuracy-under-attack table itself is the engine's (the generic layout shows it
+too), while Figure 7 re-smooths each run's first-layer kernels with this plugin's
+maths, and Table 2's rows are this plugin's variants.
 """
 
 from __future__ import annotations
 
+import math
+import re
+
+import numpy as np
+
 import ablate
-from ablate import Param
-from ablate.kernels import LAYER_CHOICES, smoothed_copy
+from ablate import Param, plots
+from ablate.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
+from ablate.report import (FINAL, LEGEND, VariantLabel, attack_frame, attack_rows, attack_table, first_layer_kernels,
+                           print_figure)
+
+VARIANT = re.compile(r"smooth(?:ing)?[-_=]?(\d+(?:\.\d*)?|\.\d+)")
+HEADLINE_RHO = 1.0      # Figure 7's rho when no smoothed variant was evaluated
+
+
+def variant_name(rho: float) -> str:
+    """The name of the model smoothed with ``rho`` in the results' ``variant`` column: ``smooth1.0``."""
+    return f"smooth{float(rho)}"
+
+
+def smoothing_rho(variant: str) -> float | None:
+    """The rho of a variant name such as ``smooth1.0``; None for other variants."""
+    match = VARIANT.fullmatch(str(variant))
+    return float(match.group(1)) if match else None
+
+
+def smoothing_label(variant: str) -> VariantLabel | None:
+    """``final`` -> "no smoothing" (short "none"); ``smooth1.0`` -> "smoothing ρ=1" ("ρ=1"), ordered by rho."""
+    if variant == FINAL:
+        return VariantLabel("no smoothing", "none", 0.0)
+    rho = smoothing_rho(variant)
+    return None if rho is None else VariantLabel(f"smoothing ρ={rho:g}", f"ρ={rho:g}", rho)
 
 
 class KernelSmoothing(ablate.Plugin):
@@ -31,5 +68,84 @@ class KernelSmoothing(ablate.Plugin):
 
     @ablate.hookimpl
     def ablate_final_models(self, model, settings):
-        return {f"smooth{float(rho)}": smoothed_copy(model, float(rho), self.args.layers)
-                for rho in self.args.rho}
+        return {variant_name(rho): smoothed_copy(model, float(rho), self.args.layers) for rho in self.args.rho}
+
+    @ablate.hookimpl
+    def ablate_register_variants(self, register):
+        register("smoothing", smoothing_label, help="kernel-smoothed models smooth{rho}, and the unsmoothed final")
+
+    @ablate.hookimpl
+    def ablate_register_reports(self, register):
+        register("adversarial", adversarial_layout,
+                 help="Table 2 and Figure 7: attacks, smoothing, first-layer kernels")
+
+
+def adversarial_layout(study, console, formats, labels):
+    """Table 2 (accuracy under FGSM/PGD per model and smoothing) and Figure 7 (first-layer kernels)."""
+    frame = attack_frame(study.results, labels)
+    if frame.empty:
+        console.print("[yellow]no attack results yet[/]: the final evaluation writes them after the last epoch")
+    else:
+        console.print(attack_table(frame, labels, console.width))
+        console.print(LEGEND)
+    study.print_problems(console)
+    table = attack_rows(study.results, labels)
+    table["variant"] = table["variant"].map(labels.variant)
+    print_figure(console, plots.attack_figure(table), study.out_dir, "adversarial", formats)
+    # Figure 7 shows the largest rho evaluated (the paper's headline 1.0 when none was).
+    rhos = [r for r in map(smoothing_rho, frame.index.get_level_values("variant")) if r is not None]
+    kernels = first_layer_kernels(study, console)
+    print_figure(console, kernels_figure(kernels, smooth_kernels, max(rhos, default=HEADLINE_RHO)),
+                 study.out_dir, "adversarial-kernels", formats)
+
+
+def kernel_montage(weight, max_kernels: int = 32, columns: int = 8) -> np.ndarray:
+    """A grid image ``(H, W, 3)`` in [0, 1] of the first ``max_kernels`` kernels of a conv weight.
+
+    ``weight`` is ``[out, in, kh, kw]``. A kernel with 3 input channels is shown
+    as an RGB patch; otherwise its channels are averaged into a grey patch. Each
+    patch is stretched to [0, 1] on its own, so that its shape, not its scale, shows.
+    """
+    w = np.asarray(weight.detach().float().cpu() if hasattr(weight, "detach") else weight, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"expected a conv weight [out, in, kh, kw], got shape {w.shape}")
+    w = w[:max_kernels]
+    patches = w.transpose(0, 2, 3, 1) if w.shape[1] == 3 else np.repeat(w.mean(axis=1)[..., None], 3, axis=-1)
+    low = patches.min(axis=(1, 2, 3), keepdims=True)
+    span = patches.max(axis=(1, 2, 3), keepdims=True) - low
+    patches = (patches - low) / np.where(span > 0, span, 1.0)
+    count, kh, kw, _ = patches.shape
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    pad = 1
+    grid = np.ones((rows * (kh + pad) + pad, columns * (kw + pad) + pad, 3))
+    for i, patch in enumerate(patches):
+        top, left = pad + (i // columns) * (kh + pad), pad + (i % columns) * (kw + pad)
+        grid[top:top + kh, left:left + kw] = patch
+    return grid
+
+
+def kernels_figure(kernels: dict[str, object], smooth, rho: float, max_kernels: int = 32):
+    """Figure 7: each run's first-layer kernels, without and (if ``smooth``) with smoothing.
+
+    One panel per run and version: ``2 * len(kernels)`` panels with ``smooth``,
+    ``len(kernels)`` without. ``smooth(weight, rho)`` returns the smoothed weight.
+    """
+    versions = [("no smoothing", None)] + ([(f"smoothing ρ = {rho:g}", smooth)] if smooth else [])
+    montages = {run: [kernel_montage(transform(w, rho) if transform else w, max_kernels) for _, transform in versions]
+                for run, w in kernels.items()}
+    height, width = next(iter(montages.values()))[0].shape[:2] if montages else (1, 1)
+    fig, axes = plots.new_figure(max(1, len(kernels) * len(versions)), columns=len(versions),
+                                 panel_size=(4.0, 0.4 + 4.0 * height / width))
+    if not kernels:
+        axes[0].text(0.5, 0.5, "no checkpoints found", ha="center", va="center")
+        axes[0].set_axis_off()
+        return fig
+    panels = iter(axes)
+    for run, images in montages.items():
+        for (label, _), image in zip(versions, images):
+            ax = next(panels)
+            ax.imshow(image, interpolation="nearest")
+            ax.set_title(f"{run}: {label}", fontsize="small")
+            ax.set_axis_off()
+    return fig

@@ -11,6 +11,7 @@ import torch
 from ablate import AblateError, plots
 from ablate.kernels import smooth_kernels
 from ablate.report import tidy
+from ablate_plugins.kernel_smoothing import kernel_montage, kernels_figure
 
 
 def epoch_rows(run: str, epochs: int, probe_split: str = "test", radii=(4.0, 8.0)) -> list[dict]:
@@ -65,26 +66,26 @@ def test_save_writes_each_format(tmp_path):
 
 def test_kernel_montage_stretches_each_kernel_into_a_grid():
     weight = torch.randn(20, 3, 3, 3)
-    grid = plots.kernel_montage(weight, max_kernels=32, columns=8)
+    grid = kernel_montage(weight, max_kernels=32, columns=8)
     assert grid.shape == (3 * 4 + 1, 8 * 4 + 1, 3)            # 20 kernels in rows of 8, 1-pixel borders
     first = grid[1:4, 1:4]
     expected = weight[0].permute(1, 2, 0).numpy()
     expected = (expected - expected.min()) / (expected.max() - expected.min())
     assert np.allclose(first, expected, atol=1e-6)
-    grey = plots.kernel_montage(torch.randn(4, 16, 3, 3))
+    grey = kernel_montage(torch.randn(4, 16, 3, 3))
     assert grey.shape == (5, 17, 3) and np.allclose(grey[..., 0], grey[..., 2])
-    assert plots.kernel_montage(torch.randn(64, 3, 3, 3), max_kernels=16).shape == (2 * 4 + 1, 8 * 4 + 1, 3)
+    assert kernel_montage(torch.randn(64, 3, 3, 3), max_kernels=16).shape == (2 * 4 + 1, 8 * 4 + 1, 3)
 
 
 def test_kernels_figure_shows_each_run_with_and_without_smoothing():
     kernels = {"natural": torch.randn(16, 3, 3, 3), "pgd": torch.randn(16, 3, 3, 3)}
-    fig = plots.kernels_figure(kernels, smooth_kernels, rho=1.0)
+    fig = kernels_figure(kernels, smooth_kernels, rho=1.0)
     assert [ax.get_title() for ax in fig.axes] == ["natural: no smoothing", "natural: smoothing ρ = 1",
                                                    "pgd: no smoothing", "pgd: smoothing ρ = 1"]
     plain, smoothed = (ax.get_images()[0].get_array() for ax in fig.axes[:2])
-    assert np.allclose(plain, plots.kernel_montage(kernels["natural"]))
-    assert np.allclose(smoothed, plots.kernel_montage(smooth_kernels(kernels["natural"], 1.0)))
-    assert len(plots.kernels_figure(kernels, None, rho=1.0).axes) == 2
+    assert np.allclose(plain, kernel_montage(kernels["natural"]))
+    assert np.allclose(smoothed, kernel_montage(smooth_kernels(kernels["natural"], 1.0)))
+    assert len(kernels_figure(kernels, None, rho=1.0).axes) == 2
 
 
 def test_attack_figure_has_a_panel_per_attack_starting_at_clean_accuracy():

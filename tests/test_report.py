@@ -15,7 +15,9 @@ from rich.console import Console
 
 from ablate import AblateError
 from ablate import report
+from ablate.report.layouts import figure5_layout
 from ablate.schema import RESULT_COLUMNS
+from ablate_plugins.frequency_filter import trained_on
 
 EPOCHS = 3
 # Final accuracies per run: (split, component, radius) -> fraction. Earlier epochs
@@ -163,15 +165,15 @@ def test_figure3_reads_the_training_set_lfc(tmp_path):
 def test_table1_names_what_each_run_was_trained_on(tmp_path):
     finals = {"lfc-radius4": {("train", "original", None): 0.9, ("test", "original", None): 0.4},
               "hfc": {("train", "original", None): 0.8, ("test", "original", None): 0.2}}
-    runs = [{"name": "lfc-radius4", "plugins": {"frequency_input": {"component": "low", "radius": 4}}},
-            {"name": "hfc", "plugins": {"frequency_input": {"component": "high", "radius": 12}}}]
+    runs = [{"name": "lfc-radius4", "plugins": {"frequency_filter": {"component": "low", "radius": 4}}},
+            {"name": "hfc", "plugins": {"frequency_filter": {"component": "high", "radius": 12}}}]
     out = write_study(tmp_path / "table1", metric_rows(finals), layout="table1", runs=runs)
     console = recording_console()
     report.print_report(out, console)
     rows = table_rows(console.export_text(clear=False))
     assert rows["lfc-radius4"] == ["LFC r4", "90.0", "40.0"]
     assert rows["hfc"] == ["HFC r12", "80.0", "20.0"]
-    assert report.trained_on({}, "train-hfc-radius16") == "HFC r16"
+    assert trained_on({"component": "high", "radius": 16}) == "HFC r16"
 
 
 ATTACKS = {   # run -> {variant: {(attack, eps): accuracy}}
@@ -273,7 +275,7 @@ def test_unknown_layout_lists_the_known_ones(tmp_path):
 def test_every_layout_is_registered():
     assert {"generic", "figure5", "figure4", "figure3", "table1", "adversarial", "figure1"} <= set(
         report.report_layouts())
-    assert report.report_layouts()["figure5"][0] is report.figure5_layout
+    assert report.report_layouts()["figure5"][0] is figure5_layout
 
 
 def test_generic_layout_adds_attack_results(tmp_path):

@@ -1,0 +1,84 @@
+"""Reports: a study's tables on the console and its figures on disk.
+
+``ablate report`` and the end of ``ablate recipe`` call :func:`print_report`,
+which reads a recipe's output folder (:mod:`ablate.report.results`) and hands it
+to the layout the recipe names (``report = "figure5"``); ``ablate compare``
+calls :func:`compare`. Layouts are registered through ``ablate_register_reports``:
+the engine's own by the built-in plugin ``reports``, others by the plugin that
+owns them, so a new layout is one file in one place. A layout is called with the
+arguments it names, as hooks are: ``study``, ``console``, ``formats``,
+``labels`` (the variant and training labels plugins registered), ``registry``,
+and the older ``results`` and ``out_dir``.
+
+The names below are the building blocks layouts share (summary tables with best
+and worst marked, the attack table, figures written once per format).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+
+from ablate.errors import AblateError
+from ablate.plugins import PluginRegistry, get_registry
+from ablate.report.attack_table import attack_frame, attack_rows, attack_table
+from ablate.report.comparison import compare_results
+from ablate.report.labels import FINAL, Labels, VariantLabel
+from ablate.report.results import Study, first_layer_kernels, load_results, probe_reports, tidy
+from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, figure5_columns, latest_accuracies,
+                                  print_figure, summary_frame, summary_table)
+
+__all__ = [
+    "print_report", "compare", "report_layouts",
+    "Study", "load_results", "tidy", "first_layer_kernels", "probe_reports",
+    "Labels", "VariantLabel", "FINAL",
+    "Column", "LEGEND", "extremes", "figure3_columns", "figure5_columns", "latest_accuracies", "summary_frame",
+    "summary_table", "print_figure", "attack_frame", "attack_rows", "attack_table",
+]
+
+DEFAULT_LAYOUT = "generic"
+
+
+def report_layouts(registry: PluginRegistry | None = None) -> dict[str, tuple]:
+    """``{name: (function, help, plugin)}`` of every registered layout."""
+    return (registry or get_registry()).registry("reports")
+
+
+def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png",),
+                 layout: str | None = None, registry: PluginRegistry | None = None) -> None:
+    """Print a recipe output directory's report with its layout (or ``layout``) and write its plots."""
+    out_dir = Path(out_dir)
+    registry = registry or get_registry()
+    recipe, results = load_results(out_dir)
+    name = layout or recipe.get("report") or DEFAULT_LAYOUT
+    layouts = report_layouts(registry)
+    if name not in layouts:
+        raise AblateError(f"{out_dir}: unknown report layout {name!r}; known layouts: {', '.join(sorted(layouts))}")
+    if recipe.get("description"):
+        console.print(f"[bold]{escape(str(recipe.get('recipe', out_dir.name)))}[/]: {escape(recipe['description'])}"
+                      + (f" (scale {recipe['scale']})" if recipe.get("scale") else ""))
+    call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
+                study=Study(results, out_dir, recipe), labels=Labels.of(registry), registry=registry)
+
+
+def call_layout(name: str, function: Callable, **available) -> None:
+    """Call a layout with the arguments it names (all of them if it takes ``**kwargs``)."""
+    wanted = inspect.signature(function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in wanted.values()):
+        function(**available)
+        return
+    unknown = [p for p, spec in wanted.items() if p not in available and spec.default is inspect.Parameter.empty]
+    if unknown:
+        raise AblateError(f"report layout {name!r} asks for {', '.join(map(repr, unknown))}, which ablate does not "
+                          f"give; a layout may take any of: {', '.join(available)}")
+    function(**{p: value for p, value in available.items() if p in wanted})
+
+
+def compare(dir_a: Path, dir_b: Path, console: Console, registry: PluginRegistry | None = None) -> pd.DataFrame:
+    """Two result sets side by side (see :func:`ablate.report.comparison.compare_results`); returns the table."""
+    return compare_results(dir_a, dir_b, console, Labels.of(registry or get_registry()))

@@ -1,0 +1,62 @@
+"""Accuracy under attack (Table 2): the final evaluation's rows, one per run, variant, attack and eps.
+
+The rows come from the ``attack``, ``eps`` and ``variant`` columns of the results
+(see ``ablate_evaluate``); a blank variant is the trained model, ``final``.
+Variants are ordered and named through the registered :class:`Labels`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from rich.console import Group
+
+from ablate.report.labels import FINAL, Labels
+from ablate.report.tables import summary_table
+
+TITLE = "Table 2: accuracy under attack (eps on pixels in [0, 1])"
+NO_ATTACK = "none"                   # the clean accuracy's row: attack "none", eps 0
+FIRST_ATTACKS = [NO_ATTACK, "fgsm", "pgd"]
+
+
+def attack_order(attacks: pd.Series) -> list[str]:
+    """``none`` (clean) first, then FGSM, PGD, then any other attack by name."""
+    found = list(dict.fromkeys(attacks))
+    return [a for a in FIRST_ATTACKS if a in found] + sorted(a for a in found if a not in FIRST_ATTACKS)
+
+
+def attack_rows(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFrame:
+    """The final evaluation's accuracies: one row per run, variant, attack and eps (the latest)."""
+    rows = results[results["attack"].notna() & (results["metric"] == "accuracy")].copy()
+    rows["variant"] = rows["variant"].fillna(FINAL)
+    rows.loc[rows["attack"] == NO_ATTACK, "eps"] = np.nan
+    rows = rows.sort_values("epoch", kind="stable")
+    rows = rows.groupby(["run", "variant", "attack", "eps"], sort=False, dropna=False).tail(1)
+    runs = list(dict.fromkeys(results["run"]))
+    attacks = attack_order(rows["attack"])
+    order = rows.apply(lambda r: (runs.index(r["run"]), labels.variant_order(r["variant"]), attacks.index(r["attack"]),
+                                  0.0 if math.isnan(r["eps"]) else r["eps"]), axis=1) if len(rows) else []
+    return rows.assign(order=order).sort_values("order")[["run", "variant", "attack", "eps", "value"]]
+
+
+def attack_frame(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFrame:
+    """Table 2: accuracy indexed by (run, variant); columns clean, then each attack at each eps."""
+    rows = attack_rows(results, labels)
+    names = rows.apply(lambda r: "clean" if r["attack"] == NO_ATTACK else f"{r['attack'].upper()} {r['eps']:g}",
+                       axis=1) if len(rows) else pd.Series(dtype=str)
+    index = pd.MultiIndex.from_tuples(list(dict.fromkeys(zip(rows["run"], rows["variant"]))), names=["run", "variant"])
+    frame = pd.DataFrame(np.nan, index=index, columns=list(dict.fromkeys(names)))
+    for (run, variant, value), name in zip(rows[["run", "variant", "value"]].itertuples(index=False), names):
+        frame.loc[(run, variant), name] = value
+    return frame
+
+
+def attack_table(frame: pd.DataFrame, labels: Labels = Labels(), width: int | None = None) -> Group:
+    """:func:`attack_frame` as rich tables, each variant under its short label and its labeller's heading."""
+    variants = frame.index.get_level_values("variant")
+    level = labels.variant_heading(variants)
+    frame = frame.rename_axis(["run", level])
+    return summary_table(frame, TITLE, row_labels={level: {v: labels.variant(v, short=True) for v in variants}},
+                         width=width)

@@ -1,0 +1,104 @@
+"""The engine's report layouts: Figures 1, 3, 4 and 5, Table 1, and the generic one.
+
+Each reads a :class:`Study` the way the paper reads it, prints its tables with the
+best and worst value of each column marked, and writes its figure as
+``<layout>.<fmt>``. They are registered by the built-in plugin ``reports``
+(``plugins/reports.py``), exactly as a plugin registers its own; layouts that
+belong to one plugin live with it (Table 2 and Figure 7 in ``kernel_smoothing``).
+Every layout tolerates partial results: runs still pending, failed, or probed at
+fewer radii than the others.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ablate import plots
+from ablate.report.attack_table import attack_frame, attack_table
+from ablate.report.labels import Labels
+from ablate.report.results import Study, probe_reports
+from ablate.report.tables import (LEGEND, Column, figure3_columns, figure5_columns, print_figure, probed_radii,
+                                  summary_frame, summary_table)
+from ablate.schema import EXAMPLES
+
+
+def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test") -> None:
+    """A summary table per run and a panel of curves per run (Figures 3, 4 and 5)."""
+    columns = figure3_columns(study.results) if probe_split == "train" else figure5_columns(study.results)
+    frame = summary_frame(study.results, study.runs, columns)
+    console.print(summary_table(frame, title, study=study, width=console.width))
+    console.print(LEGEND + "; gap = train - test, smaller is better")
+    study.print_problems(console)
+    print_figure(console, plots.curves_figure(study.results, study.runs, probe_split), study.out_dir, name, formats)
+
+
+def figure5_layout(study: Study, console: Console, formats) -> None:
+    """Figure 5: train, test, and test LFC/HFC accuracy at each radius, per heuristic."""
+    curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius")
+
+
+def figure4_layout(study: Study, console: Console, formats) -> None:
+    """Figure 4: Figure 5's table and curves, one run per batch size."""
+    curves_layout(study, console, formats, "figure4",
+                  "Figure 4: final accuracy per batch size, test LFC / HFC at each radius")
+
+
+def figure3_layout(study: Study, console: Console, formats) -> None:
+    """Figure 3: true vs shuffled labels, accuracy on the LFC of the training set."""
+    curves_layout(study, console, formats, "figure3",
+                  "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train")
+
+
+def generic_layout(study: Study, console: Console, formats, labels: Labels) -> None:
+    """Figure 5's table and curves, plus whatever else the results hold (attacks, train-set probe)."""
+    curves_layout(study, console, formats, "generic", "Final accuracy per run")
+    if probed_radii(study.results, "train", ("low",)):
+        frame = summary_frame(study.results, study.runs, figure3_columns(study.results)[2:], gap=False)
+        console.print(summary_table(frame, "Accuracy on the LFC of the training set", width=console.width))
+    attacks = attack_frame(study.results, labels)
+    if not attacks.empty:
+        console.print(attack_table(attacks, labels, console.width))
+
+
+def table1_layout(study: Study, console: Console, formats, labels: Labels) -> None:
+    """Table 1: models trained on the LFC or HFC at radius r; train accuracy, original test accuracy.
+
+    What each run was trained on is the registered ``trained_on`` description of
+    its plugins (frequency_filter's ``LFC r4``), ``original`` for a run with none.
+    """
+    frame = summary_frame(study.results, study.runs,
+                          [Column("train", "train", "original"), Column("test", "test", "original")], gap=False)
+    extra = {"trained on": {run: labels.training(study.plugins(run)) for run in study.runs}}
+    console.print(summary_table(frame, "Table 1: trained on LFC / HFC, tested on the original test set",
+                                study=study, extra=extra, width=console.width))
+    console.print(LEGEND)
+    study.print_problems(console)
+    print_figure(console, plots.curves_figure(study.results, study.runs), study.out_dir, "table1", formats)
+
+
+def figure1_layout(study: Study, console: Console, formats) -> None:
+    """Figures 1 and 2: per radius, how many test images are right on LFC only, HFC only, both, neither."""
+    reports = probe_reports(study)
+    for run, report in reports.items():
+        console.print(Text(f"Figure 1: {run}, test images predicted correctly", style="italic"))
+        table = Table()
+        table.add_column("radius", justify="right")
+        shown = [c for c in plots.PROBE_COLUMNS if c in report]
+        for column in shown:
+            table.add_column(plots.PROBE_COLUMNS[column], justify="right")
+        for _, row in report.sort_values("radius").iterrows():
+            table.add_row(f"{row['radius']:g}", *(f"{int(row[c])}" for c in shown))
+        console.print(table)
+        cells = [c for c in ("lfc_only", "hfc_only", "both", "neither") if c in report]
+        if len(cells) == 4:
+            console.print(f"of {int(report[cells].iloc[0].sum())} test images")
+        examples = study.run_dir(run) / EXAMPLES
+        if examples.exists():
+            console.print(f"examples (HFC right, LFC wrong): {escape(str(examples))}")
+    if not reports:
+        console.print("[yellow]no probe_report.csv yet[/]: runs with probe_report = true write one after training")
+    study.print_problems(console)
+    print_figure(console, plots.probe_figure(reports), study.out_dir, "figure1", formats)

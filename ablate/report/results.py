@@ -1,0 +1,150 @@
+"""Reading a recipe's output folder: its tidy results, its plan, and what each run left on disk.
+
+A recipe's output directory holds ``results.csv`` (one tidy row per number, the
+columns of :mod:`ablate.schema`) and ``recipe.json`` (its runs, their folders and
+status). A :class:`Study` is both, read once, with the questions every layout
+asks: which runs, in which order, how far each got, where its folder is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+
+from ablate.checkpoint import load_checkpoint
+from ablate.errors import AblateError
+from ablate.schema import CHECKPOINT, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS
+
+
+def tidy(results: pd.DataFrame) -> pd.DataFrame:
+    """The results with every expected column present, blanks as NaN and numbers as floats."""
+    frame = results.copy()
+    for column in RESULT_COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    for column in ("run", "split", "component", "metric", "attack", "variant"):
+        frame[column] = frame[column].replace("", np.nan)
+    for column in ("epoch", "radius", "value", "eps"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    frame = frame.dropna(subset=["run", "value"])
+    frame["run"] = frame["run"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def read_recipe(out_dir: Path) -> dict:
+    """``recipe.json`` of an output directory, or ``{}`` when there is none yet."""
+    path = Path(out_dir) / PLAN
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AblateError(f"{path}: unreadable ({type(exc).__name__}); run the recipe again to rewrite it") from None
+
+
+def load_results(out_dir: Path) -> tuple[dict, pd.DataFrame]:
+    """``(recipe.json, results)`` of a recipe's output directory; AblateError when there are none."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise AblateError(f"no such results directory: {out_dir}; give the output directory of a recipe "
+                          f"(`ablate recipe NAME` writes one)")
+    recipe = read_recipe(out_dir)
+    path = out_dir / RESULTS
+    if not path.exists():
+        name = recipe.get("recipe", "NAME")
+        raise AblateError(f"no results.csv in {out_dir}: run `ablate recipe {name}` first")
+    try:
+        results = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        results = pd.DataFrame(columns=RESULT_COLUMNS)
+    return recipe, tidy(results)
+
+
+@dataclass
+class Study:
+    """What a layout needs besides the numbers: run order, status, directories."""
+
+    results: pd.DataFrame
+    out_dir: Path
+    recipe: dict
+
+    @classmethod
+    def of(cls, results: pd.DataFrame, out_dir: Path) -> "Study":
+        return cls(tidy(results), Path(out_dir), read_recipe(out_dir))
+
+    @property
+    def runs(self) -> list[str]:
+        """The recipe's runs in its order, then any run found only in the results."""
+        listed = [r["name"] for r in self.recipe.get("runs", []) if "name" in r]
+        return list(dict.fromkeys(listed + list(self.results["run"].unique())))
+
+    def info(self, run: str) -> dict:
+        return next((r for r in self.recipe.get("runs", []) if r.get("name") == run), {})
+
+    def plugins(self, run: str) -> dict[str, dict]:
+        """``{plugin: parameters}`` of a run, as recipe.json recorded them."""
+        return {name: params for name, params in (self.info(run).get("plugins") or {}).items()
+                if isinstance(params, dict)}
+
+    def status(self, run: str) -> str:
+        return self.info(run).get("status") or ("finished" if (self.results["run"] == run).any() else "unknown")
+
+    def run_dir(self, run: str) -> Path | None:
+        """The run's directory (``dir`` in recipe.json is relative to the output directory)."""
+        relative = self.info(run).get("dir")
+        if not relative:
+            return None
+        for base in (self.out_dir, self.out_dir.parent):
+            if (base / relative).is_dir():
+                return base / relative
+        return None
+
+    def print_problems(self, console: Console) -> None:
+        """One line per run that failed, and the runs not finished yet."""
+        if self.results.empty:
+            console.print("[yellow]no results yet[/]: runs write them after each epoch")
+        for run in self.runs:
+            info = self.info(run)
+            if info.get("status") == "failed":
+                console.print(f"[red]{escape(run)} failed[/]: {escape(info.get('error') or 'no error recorded')}")
+        waiting = [r for r in self.runs if self.status(r) in ("pending", "running", "partial")]
+        if waiting:
+            console.print(f"[yellow]not finished yet[/]: {escape(', '.join(waiting))} (the numbers shown are partial)")
+
+
+def first_conv_weight(state_dict: dict):
+    """The first 4-D weight in state-dict order: the first convolution of the network."""
+    return next((v for k, v in state_dict.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 4), None)
+
+
+def first_layer_kernels(study: Study, console: Console | None = None) -> dict[str, object]:
+    """``{run: first conv weight}`` for every run with a readable checkpoint (others are noted and skipped)."""
+    found = {}
+    for run in study.runs:
+        run_dir = study.run_dir(run)
+        try:
+            checkpoint = load_checkpoint(run_dir / CHECKPOINT) if run_dir else None
+        except AblateError as exc:
+            if console is not None:
+                console.print(f"[yellow]kernels of {escape(run)} not shown[/]: {escape(str(exc))}")
+            continue
+        weight = first_conv_weight((checkpoint or {}).get("model") or {})
+        if weight is not None:
+            found[run] = weight
+    return found
+
+
+def probe_reports(study: Study) -> dict[str, pd.DataFrame]:
+    """``{run: probe_report.csv}`` for every run that wrote one."""
+    found = {}
+    for run in study.runs:
+        run_dir = study.run_dir(run)
+        if run_dir and (run_dir / PROBE_REPORT).exists():
+            found[run] = pd.read_csv(run_dir / PROBE_REPORT)
+    return found

@@ -1,0 +1,189 @@
+"""Summary tables: one row per run with the numbers of its last epoch, best and worst marked.
+
+:func:`summary_frame` picks the numbers (fractions, NaN where a run has none);
+:func:`summary_table` prints them as rich tables, splitting a table that is wider
+than the console into several that repeat the row labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from ablate import plots
+from ablate.report.results import Study
+
+BEST, WORST = "bold green", "red"
+LEGEND = f"[{BEST}]best[/] and [{WORST}]worst[/] of each column marked; accuracy in %"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a summary: the accuracy of one split and component at one radius."""
+
+    label: str
+    split: str
+    component: str
+    radius: float | None = None
+
+
+def radius_label(radius: float) -> str:
+    return f"r{radius:g}"
+
+
+def radius_key(radius) -> float | None:
+    return None if radius is None or (isinstance(radius, float) and math.isnan(radius)) else round(float(radius), 6)
+
+
+def latest_accuracies(results: pd.DataFrame) -> dict[tuple, float]:
+    """``{(run, split, component, radius): accuracy}`` at the last epoch that measured it.
+
+    The last epoch is taken per key, so a probe run every few epochs, or a run
+    still training, shows its most recent numbers.
+    """
+    rows = results[results["attack"].isna() & (results["metric"] == "accuracy")]
+    rows = rows.sort_values("epoch", kind="stable")
+    return {(r.run, r.split, r.component, radius_key(r.radius)): r.value for r in rows.itertuples()}
+
+
+def probed_radii(results: pd.DataFrame, split: str, components: Sequence[str] = ("low", "high")) -> list[float]:
+    rows = results[(results["split"] == split) & results["component"].isin(components) & results["attack"].isna()]
+    return sorted(rows["radius"].dropna().unique())
+
+
+def figure5_columns(results: pd.DataFrame) -> list[Column]:
+    """Train and test accuracy, then test LFC and HFC accuracy at every probed radius."""
+    radii = probed_radii(results, "test")
+    return ([Column("train", "train", "original"), Column("test", "test", "original")]
+            + [Column(f"LFC {radius_label(r)}", "test", "low", r) for r in radii]
+            + [Column(f"HFC {radius_label(r)}", "test", "high", r) for r in radii])
+
+
+def figure3_columns(results: pd.DataFrame) -> list[Column]:
+    """Train and test accuracy, then accuracy on the LFC of the TRAINING set at every radius."""
+    radii = probed_radii(results, "train", ("low",))
+    return ([Column("train", "train", "original"), Column("test", "test", "original")]
+            + [Column(f"train LFC {radius_label(r)}", "train", "low", r) for r in radii])
+
+
+def summary_frame(results: pd.DataFrame, runs: Sequence[str], columns: Sequence[Column],
+                  gap: bool = True) -> pd.DataFrame:
+    """Accuracies (fractions) indexed by run; NaN where a run has no such number.
+
+    With ``gap``, a ``gap`` column (train - test) follows ``test``.
+    """
+    latest = latest_accuracies(results)
+    frame = pd.DataFrame(
+        {c.label: [latest.get((run, c.split, c.component, radius_key(c.radius)), np.nan) for run in runs]
+         for c in columns},
+        index=pd.Index(list(runs), name="run"), dtype=float)
+    if gap and {"train", "test"} <= set(frame.columns):
+        frame.insert(list(frame.columns).index("test") + 1, "gap", frame["train"] - frame["test"])
+    return frame
+
+
+def extremes(frame: pd.DataFrame, lower_is_better: Sequence[str] = ("gap",)) -> dict[tuple, str]:
+    """``{(row, column): "best" | "worst"}`` for each column with at least two different values.
+
+    Higher is better except in ``lower_is_better`` columns (the generalisation
+    gap); ties are all marked.
+    """
+    marks = {}
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if values.nunique() < 2:
+            continue
+        high, low = values.max(), values.min()
+        best, worst = (low, high) if column in lower_is_better else (high, low)
+        for row, value in values.items():
+            if value == best:
+                marks[(row, column)] = "best"
+            elif value == worst:
+                marks[(row, column)] = "worst"
+    return marks
+
+
+def percent(value: float, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "[dim]–[/]"
+    shown = round(100 * value, 1) + 0.0          # + 0.0 turns -0.0 into 0.0
+    return f"{shown:+.1f}" if signed else f"{shown:.1f}"
+
+
+def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | None = None,
+                  study: Study | None = None, row_labels: dict[str, dict] | None = None,
+                  extra: dict[str, dict] | None = None, width: int | None = None) -> Group:
+    """Rich tables of a summary frame: index columns first, then one column per accuracy.
+
+    ``marks`` colours the best and worst cells; with ``study``, a ``status``
+    column appears when a run is not finished; ``row_labels`` renames index
+    values per index level; ``extra`` adds text columns ``{name: {row: text}}``
+    after the index. Where the table is wider than ``width`` (the console's),
+    the accuracy columns go into several tables that repeat the row labels,
+    so that no column is cut off or squeezed into ellipses.
+    """
+    marks = extremes(frame) if marks is None else marks
+    names = [n or "run" for n in frame.index.names]
+    # Each cell is (markup, width on screen).
+    labels = {name: [(row_labels or {}).get(name, {}).get(key, str(key)) for key in frame.index.get_level_values(i)]
+              for i, name in enumerate(names)}
+    labels.update({name: [texts.get(row, "") for row in frame.index] for name, texts in (extra or {}).items()})
+    left = {name: [(escape(text), len(text)) for text in texts] for name, texts in labels.items()}
+    statuses = [study.status(row if isinstance(row, str) else row[0]) for row in frame.index] if study else []
+    if any(status != "finished" for status in statuses):
+        colours = {"finished": "green", "failed": "red"}
+        left["status"] = [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]
+    right = {}
+    for column in frame.columns:
+        cells = []
+        for row, value in frame[column].items():
+            text, mark = percent(value, signed=column == "gap"), marks.get((row, column))
+            cells.append((f"[{BEST if mark == 'best' else WORST}]{text}[/]" if mark else text, len(Text.from_markup(text))))
+        right[str(column)] = cells
+
+    def needed(name, cells):        # the column's text, its padding and one border
+        return max([len(name), *(w for _, w in cells)]) + 3
+
+    fixed = 1 + sum(needed(n, c) for n, c in left.items())
+
+    def fits(chunk):
+        return not width or len(chunk) < 2 or fixed + sum(needed(n, right[n]) for n in chunk) <= width
+
+    chunks, current = [], []
+    for name in right:                                   # greedy: as few tables as will fit...
+        if not fits(current + [name]):
+            chunks.append(current)
+            current = []
+        current.append(name)
+    chunks.append(current)
+    size = math.ceil(len(right) / len(chunks))           # ...then the columns shared out evenly
+    even = [list(right)[i:i + size] for i in range(0, len(right), size)] or [[]]
+    if len(even) == len(chunks) and all(map(fits, even)):
+        chunks = even
+    parts = []
+    for number, chunk in enumerate(chunks):
+        parts.append(Text(title if number == 0 else f"{title} (continued)", style="italic"))
+        table = Table()
+        for name in left:
+            table.add_column(name, no_wrap=True)
+        for name in chunk:
+            table.add_column(name, justify="right")
+        for i in range(len(frame)):
+            table.add_row(*(cells[i][0] for cells in left.values()), *(right[name][i][0] for name in chunk))
+        parts.append(table)
+    return Group(*parts)
+
+
+def print_figure(console: Console, fig, out_dir: Path, name: str, formats: Sequence[str]) -> None:
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format and say so on the console."""
+    for path in plots.save(fig, out_dir, name, formats):
+        console.print(f"wrote {escape(str(path))}")

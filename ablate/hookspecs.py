@@ -1,7 +1,7 @@
 """Every hook ablate calls, in the order a run meets them.
 
 Read top to bottom, this module is the life cycle of a study: plugins register
-models, datasets and report layouts once; then, for each run of a recipe, the run
+models, datasets, report layouts and probes once; then, for each run of a recipe, the run
 is configured and checked (also under ``--dry-run``), its data loaded, its model
 built, trained batch by batch and epoch by epoch, and finally evaluated.
 
@@ -77,6 +77,24 @@ def ablate_register_reports(register):
     ``function(results: pandas.DataFrame, out_dir: pathlib.Path, console:
     rich.console.Console, formats: list[str])`` with the tidy results of all runs; it
     prints tables and writes plots (one file per format, e.g. ``png``). Returns nothing.
+    """
+
+
+@hookspec
+def ablate_register_probes(register):
+    """Add probes: named variants of the images on which a trained model is evaluated.
+
+    Fires once, when ablate first needs the probe registry.
+    ``register(name, probe, help="")``: ``probe`` is an ``ablate.Probe(function,
+    params=[ablate.Param(...), ...])``; ``function(images, **args)`` receives float
+    images ``(n, C, H, W)`` on the pixel scale (1.0 = white) and the parameters'
+    checked values, and returns a list of ``ablate.Variant(labels, images)``, the
+    same labels in the same order for every chunk of images. ``labels`` are the
+    results columns the variant's rows fill: ``component`` always, ``radius`` where
+    it has one, and any other label becomes a column of its own (an outer radius,
+    a band). ablate scales the variants as the model sees them, caches them and
+    adds ``split``, ``metric`` and ``value``. The study's LFC/HFC split is the
+    built-in probe ``split``. Returns nothing.
     """
 
 

@@ -11,7 +11,7 @@ from torch import nn
 from ablate import AblateError, Data, Settings
 from ablate.frequency import split
 from ablate.probe import (Prober, ProbeResult, hfc_only_examples, probe_report, report_table,
-                          save_example_grid, write_probe_report)
+                          save_example_grid, split_probe, write_probe_report)
 from ablate.scaling import model_input, to_float
 
 RADII = [2, 4, 8]
@@ -63,7 +63,7 @@ def row_value(rows, component, radius, metric):
 def test_rows_match_a_direct_computation(data, normalize):
     x, y = data
     model = BrightnessAndEdges()
-    result = Prober(x, y, RADII, normalize=normalize, batch_size=10, split_name="val")(model)
+    result = Prober(x, y, split_probe(RADII), normalize=normalize, batch_size=10, split_name="val")(model)
     assert isinstance(result, ProbeResult)
     assert {r["split"] for r in result.rows} == {"val"}
     assert len(result.rows) == 2 * (1 + 2 * len(RADII))
@@ -83,9 +83,9 @@ def test_rows_match_a_direct_computation(data, normalize):
 def test_chunked_path_equals_cached_path(data):
     x, y = data
     model = BrightnessAndEdges()
-    cached = Prober(x, y, RADII, batch_size=16)
-    chunked = Prober(x, y, RADII, batch_size=16, max_bytes=5 * 3 * 16 * 16 * 4 * len(RADII) * 2)
-    one_by_one = Prober(x[:12], y[:12], RADII, batch_size=16, max_bytes=1)
+    cached = Prober(x, y, split_probe(RADII), batch_size=16)
+    chunked = Prober(x, y, split_probe(RADII), batch_size=16, max_bytes=5 * 3 * 16 * 16 * 4 * len(RADII) * 2)
+    one_by_one = Prober(x[:12], y[:12], split_probe(RADII), batch_size=16, max_bytes=1)
     assert cached.cached and not chunked.cached and not one_by_one.cached
     reference, other, small = cached(model), chunked(model), one_by_one(model)
     assert other.correct.keys() == reference.correct.keys() == small.correct.keys()
@@ -102,18 +102,18 @@ def test_model_runs_in_eval_mode_and_modes_are_restored(data):
     model.train()
     model[1].eval()                                              # a mixed state must survive too
     inner = model[0]
-    Prober(x, y, RADII, batch_size=N)(model)
+    Prober(x, y, split_probe(RADII), batch_size=N)(model)
     assert inner.modes_seen and not any(inner.modes_seen)
     assert model.training and inner.training and not model[1].training
     model.eval()
-    Prober(x, y, RADII)(model)
+    Prober(x, y, split_probe(RADII))(model)
     assert not model.training and not inner.training
 
 
 def test_without_filtered_copies_only_the_originals_are_evaluated(data):
     x, y = data
     model = BrightnessAndEdges()
-    result = Prober(x, y, RADII)(model, with_filtered=False)
+    result = Prober(x, y, split_probe(RADII))(model, with_variants=False)
     assert set(result.correct) == {("original", None)}
     assert {(r["component"], r["metric"]) for r in result.rows} == {("original", "accuracy"), ("original", "loss")}
 
@@ -121,15 +121,15 @@ def test_without_filtered_copies_only_the_originals_are_evaluated(data):
 def test_autocast_runs_and_agrees(data):
     x, y = data
     model = BrightnessAndEdges()
-    plain = Prober(x, y, RADII)(model)
-    mixed = Prober(x, y, RADII)(model, autocast_dtype=torch.bfloat16)
+    plain = Prober(x, y, split_probe(RADII))(model)
+    mixed = Prober(x, y, split_probe(RADII))(model, autocast_dtype=torch.bfloat16)
     agree = (mixed.correct[("original", None)] == plain.correct[("original", None)]).float().mean()
     assert agree > 0.9
 
 
 def test_report_cells_match_per_example_correctness(data):
     x, y = data
-    result = Prober(x, y, RADII)(BrightnessAndEdges())
+    result = Prober(x, y, split_probe(RADII))(BrightnessAndEdges())
     report = probe_report(result.correct, RADII)
     assert list(report.columns) == ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
     assert list(report["radius"]) == RADII
@@ -151,7 +151,7 @@ def test_report_cells_match_per_example_correctness(data):
 
 def test_report_needs_the_radius_and_renders(data):
     x, y = data
-    result = Prober(x, y, [4])(BrightnessAndEdges())
+    result = Prober(x, y, split_probe([4]))(BrightnessAndEdges())
     with pytest.raises(AblateError, match="radius 8"):
         probe_report(result.correct, [4, 8])
     report = probe_report(result.correct, [4])
@@ -187,17 +187,17 @@ def test_write_probe_report(data, tmp_path):
     import pandas as pd
     on_disk = pd.read_csv(tmp_path / "out" / "probe_report.csv")
     assert on_disk.to_dict("list") == report.to_dict("list")
-    expected = probe_report(Prober(x, y, [1, 4, 8], batch_size=20)(model).correct, [1, 4, 8])
+    expected = probe_report(Prober(x, y, split_probe([1, 4, 8]), batch_size=20)(model).correct, [1, 4, 8])
     assert report.equals(expected)
 
 
 def test_rejects_bad_arguments(data):
     x, y = data
     with pytest.raises(AblateError, match="labels"):
-        Prober(x, y[:-1], RADII)
+        Prober(x, y[:-1], split_probe(RADII))
     with pytest.raises(AblateError, match="normalize"):
-        Prober(x, y, RADII, normalize="std")
+        Prober(x, y, split_probe(RADII), normalize="std")
     with pytest.raises(AblateError, match="batch_size"):
-        Prober(x, y, RADII, batch_size=0)
+        Prober(x, y, split_probe(RADII), batch_size=0)
     with pytest.raises(AblateError, match="radi"):
-        Prober(x, y, [4, -1])
+        Prober(x, y, split_probe([4, -1]))

@@ -10,7 +10,8 @@ import ablate
 from ablate.checkpoint import load_checkpoint
 from ablate.recipe import expand, load_recipe
 from ablate.progress import SilentProgress
-from ablate.trainer import Trainer, crop_flip, train
+from ablate.augment import crop_flip
+from ablate.trainer import Trainer, train
 
 
 def tiny_run(write_recipe, runs='[[runs]]\nname = "vanilla"\n', overrides=()):

@@ -9,11 +9,12 @@ from ablate.errors import AblateError, TrainingDiverged
 from ablate.hookspecs import hookimpl
 from ablate.params import Param
 from ablate.plugins import Plugin
+from ablate.probes import Probe, Variant
 from ablate.config import Settings
 from ablate.structs import Batch, Data, ModelParts, TrainState
 
 __all__ = [
-    "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Settings",
+    "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Probe", "Settings", "Variant",
     "Batch", "Data", "ModelParts", "TrainState", "__version__",
     "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext",
 ]

@@ -134,6 +134,24 @@ def ablate_register_launchers(register):
     """
 
 
+@hookspec
+def ablate_register_probes(register):
+    """Add probes: named variants of the images on which a trained model is evaluated.
+
+    Fires once, when ablate first needs the probe registry.
+    ``register(name, probe, help="")``: ``probe`` is an ``ablate.Probe(function,
+    params=[ablate.Param(...), ...])``; ``function(images, **args)`` receives float
+    images ``(n, C, H, W)`` on the pixel scale (1.0 = white) and the parameters'
+    checked values, and returns a list of ``ablate.Variant(labels, images)``, the
+    same labels in the same order for every chunk of images. ``labels`` are the
+    results columns the variant's rows fill: ``component`` always, ``radius`` where
+    it has one, and any other label becomes a column of its own (an outer radius,
+    a band). ablate scales the variants as the model sees them, caches them and
+    adds ``split``, ``metric`` and ``value``. The study's LFC/HFC split is the
+    built-in probe ``split``. Returns nothing.
+    """
+
+
 # --------------------------------------------------------------------------
 # Run set-up: when a recipe is expanded (also for --dry-run), before training
 # --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""The frequency probe: how well a model classifies the LFC and the HFC of a data set.
+"""The probe: how well a model classifies the variants a probe makes of a data set.
 
-A :class:`Prober` is built once per data split and set of radii; it splits the
-images once and keeps the filtered copies, already scaled as the model sees them,
-so each later pass (every epoch) costs only the model's forward passes.
+A :class:`Prober` is built once per data split and probe (the study's: the LFC
+and HFC at every radius, :func:`ablate.probes.lfc_hfc`); it makes the variants
+once and keeps them, already scaled as the model sees them, so each later pass
+(every epoch) costs only the model's forward passes.
 :func:`probe_report` and :func:`save_example_grid` give Figure 1 and 2 of the study:
 per radius, how many test images are right on the LFC only, the HFC only, both or
 neither, and pictures of images whose HFC is right while their LFC is wrong.
@@ -10,21 +11,24 @@ neither, and pictures of images whose HFC is right while their LFC is wrong.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ablate.device import autocast
 from ablate.errors import AblateError
-from ablate.frequency import check_images, radius_tuple, split
+from ablate.frequency import check_images, split
+from ablate.probes import Variant, check_variants, lfc_hfc, variant_key
 from ablate.scaling import NORMALIZE_MODES, model_input, to_float
 from ablate.schema import EXAMPLES, PROBE_REPORT
 
-Key = tuple[str, "float | None"]
+Key = tuple       # (component, radius, *other labels): see ablate.probes.variant_key
+ORIGINAL = {"component": "original", "radius": None}
 REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
 
 
@@ -32,10 +36,11 @@ REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_tota
 class ProbeResult:
     """One probe pass.
 
-    ``rows``: tidy metric rows ``{split, component, radius, metric, value}`` with
-    component ``original``/``low``/``high``, radius ``None`` for the original and
-    metric ``accuracy``/``loss`` (mean cross-entropy). ``correct``: per-example
-    correctness (CPU bool tensors) keyed by ``(component, radius)``.
+    ``rows``: tidy metric rows ``{split, component, radius, ..., metric, value}``, one
+    pair (metric ``accuracy``, and ``loss``: mean cross-entropy) for the originals
+    (component ``original``, radius ``None``) and for every variant, whose labels
+    fill the columns between. ``correct``: per-example correctness (CPU bool
+    tensors) keyed by :func:`ablate.probes.variant_key`, e.g. ``("low", 4)``.
     """
 
     rows: list[dict] = field(default_factory=list)
@@ -45,18 +50,26 @@ class ProbeResult:
         return float(self.correct[(component, radius)].float().mean())
 
 
+def split_probe(radii: Sequence[float], inclusive: bool = False) -> Callable[[torch.Tensor], list[Variant]]:
+    """The study's probe bound to its radii: what ``Prober(x, y, split_probe([4, 8]))`` evaluates."""
+    return functools.partial(lfc_hfc, radii=list(radii), inclusive=inclusive)
+
+
 class Prober:
-    """Evaluates a model on the originals, LFC and HFC of one data split.
+    """Evaluates a model on the originals of one data split and on the variants a probe makes of them.
 
     ``x``: uint8 (0..255) or float (already scaled) images ``(N, C, H, W)`` on the
-    device the model runs on; ``y``: int64 labels. The filtered copies are made once,
-    here, and kept scaled by :func:`ablate.scaling.model_input` with ``normalize``,
-    unless they would take more than ``max_bytes``: then each pass splits the images
-    again, chunk by chunk (same results, slower). Uint8 images are scaled to [0, 1]
-    before the split; the split is linear, so this equals splitting raw pixels.
+    device the model runs on; ``y``: int64 labels. ``variants``: a bound probe,
+    ``images -> list[Variant]`` (:meth:`ablate.probes.Probe.bind`, :func:`split_probe`),
+    given float images on the pixel scale (uint8 divided by 255; the split is
+    linear, so this equals splitting raw pixels). The variants are made once, here,
+    one call per chunk of images, and kept scaled by
+    :func:`ablate.scaling.model_input` with ``normalize``, unless they would take
+    more than ``max_bytes``: then each pass makes them again, chunk by chunk (same
+    results, slower).
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float], *, inclusive: bool = False,
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, variants: Callable[[torch.Tensor], list[Variant]], *,
                  normalize: str = "max", batch_size: int = 500, split_name: str = "test",
                  max_bytes: int = 2**30) -> None:
         check_images(x, f"probe of the {split_name} set")
@@ -69,41 +82,47 @@ class Prober:
             raise AblateError(f"normalize={normalize!r} is not known; use one of {', '.join(NORMALIZE_MODES)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
-        given = list(radii)
-        if given:
-            radius_tuple(given, "radii")
-        self.radii = given
-        self.inclusive = bool(inclusive)
+        self.variants = variants
         self.normalize = normalize
         self.batch_size = batch_size
         self.split_name = split_name
         self.x = x
         self.y = y.to(device=x.device, dtype=torch.int64)
-        self.filtered_keys: list[Key] = [("low", r) for r in given] + [("high", r) for r in given]
+        first = to_float(x[:1])         # what the variants are, from one image (none when x is empty)
+        self.labels = [v.labels for v in check_variants(variants(first), first, self.where)]
+        self.keys = [variant_key(labels) for labels in self.labels]
         image_bytes = 4 * x[0].numel() if len(x) else 0
-        copies_bytes = len(self.filtered_keys) * len(x) * image_bytes
+        copies_bytes = len(self.labels) * len(x) * image_bytes
         self.cached = copies_bytes <= max_bytes
-        # images split together: all of them once when cached, else what fits in max_bytes
-        per_chunk = max(1, max_bytes // max(1, len(self.filtered_keys) * image_bytes))
+        # images whose variants are made together: all of them once when cached, else what fits in max_bytes
+        per_chunk = max(1, max_bytes // max(1, len(self.labels) * image_bytes))
         if per_chunk > batch_size:
             per_chunk -= per_chunk % batch_size
         self.chunk = len(x) if self.cached else per_chunk
-        self.filtered: torch.Tensor | None = None
-        if self.cached and self.filtered_keys:
-            self.filtered = torch.empty((len(self.filtered_keys),) + tuple(x.shape), dtype=torch.float32,
-                                        device=x.device)
-            step = max(1, 2**27 // max(1, len(self.filtered_keys) * image_bytes))
+        self.cache: torch.Tensor | None = None
+        if self.cached and self.labels:
+            self.cache = torch.empty((len(self.labels),) + tuple(x.shape), dtype=torch.float32, device=x.device)
+            step = max(1, 2**27 // max(1, len(self.labels) * image_bytes))
             for start in range(0, len(x), step):
-                self.filtered[:, start:start + step] = self.filtered_copies(start, start + step)
+                for k, images in enumerate(self.scaled_variants(start, start + step)):
+                    self.cache[k, start:start + step] = images
 
-    def filtered_copies(self, start: int, stop: int) -> torch.Tensor:
-        """LFC then HFC of images ``start:stop`` for every radius, scaled for the model: ``(2R, n, C, H, W)``."""
-        low, high = split(to_float(self.x[start:stop]), self.radii, inclusive=self.inclusive)
-        return model_input(torch.cat([low, high]), self.normalize)
+    @property
+    def where(self) -> str:
+        return f"probe of the {self.split_name} set"
+
+    def scaled_variants(self, start: int, stop: int) -> list[torch.Tensor]:
+        """The variants of images ``start:stop``, in the order of :attr:`labels`, scaled for the model."""
+        images = to_float(self.x[start:stop])
+        variants = check_variants(self.variants(images), images, self.where)
+        if [v.labels for v in variants] != self.labels:
+            raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
+                              f"for the first image; a probe must give the same variants for every chunk")
+        return [model_input(v.images, self.normalize) for v in variants]
 
     def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
-                 with_filtered: bool = True) -> ProbeResult:
-        """Evaluate ``model`` on the originals, and on every LFC and HFC unless ``with_filtered`` is False.
+                 with_variants: bool = True) -> ProbeResult:
+        """Evaluate ``model`` on the originals, and on every variant unless ``with_variants`` is False.
 
         The model runs in eval mode without gradients, under autocast when
         ``autocast_dtype`` is given; every module's train/eval mode is restored afterwards.
@@ -112,50 +131,46 @@ class Prober:
         model.eval()
         try:
             with torch.inference_mode():
-                return self.evaluate(model, autocast_dtype, with_filtered and bool(self.filtered_keys))
+                return self.evaluate(model, autocast_dtype, with_variants and bool(self.labels))
         finally:
             for module, training in modes:
                 module.training = training
 
-    def evaluate(self, model, autocast_dtype, with_filtered: bool) -> ProbeResult:
+    def evaluate(self, model, autocast_dtype, with_variants: bool) -> ProbeResult:
         n = len(self.x)
-        keys = [("original", None)] + (self.filtered_keys if with_filtered else [])
-        correct = torch.zeros((len(keys), n), dtype=torch.bool, device=self.x.device)
-        losses = torch.zeros((len(keys), n), dtype=torch.float32, device=self.x.device)
-        autocast = (torch.autocast(self.x.device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                    else contextlib.nullcontext())
+        labels = [ORIGINAL] + (self.labels if with_variants else [])
+        correct = torch.zeros((len(labels), n), dtype=torch.bool, device=self.x.device)
+        losses = torch.zeros((len(labels), n), dtype=torch.float32, device=self.x.device)
 
         def run(k: int, start: int, images: torch.Tensor) -> None:
             for offset in range(0, len(images), self.batch_size):
                 batch = images[offset:offset + self.batch_size]
                 stop = start + offset + len(batch)
-                with autocast:
+                with autocast(self.x.device, autocast_dtype):
                     logits = model(batch)
-                labels = self.y[start + offset:stop]
+                targets = self.y[start + offset:stop]
                 logits = logits.float()
-                correct[k, start + offset:stop] = logits.argmax(dim=1) == labels
-                losses[k, start + offset:stop] = F.cross_entropy(logits, labels, reduction="none")
+                correct[k, start + offset:stop] = logits.argmax(dim=1) == targets
+                losses[k, start + offset:stop] = F.cross_entropy(logits, targets, reduction="none")
 
         for start in range(0, n, self.batch_size):
             run(0, start, model_input(self.x[start:start + self.batch_size], self.normalize))
-        if with_filtered:
-            if self.filtered is not None:
-                for k in range(len(self.filtered_keys)):
-                    run(k + 1, 0, self.filtered[k])
+        if with_variants:
+            if self.cache is not None:
+                for k in range(len(self.labels)):
+                    run(k + 1, 0, self.cache[k])
             else:
                 for start in range(0, n, self.chunk):
-                    copies = self.filtered_copies(start, start + self.chunk)
-                    for k in range(len(copies)):
-                        run(k + 1, start, copies[k])
+                    for k, images in enumerate(self.scaled_variants(start, start + self.chunk)):
+                        run(k + 1, start, images)
         correct = correct.cpu()
-        mean_loss = losses.double().mean(dim=1).cpu() if n else torch.full((len(keys),), float("nan"))
+        mean_loss = losses.double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))
         rows = []
-        for k, (component, radius) in enumerate(keys):
+        for k, variant in enumerate(labels):
             accuracy = float(correct[k].double().mean()) if n else float("nan")
             for metric, value in (("accuracy", accuracy), ("loss", float(mean_loss[k]))):
-                rows.append({"split": self.split_name, "component": component, "radius": radius,
-                             "metric": metric, "value": value})
-        return ProbeResult(rows=rows, correct={key: correct[k] for k, key in enumerate(keys)})
+                rows.append({"split": self.split_name, **variant, "metric": metric, "value": value})
+        return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)})
 
 
 # --------------------------------------------------------------------------
@@ -277,7 +292,7 @@ def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast
     listed on ties). Returns the report.
     """
     radii = list(settings.report_radii)
-    prober = Prober(data.x_test, data.y_test, radii, inclusive=settings.inclusive,
+    prober = Prober(data.x_test, data.y_test, split_probe(radii, settings.inclusive),
                     normalize=settings.normalize, batch_size=settings.eval_batch_size, split_name="test")
     result = prober(model, autocast_dtype)
     report = probe_report(result.correct, radii)

@@ -6,7 +6,8 @@ takes its names from here, so a file or a column cannot be spelt two ways.
 Results: one tidy row per number. :data:`RESULT_COLUMNS` come first, always, in
 this order (a blank cell where a row has no such value). A plugin may add
 columns of its own to the rows it returns (``ablate_epoch_end``,
-``ablate_evaluate``); they are kept, after the core columns, in the order they
+``ablate_evaluate``) and to the labels of its probe's variants
+(``ablate_register_probes``, e.g. an outer radius); they are kept, after the core columns, in the order they
 first appear, and rows that lack them get a blank. A plugin's column must not
 reuse a core name for another meaning.
 

@@ -9,8 +9,11 @@
 
     python benchmarks/probe.py [--data PATH] [--probe-images 300] [--width 0.25]
 
-Not a test: it prints figures. Uses the CIFAR-10 subset in ../shared/data when present,
-else random uint8 images.
+Not a test: it prints figures. The split is the study's (Wang et al., CVPR 2020,
+"High-frequency Component Helps Explain the Generalization of CNNs", Section 3):
+timings depend on the image size, not on the pictures, so ablate's ``synthetic``
+dataset (CIFAR-sized) is the default; ``--data PATH`` times an npz file instead
+(``x_train, y_train, x_test, y_test``, as the ``npz:PATH`` dataset reads it).
 """
 
 from __future__ import annotations
@@ -27,23 +30,24 @@ import torch
 from timing import timed
 from torch import nn
 
+from ablate.datasets import load_full
 from ablate.frequency import split
-from ablate.probe import Prober
+from ablate.probe import Prober, split_probe
 from ablate.scaling import model_input
 
-REPO = Path(__file__).resolve().parent.parent
 
+def load_images(path: Path | None, count: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """``count`` NHWC uint8 images and labels: test images first, then training ones.
 
-def load_images(path: Path, count: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """``count`` NHWC uint8 images and labels: test images of the npz first, then training ones."""
-    if path.exists():
-        with np.load(path) as data:
-            x = np.concatenate([data["x_test"], data["x_train"]])[:count]
-            y = np.concatenate([data["y_test"], data["y_train"]])[:count].astype(np.int64)
-        return x, y, f"{path} ({len(x)} images)"
-    rng = np.random.default_rng(0)
-    return (rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, count),
-            f"random uint8 images ({path} not found)")
+    From the npz file at ``path``, or from ablate's synthetic dataset when there is none.
+    """
+    if path is not None and not path.exists():
+        raise SystemExit(f"--data: {path} does not exist; give an npz file, or leave --data out for synthetic data")
+    dataset = f"npz:{path.resolve()}" if path is not None else f"synthetic:train={count},test={count}"
+    data = load_full(dataset)
+    x = torch.cat([data.x_test, data.x_train])[:count].permute(0, 2, 3, 1).contiguous().numpy()
+    y = torch.cat([data.y_test, data.y_train])[:count].numpy()
+    return x, y, f"{path or 'synthetic data'} ({len(x)} images)"
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +194,7 @@ def probe_figures(images: np.ndarray, labels: np.ndarray, radii: list[float], ar
             right.item()
 
     built = time.perf_counter()
-    prober = Prober(x, y, radii, normalize="max", batch_size=args.batch_size)
+    prober = Prober(x, y, split_probe(radii), normalize="max", batch_size=args.batch_size)
     built = time.perf_counter() - built
     plain(), prober(model)                                  # warm-up
     base, probe = [], []
@@ -209,7 +213,8 @@ def probe_figures(images: np.ndarray, labels: np.ndarray, radii: list[float], ar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg-subset.npz")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="an npz file (x_train, y_train, x_test, y_test); default: ablate's synthetic dataset")
     parser.add_argument("--radii", default="4,8,12,16")
     parser.add_argument("--split-images", type=int, default=2000)
     parser.add_argument("--numpy-images", type=int, default=100, help="images the slow numpy loop is timed on")

@@ -8,10 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import ablate
 from ablate import AblateError, Data, Settings
 from ablate.frequency import split
+from ablate.plugins import get_registry
 from ablate.probe import (Prober, ProbeResult, hfc_only_examples, probe_report, report_table,
-                          save_example_grid, write_probe_report)
+                          save_example_grid, split_probe, write_probe_report)
+from ablate.probes import bind_probe
+from ablate.schema import RESULT_COLUMNS, results_frame
 from ablate.scaling import model_input, to_float
 
 RADII = [2, 4, 8]
@@ -63,7 +67,7 @@ def row_value(rows, component, radius, metric):
 def test_rows_match_a_direct_computation(data, normalize):
     x, y = data
     model = BrightnessAndEdges()
-    result = Prober(x, y, RADII, normalize=normalize, batch_size=10, split_name="val")(model)
+    result = Prober(x, y, split_probe(RADII), normalize=normalize, batch_size=10, split_name="val")(model)
     assert isinstance(result, ProbeResult)
     assert {r["split"] for r in result.rows} == {"val"}
     assert len(result.rows) == 2 * (1 + 2 * len(RADII))
@@ -83,9 +87,9 @@ def test_rows_match_a_direct_computation(data, normalize):
 def test_chunked_path_equals_cached_path(data):
     x, y = data
     model = BrightnessAndEdges()
-    cached = Prober(x, y, RADII, batch_size=16)
-    chunked = Prober(x, y, RADII, batch_size=16, max_bytes=5 * 3 * 16 * 16 * 4 * len(RADII) * 2)
-    one_by_one = Prober(x[:12], y[:12], RADII, batch_size=16, max_bytes=1)
+    cached = Prober(x, y, split_probe(RADII), batch_size=16)
+    chunked = Prober(x, y, split_probe(RADII), batch_size=16, max_bytes=5 * 3 * 16 * 16 * 4 * len(RADII) * 2)
+    one_by_one = Prober(x[:12], y[:12], split_probe(RADII), batch_size=16, max_bytes=1)
     assert cached.cached and not chunked.cached and not one_by_one.cached
     reference, other, small = cached(model), chunked(model), one_by_one(model)
     assert other.correct.keys() == reference.correct.keys() == small.correct.keys()
@@ -102,18 +106,18 @@ def test_model_runs_in_eval_mode_and_modes_are_restored(data):
     model.train()
     model[1].eval()                                              # a mixed state must survive too
     inner = model[0]
-    Prober(x, y, RADII, batch_size=N)(model)
+    Prober(x, y, split_probe(RADII), batch_size=N)(model)
     assert inner.modes_seen and not any(inner.modes_seen)
     assert model.training and inner.training and not model[1].training
     model.eval()
-    Prober(x, y, RADII)(model)
+    Prober(x, y, split_probe(RADII))(model)
     assert not model.training and not inner.training
 
 
-def test_without_filtered_copies_only_the_originals_are_evaluated(data):
+def test_without_variants_only_the_originals_are_evaluated(data):
     x, y = data
     model = BrightnessAndEdges()
-    result = Prober(x, y, RADII)(model, with_filtered=False)
+    result = Prober(x, y, split_probe(RADII))(model, with_variants=False)
     assert set(result.correct) == {("original", None)}
     assert {(r["component"], r["metric"]) for r in result.rows} == {("original", "accuracy"), ("original", "loss")}
 
@@ -121,15 +125,15 @@ def test_without_filtered_copies_only_the_originals_are_evaluated(data):
 def test_autocast_runs_and_agrees(data):
     x, y = data
     model = BrightnessAndEdges()
-    plain = Prober(x, y, RADII)(model)
-    mixed = Prober(x, y, RADII)(model, autocast_dtype=torch.bfloat16)
+    plain = Prober(x, y, split_probe(RADII))(model)
+    mixed = Prober(x, y, split_probe(RADII))(model, autocast_dtype=torch.bfloat16)
     agree = (mixed.correct[("original", None)] == plain.correct[("original", None)]).float().mean()
     assert agree > 0.9
 
 
 def test_report_cells_match_per_example_correctness(data):
     x, y = data
-    result = Prober(x, y, RADII)(BrightnessAndEdges())
+    result = Prober(x, y, split_probe(RADII))(BrightnessAndEdges())
     report = probe_report(result.correct, RADII)
     assert list(report.columns) == ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
     assert list(report["radius"]) == RADII
@@ -151,7 +155,7 @@ def test_report_cells_match_per_example_correctness(data):
 
 def test_report_needs_the_radius_and_renders(data):
     x, y = data
-    result = Prober(x, y, [4])(BrightnessAndEdges())
+    result = Prober(x, y, split_probe([4]))(BrightnessAndEdges())
     with pytest.raises(AblateError, match="radius 8"):
         probe_report(result.correct, [4, 8])
     report = probe_report(result.correct, [4])
@@ -187,17 +191,110 @@ def test_write_probe_report(data, tmp_path):
     import pandas as pd
     on_disk = pd.read_csv(tmp_path / "out" / "probe_report.csv")
     assert on_disk.to_dict("list") == report.to_dict("list")
-    expected = probe_report(Prober(x, y, [1, 4, 8], batch_size=20)(model).correct, [1, 4, 8])
+    expected = probe_report(Prober(x, y, split_probe([1, 4, 8]), batch_size=20)(model).correct, [1, 4, 8])
     assert report.equals(expected)
 
 
 def test_rejects_bad_arguments(data):
     x, y = data
     with pytest.raises(AblateError, match="labels"):
-        Prober(x, y[:-1], RADII)
+        Prober(x, y[:-1], split_probe(RADII))
     with pytest.raises(AblateError, match="normalize"):
-        Prober(x, y, RADII, normalize="std")
+        Prober(x, y, split_probe(RADII), normalize="std")
     with pytest.raises(AblateError, match="batch_size"):
-        Prober(x, y, RADII, batch_size=0)
+        Prober(x, y, split_probe(RADII), batch_size=0)
     with pytest.raises(AblateError, match="radi"):
-        Prober(x, y, [4, -1])
+        Prober(x, y, split_probe([4, -1]))
+
+
+# --------------------------------------------------------------------------
+# The probe seam: probes registered by plugins (ablate_register_probes)
+# --------------------------------------------------------------------------
+
+def rings(images, radii, width):
+    """Band-pass rings [r, r + width): a probe with an extra label column, as a later plugin would add."""
+    variants = []
+    for r in radii:
+        inner, outer = split(images, r)[0], split(images, r + width)[0]
+        variants.append(ablate.Variant({"component": "band", "radius": r, "outer_radius": r + width}, outer - inner))
+    return variants
+
+
+class RingsPlugin(ablate.Plugin):
+    name = "rings_test"
+
+    @ablate.hookimpl
+    def ablate_register_probes(self, register):
+        register("rings", ablate.Probe(rings, params=[
+            ablate.Param("radii", list, [0, 4], "inner radii"),
+            ablate.Param("width", float, 4.0, "ring width", minimum=1),
+        ]), help="band-pass rings")
+
+
+def probes():
+    return get_registry().registry("probes")
+
+
+def test_a_plugin_probe_is_evaluated_with_its_own_label_columns(data, ablate_plugin):
+    ablate_plugin(RingsPlugin)
+    x, y = data
+    model = BrightnessAndEdges()
+    bound = bind_probe(probes(), "rings", {"width": 2}, "test")
+    result = Prober(x, y, bound, normalize="max", batch_size=10)(model)
+    assert set(result.correct) == {("original", None), ("band", 0, 2.0), ("band", 4, 6.0)}
+    for r in (0, 4):
+        band = split(to_float(x), r + 2.0)[0] - split(to_float(x), r)[0]
+        correct, loss = direct(model, band, y, "max")
+        assert torch.equal(result.correct[("band", r, r + 2.0)], correct)
+        (row,) = [row for row in result.rows if row["radius"] == r and row["metric"] == "loss"]
+        assert row["component"] == "band" and row["outer_radius"] == r + 2.0
+        assert row["value"] == pytest.approx(loss, rel=1e-5)
+    frame = results_frame([{**row, "run": "a", "epoch": 1} for row in result.rows])
+    assert list(frame.columns) == RESULT_COLUMNS + ["outer_radius"]
+    assert frame["outer_radius"].isna().sum() == 2                 # the originals' two rows have none
+    chunked = Prober(x, y, bound, normalize="max", batch_size=10, max_bytes=1)(model)
+    assert not Prober(x, y, bound, max_bytes=1).cached
+    for key, correct in result.correct.items():
+        assert torch.equal(chunked.correct[key], correct)
+
+
+def test_probe_parameters_are_checked_by_their_params(ablate_plugin):
+    ablate_plugin(RingsPlugin)
+    with pytest.raises(AblateError, match=r"probe rings\.width: found 0\.5, must be >= 1"):
+        bind_probe(probes(), "rings", {"width": 0.5}, "run a")
+    with pytest.raises(AblateError, match="unknown parameter 'depth'; allowed: radii, width"):
+        bind_probe(probes(), "rings", {"depth": 1}, "run a")
+    with pytest.raises(AblateError, match="no probe named 'ringz'"):
+        bind_probe(probes(), "ringz", {}, "run a")
+    assert bind_probe(probes(), "rings", {}, "run a").keywords == {"radii": [0, 4], "width": 4.0}
+
+
+def test_split_through_the_registry_gives_the_split_rows(data):
+    x, y = data
+    model = BrightnessAndEdges()
+    assert probes()["split"][2] == "probes"                          # registered by the built-in plugin
+    for inclusive in (False, True):
+        bound = bind_probe(probes(), "split", {"radii": RADII, "inclusive": inclusive}, "test")
+        through_registry = Prober(x, y, bound)(model)
+        direct_split = Prober(x, y, split_probe(RADII, inclusive))(model)
+        assert through_registry.rows == direct_split.rows
+        assert [(r["component"], r["radius"]) for r in through_registry.rows[::2]] == (
+            [("original", None)] + [("low", r) for r in RADII] + [("high", r) for r in RADII])
+        assert all(row.keys() == {"split", "component", "radius", "metric", "value"} for row in through_registry.rows)
+    defaults = bind_probe(probes(), "split", {}, "test").keywords
+    assert defaults == {"radii": Settings().radii, "inclusive": Settings().inclusive}
+
+
+@pytest.mark.parametrize("function, message", [
+    (lambda images: images, "must return a list of ablate.Variant"),
+    (lambda images: [ablate.Variant({"radius": 1}, images)], "need a 'component'"),
+    (lambda images: [ablate.Variant({"component": "c", "metric": "x"}, images)], "may not use"),
+    (lambda images: [ablate.Variant({"component": "c"}, images[:, :1])], "must have the shape"),
+    (lambda images: [ablate.Variant({"component": "c", "n": len(images)}, images)], "same variants for every chunk"),
+])
+def test_a_probe_that_breaks_the_contract_is_refused(data, function, message):
+    x, y = data
+    with pytest.raises(AblateError, match=message):
+        Prober(x, y, function, max_bytes=4 * x[0].numel() * 4)(BrightnessAndEdges())   # uncached, 4 a chunk
+    with pytest.raises(AblateError, match=message):
+        Prober(x, y, function)                                          # cached: checked when made

@@ -10,7 +10,8 @@ import ablate
 from ablate.checkpoint import load_checkpoint
 from ablate.recipe import expand, load_recipe
 from ablate.progress import SilentProgress
-from ablate.trainer import Trainer, crop_flip, train
+from ablate.augment import crop_flip
+from ablate.trainer import Trainer, train
 
 
 def tiny_run(write_recipe, runs='[[runs]]\nname = "vanilla"\n', overrides=()):
@@ -176,3 +177,54 @@ def test_batch_size_changes_the_number_of_steps(write_recipe):
         trainer.fit()
         steps[size] = trainer.state.step
     assert steps == {40: 6, 120: 2}
+
+
+def test_batches_cover_the_training_set_once_in_an_order_fixed_by_seed_and_epoch(write_recipe):
+    run = tiny_run(write_recipe, overrides=["batch_size=100", "epochs=1"])
+    trainer = Trainer(run)
+    assert trainer.data is None and trainer.model is None and trainer.optimizer is None   # made by setup()
+    trainer.setup()
+    batches = list(trainer.batches(1))
+    assert [len(b.y) for b in batches] == [100, 100, 40] == [len(b.x) for b in batches]
+    assert len(batches) == trainer.steps_per_epoch()
+    labels = torch.cat([b.y for b in batches])
+    assert sorted(labels.tolist()) == sorted(trainer.data.y_train.tolist())
+    x = torch.cat([b.x for b in batches])
+    assert x.dtype == torch.float32 and torch.allclose(x.amax(dim=(1, 2, 3)), torch.ones(len(x)))  # normalize=max
+    torch.manual_seed(123)                        # the order does not depend on the global generator
+    assert torch.equal(torch.cat([b.y for b in trainer.batches(1)]), labels)
+    assert not torch.equal(torch.cat([b.x for b in trainer.batches(2)]), x)
+
+
+def test_load_trained_rebuilds_the_data_and_model_of_training(write_recipe, tmp_path):
+    from ablate.trainer import load_trained
+
+    run = tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["shuffle_labels", "dropout"]\n', ["epochs=1"])
+    trainer = Trainer(run, tmp_path)
+    trainer.fit()
+    model, settings, data = load_trained(tmp_path / "checkpoint.pt", device="cpu")
+    assert settings.as_dict() == run.settings.as_dict()
+    assert torch.equal(data.y_train, trainer.data.y_train) and torch.equal(data.x_test, trainer.data.x_test)
+    assert not model.training
+    trained = trainer.model.state_dict()
+    assert all(torch.equal(value, trained[key]) for key, value in model.state_dict().items())
+    assert [type(m) for m in model.modules()] == [type(m) for m in trainer.model.modules()]   # dropout inserted
+
+
+class ScaledLoss(ablate.Plugin):
+    """Returns None (ablate's cross-entropy) in epoch 1 and twice it afterwards."""
+
+    name = "scaled_loss"
+
+    @ablate.hookimpl
+    def ablate_loss(self, logits, targets, state):
+        return None if state.epoch == 1 else 2 * torch.nn.functional.cross_entropy(logits.float(), targets)
+
+
+def test_a_loss_hook_returning_none_falls_back_to_cross_entropy(write_recipe, ablate_plugin):
+    ablate_plugin(ScaledLoss)
+    plain = train(tiny_run(write_recipe, overrides=["epochs=2"]))
+    scaled = train(tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["scaled_loss"]\n', ["epochs=2"]))
+    loss = "split == 'train' and metric == 'loss' and epoch == {}"
+    assert scaled.query(loss.format(1))["value"].item() == plain.query(loss.format(1))["value"].item()
+    assert scaled.query(loss.format(2))["value"].item() != pytest.approx(plain.query(loss.format(2))["value"].item())

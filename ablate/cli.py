@@ -121,7 +121,7 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
     from ablate.progress import ConsoleProgress
     from ablate.recipe import parse_assignment
     from ablate.runner import plan_table, prepare, run_study
-    from ablate.trainer import resolve_device
+    from ablate.device import resolve_device
 
     overrides = list(overrides)
     if dataset:

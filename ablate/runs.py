@@ -29,7 +29,8 @@ from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
 from ablate.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING
-from ablate.trainer import Trainer, resolve_device
+from ablate.device import resolve_device
+from ablate.trainer import Trainer
 
 
 # --------------------------------------------------------------------------

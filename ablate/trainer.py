@@ -36,7 +36,7 @@ from ablate.scaling import model_input
 from ablate.schema import CHECKPOINT, METRICS, results_frame
 from ablate.structs import Batch, Data, ModelParts, TrainState
 
-__all__ = ["Trainer", "train", "load_trained", "resolve_device"]     # resolve_device: for runner and cli
+__all__ = ["Trainer", "train", "load_trained"]
 
 
 class Trainer:

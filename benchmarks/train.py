@@ -55,7 +55,8 @@ from ablate.models import build_model
 from ablate.probe import Prober, split_probe
 from ablate.recipe import Run
 from ablate.scaling import model_input
-from ablate.trainer import Trainer, resolve_device
+from ablate.device import resolve_device
+from ablate.trainer import Trainer
 
 BASELINES = ("plain", "dataloader")
 

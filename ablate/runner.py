@@ -25,7 +25,7 @@ from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
 from ablate.runs import needs_training, run_status
-from ablate.schema import JOBS, METRICS, PLAN, RESULTS, concat_results
+from ablate.schema import JOBS, METRICS, PLAN, RESULTS, concat_results, folder_under
 
 
 class RecipeFailed(AblateError):
@@ -151,7 +151,9 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
               console=None, formats=("png",), report: bool = True) -> pd.DataFrame:
     """Hand a prepared study's unfinished runs to its launcher; gather results.csv and the report."""
     recipe, runs, registry = study.recipe, study.runs, study.registry
-    out_dir = Path(out) / recipe.name
+    out_dir = folder_under(Path(out), recipe.name)
+    for run in runs:
+        folder_under(out_dir, run.dir_name)         # every run folder stays under --out
     for dataset in {r.settings.dataset: r.settings for r in runs}.values():
         load_data(dataset, registry=registry)      # a missing dataset stops here, before any training
     save_plan(out_dir, recipe, study.scale, study.overrides, runs)
@@ -171,7 +173,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
         raise RecipeFailed(f"run {name!r} failed: {error}")
     if report and console is not None and len(results) and not study.launcher.detached(study.launcher_options):
         from ablate.report import print_report
-        print_report(out_dir, console, formats)
+        print_report(out_dir, console, formats, registry=registry)
     if errors:
         listed = "; ".join(f"{name}: {message}" for name, message in errors.items())
         raise RecipeFailed(f"{len(errors)} of {len(runs)} runs failed ({listed}); the others' results are in "

@@ -27,9 +27,12 @@ Output folder ``<out>/<recipe>/``::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+
+from ablate.errors import AblateError
 
 RESULT_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
 
@@ -63,3 +66,13 @@ def concat_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     joined = pd.concat(frames, ignore_index=True)
     return joined.reindex(columns=result_columns(joined.columns))
+
+
+def folder_under(base: Path, name: str) -> Path:
+    """``base / name``, refused unless it stays under ``base`` (names come from recipes, which users hand us)."""
+    path = Path(base) / name
+    resolved, root = path.resolve(), Path(base).resolve()
+    if resolved == root or root not in resolved.parents:
+        raise AblateError(f"{name!r} would put files outside {base} ({resolved}); use a plain name: letters, "
+                          f"digits, '-', '_' or '.'")
+    return path

@@ -54,3 +54,14 @@ def test_a_recipe_file_named_dot_dot_is_refused(tmp_path):
     path.write_text('[[runs]]\nname = "x"\n')
     result = CliRunner().invoke(cli, ["recipe", str(path), "--out", str(tmp_path / "out"), "--dry-run"])
     assert result.exit_code == 2 and "recipe name" in result.stderr
+
+
+def test_folders_derived_from_names_stay_under_out(tmp_path):
+    """Names that bypass recipe parsing (a Run made in Python) are checked where folders are made."""
+    import ablate
+    from ablate.schema import folder_under
+
+    for name in ("../escape", "/abs", ".", "a/../../b"):
+        with pytest.raises(ablate.AblateError, match="outside"):
+            folder_under(tmp_path / "out", name)
+    assert folder_under(tmp_path / "out", "fine-name.1") == tmp_path / "out" / "fine-name.1"

@@ -24,8 +24,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def rng_state() -> dict[str, Any]:
-    """Every global generator's state, for a checkpoint."""
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    """Every global generator's state, for a checkpoint: tensors and plain Python values only, so
+    that the checkpoint loads with ``torch.load(weights_only=True)`` (numpy's key array as a list)."""
+    name, keys, position, has_gauss, cached_gauss = np.random.get_state()
+    numpy_state = (name, keys.tolist(), int(position), int(has_gauss), float(cached_gauss))
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy_state}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -35,6 +38,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` saved."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -75,7 +75,10 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         with torch.serialization.safe_globals(legacy_globals()):
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):          # not a pickle at all, or a damaged one
+            raise AblateError(f"{path}: not an ablate checkpoint, or a damaged one; point at a run's "
+                              f"checkpoint.pt, or delete a damaged one to restart that run") from None
         raise AblateError(f"{path}: refused: it holds Python objects that would run code when loaded, which no "
                           f"ablate checkpoint does; only load files from people you trust, and give ablate "
                           f"a run's checkpoint.pt or a plain state dict") from None

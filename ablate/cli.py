@@ -193,15 +193,46 @@ def compare(dir_a, dir_b) -> None:
 def probe(checkpoint, radii, dataset, device, out) -> None:
     """Probe a trained model: LFC-only / HFC-only / both / neither counts per radius."""
     from ablate.probe import report_table, write_probe_report
-    from ablate.trainer import load_trained
+
+    from ablate.runner import check_radii
 
     report_radii = parse_radii(radii)
-    model, settings, data = load_trained(Path(checkpoint), device=device, dataset=dataset)
+    model, settings, data = load_for_probe(Path(checkpoint), device, dataset)
+    check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
     settings.report_radii = report_radii
     out_dir = Path(out) if out else Path(checkpoint).parent
     frame = write_probe_report(model, data, settings, out_dir, None)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
     console.print(f"wrote {out_dir / 'probe_report.csv'} and {out_dir / 'examples.png'}")
+
+
+def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
+    """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
+    from ablate.checkpoint import load_checkpoint
+    from ablate.datasets import load_full
+    from ablate.trainer import load_trained
+
+    state = load_checkpoint(checkpoint) or {}
+    trained = state.get("settings")
+    if not isinstance(trained, dict) or not isinstance(state.get("plugins"), list):
+        raise AblateError(f"{checkpoint}: not an ablate checkpoint (no settings or plugins); point at a run's "
+                          f"checkpoint.pt")
+    if dataset:
+        data = load_full(dataset)
+        for setting, split, images in (("train_size", "training", data.y_train), ("test_size", "test", data.y_test)):
+            if trained.get(setting, 0) > len(images):
+                raise AblateError(f"--dataset {dataset}: has {len(images)} {split} images, but the model's run "
+                                  f"used {setting}={trained[setting]}, which probe keeps; give a dataset with at "
+                                  f"least {trained[setting]} {split} images")
+    try:
+        return load_trained(checkpoint, device=device, dataset=dataset)
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        mismatch = str(exc).split("size mismatch for ", 1)[1].split(".", 1)[0]
+        raise AblateError(f"--dataset {dataset}: the model was trained on {trained.get('dataset')!r} and does not "
+                          f"fit this data (its layer {mismatch!r} has another shape: another channel or class "
+                          f"count); probe it on data with the images and classes it was trained on") from None
 
 
 def stop_on_sigterm(signum, frame) -> None:

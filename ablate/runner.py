@@ -27,7 +27,7 @@ from ablate.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_la
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
-from ablate.runs import needs_training, run_status
+from ablate.runs import needs_training, read_json, run_status
 from ablate.schema import JOBS, METRICS, PLAN, RESULTS, concat_results, folder_under
 
 
@@ -73,17 +73,31 @@ def recipe_status(out_dir: Path) -> pd.DataFrame:
     plan_path = out_dir / PLAN
     if not plan_path.exists():
         raise AblateError(f"{out_dir}: no {PLAN} here; point at OUT/RECIPE, a folder `ablate recipe` wrote")
-    plan_data = json.loads(plan_path.read_text())
-    jobs_path = out_dir / JOBS
-    jobs = json.loads(jobs_path.read_text()) if jobs_path.exists() else {}
+    plan_data = read_json(plan_path)
+    if not isinstance(plan_data.get("runs"), list):
+        raise AblateError(f"{plan_path}: damaged or not written by ablate; run the recipe again with the same "
+                          f"--out to rewrite it (finished runs are kept)")
+    jobs = read_json(out_dir / JOBS)
     rows = []
     for entry in plan_data["runs"]:
-        run_dir = out_dir / entry["dir"]
+        try:
+            run_dir = folder_under(out_dir, entry["dir"])
+            name, planned = entry["name"], entry["settings"]["epochs"]
+        except (KeyError, TypeError):
+            raise AblateError(f"{plan_path}: a run entry is damaged ({str(entry)[:60]}); run the recipe again "
+                              f"with the same --out to rewrite it") from None
         state, error = run_status(run_dir)
-        epochs = pd.read_csv(run_dir / METRICS)["epoch"].max() if (run_dir / METRICS).exists() else 0
-        rows.append({"run": entry["name"], "status": state, "epochs": f"{epochs}/{entry['settings']['epochs']}",
-                     "job": jobs.get(entry["name"], ""), "error": error or ""})
+        rows.append({"run": name, "status": state, "epochs": f"{epochs_done(run_dir)}/{planned}",
+                     "job": jobs.get(name, ""), "error": error or ""})
     return pd.DataFrame(rows)
+
+
+def epochs_done(run_dir: Path) -> int:
+    """The last epoch in a run's metrics.csv (0 when it has none, or it is damaged)."""
+    try:
+        return int(pd.read_csv(run_dir / METRICS)["epoch"].max())
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return 0
 
 
 # --------------------------------------------------------------------------
@@ -169,6 +183,10 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     todo = [r for r in runs if needs_training(out_dir / r.dir_name)]
     context = LaunchContext(out_dir, recipe.name, study.scale, registry, study.launcher_options,
                             progress or SilentProgress(), fail_fast)
+    for run in runs:
+        state, owner = run_status(out_dir / run.dir_name)
+        if state == "running":
+            context.say(f"[{run.name}] skipped: another process is training it ({owner})")
     errors: dict[str, str] = {}
     try:
         errors = study.launcher.launch(todo, context)

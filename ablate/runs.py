@@ -74,6 +74,8 @@ def training_process(path: Path) -> str | None:
         return None
     owner = read_json(path)
     pid, host = owner.get("pid", -1), owner.get("host")
+    if not host:                                    # damaged: ablate writes it whole (atomically), or not at all
+        return None
     if host == socket.gethostname():
         alive = pid_alive(pid) and owner.get("pid_start") in (None, process_start(pid))
     else:

@@ -18,26 +18,55 @@ import torch
 from ablate.errors import AblateError
 
 
+class DiskFull(AblateError):
+    """The disk filled while writing: later runs would fail the same way, so the recipe stops."""
+
+
+# What torch raises (a RuntimeError, the OSError lost in C++) when its zip writer cannot write.
+TORCH_WRITE_FAILURES = ("unexpected pos", "file write failed", "failed writing file")
+TEMP_SUFFIX = ".tmp"
+
+
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``."""
+    """Write through ``write(file)`` into a temporary file beside ``path``, then rename it over ``path``.
+
+    The file gets the permissions of the user's umask, as any tool's output does.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise AblateError(f"disk full while writing {path}; free space there (the previous "
-                              f"version of the file is intact) and run the same command again") from None
+        if disk_full(exc):
+            raise DiskFull(f"disk full while writing {path}; free space there (the previous version of the "
+                           f"file is intact) and run the same command again") from None
         raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def disk_full(exc: BaseException) -> bool:
+    """An out-of-space error, whether raised by Python or wrapped by torch's writer."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in TORCH_WRITE_FAILURES)
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temp_files(folder: Path) -> None:
+    """Delete what writes killed midway left behind (``.NAME.*.tmp``); call only where no other process writes."""
+    for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

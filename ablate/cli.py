@@ -120,22 +120,26 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.progress import ConsoleProgress
     from ablate.recipe import parse_assignment
-    from ablate.runner import plan_table, prepare, run_study
+    from ablate.runner import check_against_data, check_out_folder, plan_table, prepare, run_study
     from ablate.device import resolve_device
 
     overrides = list(overrides)
+    formats = parse_formats(formats)
     if dataset:
         overrides.append(f"dataset={json.dumps(dataset)}")
     if device:
         overrides.append(f"device={json.dumps(device)}")
+    launcher_options = dict(parse_assignment(o, "--launcher-opt", "partition=gpu") for o in launcher_opts)
     study = prepare(name_or_path, scale, overrides, only=list(only) or None, launcher=launcher,
-                    launcher_options=dict(parse_assignment(o) for o in launcher_opts), jobs=jobs,
+                    launcher_options=launcher_options, jobs=jobs,
                     devices=devices.split(",") if devices else None)
     name, runs = study.recipe.name, study.runs
     if dry_run:
         print_frame(plan_table(runs, Path(out) / name), f"{name} ({scale or 'paper'} scale): {len(runs)} runs, "
                                                         f"nothing trained")
         return
+    check_against_data(runs, study.registry)          # loads the data: sizes it lacks stop here, in one line
+    check_out_folder(Path(out) / name)
     device_used = str(resolve_device(runs[0].settings.device))
     epochs = sum(r.settings.epochs for r in runs)
     err_console.print(f"ablate: {name} ({scale or 'paper'} scale): {len(runs)} runs, {epochs} epochs "
@@ -146,7 +150,7 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
     signal.signal(signal.SIGTERM, stop_on_sigterm)       # `kill` (and Slurm's end) stops like Ctrl-C
     run_study(study, out, fail_fast=fail_fast, console=console,
               progress=ConsoleProgress(err_console, quiet=quiet, device=device_used),
-              formats=[f.strip() for f in formats.split(",") if f.strip()])
+              formats=formats)
 
 
 @cli.command()
@@ -166,7 +170,7 @@ def report(directory, formats) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE)."""
     from ablate.report import print_report
 
-    print_report(Path(directory), console, [f.strip() for f in formats.split(",") if f.strip()])
+    print_report(Path(directory), console, parse_formats(formats))
 
 
 @cli.command()
@@ -189,15 +193,46 @@ def compare(dir_a, dir_b) -> None:
 def probe(checkpoint, radii, dataset, device, out) -> None:
     """Probe a trained model: LFC-only / HFC-only / both / neither counts per radius."""
     from ablate.probe import report_table, write_probe_report
-    from ablate.trainer import load_trained
+
+    from ablate.runner import check_radii
 
     report_radii = parse_radii(radii)
-    model, settings, data = load_trained(Path(checkpoint), device=device, dataset=dataset)
+    model, settings, data = load_for_probe(Path(checkpoint), device, dataset)
+    check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
     settings.report_radii = report_radii
     out_dir = Path(out) if out else Path(checkpoint).parent
     frame = write_probe_report(model, data, settings, out_dir, None)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
     console.print(f"wrote {out_dir / 'probe_report.csv'} and {out_dir / 'examples.png'}")
+
+
+def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
+    """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
+    from ablate.checkpoint import load_checkpoint
+    from ablate.datasets import load_full
+    from ablate.trainer import load_trained
+
+    state = load_checkpoint(checkpoint) or {}
+    trained = state.get("settings")
+    if not isinstance(trained, dict) or not isinstance(state.get("plugins"), list):
+        raise AblateError(f"{checkpoint}: not an ablate checkpoint (no settings or plugins); point at a run's "
+                          f"checkpoint.pt")
+    if dataset:
+        data = load_full(dataset)
+        for setting, split, images in (("train_size", "training", data.y_train), ("test_size", "test", data.y_test)):
+            if trained.get(setting, 0) > len(images):
+                raise AblateError(f"--dataset {dataset}: has {len(images)} {split} images, but the model's run "
+                                  f"used {setting}={trained[setting]}, which probe keeps; give a dataset with at "
+                                  f"least {trained[setting]} {split} images")
+    try:
+        return load_trained(checkpoint, device=device, dataset=dataset)
+    except RuntimeError as exc:
+        if "size mismatch" not in str(exc):
+            raise
+        mismatch = str(exc).split("size mismatch for ", 1)[1].split(".", 1)[0]
+        raise AblateError(f"--dataset {dataset}: the model was trained on {trained.get('dataset')!r} and does not "
+                          f"fit this data (its layer {mismatch!r} has another shape: another channel or class "
+                          f"count); probe it on data with the images and classes it was trained on") from None
 
 
 def stop_on_sigterm(signum, frame) -> None:
@@ -216,6 +251,19 @@ def parse_radii(text: str) -> list[float]:
     if not values or min(values) < 0:
         raise AblateError(f"--radii {text!r}: radii must be numbers >= 0")
     return values
+
+
+def parse_formats(text: str) -> list[str]:
+    """``--format png,svg`` -> ``["png", "svg"]``, refused before anything runs if matplotlib cannot write one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    for fmt in formats:
+        if fmt not in supported:
+            raise AblateError(f"--format {fmt!r}: unknown plot format; choose from png, svg, pdf "
+                              f"(or {', '.join(sorted(set(supported) - {'png', 'svg', 'pdf'}))})")
+    return formats
 
 
 def print_frame(frame, title: str) -> None:

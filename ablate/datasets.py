@@ -220,6 +220,8 @@ def hwc_to_tensor(images: np.ndarray) -> torch.Tensor:
 # --------------------------------------------------------------------------
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+MAX_IMPLIED_CLASSES = 100_000    # without `classes`, K = largest label + 1 only up to this many
+MIN_CLASSES_PRESENT = 0.5        # ... and only if at least this share of 0..K-1 occurs
 
 
 def load_npz(arg: str | None, settings=None) -> Data:
@@ -269,9 +271,20 @@ def load_npz(arg: str | None, settings=None) -> Data:
             raise AblateError(f"{where}: labels go up to {top} but 'classes' names only {len(names)} classes; "
                               f"expected labels in 0..{len(names) - 1}")
     else:
+        check_implied_classes(np.concatenate([arrays["y_train"], arrays["y_test"]]), where)
         names = [str(k) for k in range(top + 1)]
     return Data(hwc_to_tensor(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64)),
                 hwc_to_tensor(arrays["x_test"]), torch.from_numpy(arrays["y_test"].astype(np.int64)), names)
+
+
+def check_implied_classes(labels: np.ndarray, where: str) -> None:
+    """Without ``classes``, a stray label (10**6, 2**62) would make a model that size: refuse sparse labels."""
+    top = int(labels.max())
+    present = len(np.unique(labels))
+    if top >= MAX_IMPLIED_CLASSES or present < MIN_CLASSES_PRESENT * (top + 1):
+        raise AblateError(f"{where}: label {top} would mean {top + 1} classes, but only {present} distinct labels "
+                          f"occur; relabel to 0..K-1 (at most {MAX_IMPLIED_CLASSES}, most of them used), or name "
+                          f"the classes in a 'classes' array")
 
 
 def check_npz_images(x: np.ndarray, key: str, where: str) -> None:

@@ -3,8 +3,13 @@
 Built-in plugins are the modules of the ``ablate_plugins`` package (the ``plugins/``
 folder of the source tree); third-party plugins are entry points in the group
 ``ablate``, each naming a :class:`Plugin` subclass. ``ABLATE_DISABLE_PLUGINS=a,b``
-skips plugins by name before they are imported; ``ABLATE_STRICT_PLUGINS=1`` makes
-a plugin that fails to import an error instead of a warning.
+skips plugins by name before they are imported.
+
+A broken third-party plugin never takes the others down: one that fails to import
+(or calls ``sys.exit``), one named like a plugin already loaded, a registration hook
+that raises, or a name registered twice each become a one-line warning naming the
+plugin and its distribution; the built-in (or first registered) one wins and the
+rest load. ``ABLATE_STRICT_PLUGINS=1`` makes each of these an error (exit 2).
 """
 
 from __future__ import annotations
@@ -88,13 +93,13 @@ class PluginRegistry:
     def __init__(self) -> None:
         self.plugins: dict[str, PluginInfo] = {}
         self.warnings: list[str] = []
+        self.strict = os.environ.get("ABLATE_STRICT_PLUGINS", "") not in ("", "0")
         self._registries: dict[str, dict[str, tuple[Callable, str, str]]] | None = None
 
     # -- discovery ---------------------------------------------------------
 
     def load(self) -> "PluginRegistry":
         disabled = disabled_names()
-        strict = os.environ.get("ABLATE_STRICT_PLUGINS", "") not in ("", "0")
         for name, cls in builtin_plugins():
             if name not in disabled:
                 self.add(cls, BUILTIN)
@@ -105,19 +110,30 @@ class PluginRegistry:
             try:
                 cls = ep.load()
                 check_plugin_class(cls, ep.name)
-            except Exception as exc:  # a broken plugin must not take the others down
-                message = (f"plugin {ep.name!r} from {dist} failed to load: {type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''} "
-                           f"(fix or uninstall it, or set ABLATE_DISABLE_PLUGINS={ep.name})")
-                if strict:
-                    raise AblateError(message) from exc
-                self.warnings.append(message)
-                print(f"ablate: warning: {message}", file=sys.stderr)
+            except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down
+                self.problem(f"plugin {ep.name!r} from {dist} failed to load: {describe(exc)} "
+                             f"(fix or uninstall it, or set ABLATE_DISABLE_PLUGINS={ep.name})", exc)
+                continue
+            if ep.name in self.plugins:
+                kept = self.plugins[ep.name].source
+                self.problem(f"plugin {ep.name!r} from {dist} is not loaded: the {kept} plugin {ep.name!r} has "
+                             f"that name and is kept (rename the entry point, or uninstall {dist.split()[0]})")
                 continue
             if cls.name != ep.name:
                 cls.name = ep.name
             self.add(cls, dist)
         return self
+
+    def problem(self, message: str, cause: BaseException | None = None) -> None:
+        """A plugin that misbehaves: a one-line warning, or an error under ABLATE_STRICT_PLUGINS=1."""
+        if self.strict:
+            raise AblateError(f"{message} [ABLATE_STRICT_PLUGINS=1]") from cause
+        self.warnings.append(message)
+        print(f"ablate: warning: {message}", file=sys.stderr)
+
+    def source(self, name: str) -> str:
+        """Where plugin ``name`` comes from: ``built-in`` or its distribution and version."""
+        return self.plugins[name].source if name in self.plugins else "unknown distribution"
 
     def add(self, cls: type[Plugin], source: str) -> None:
         check_plugin_class(cls, cls.name)
@@ -159,10 +175,30 @@ class PluginRegistry:
                 # One call through pluggy per plugin (so its wrappers and marks apply), each with a
                 # register callback that knows who is registering.
                 others = [pm.get_plugin(o) for o in owners if o != owner]
-                pm.subset_hook_caller(REGISTER + kind, remove_plugins=others)(
-                    register=functools.partial(add_entry, table, kind, owner))
+                try:
+                    pm.subset_hook_caller(REGISTER + kind, remove_plugins=others)(
+                        register=functools.partial(self.add_entry, table, kind, owner))
+                except (Exception, SystemExit) as exc:
+                    if self.strict and isinstance(exc, AblateError):
+                        raise                       # a problem() already made into an error
+                    for name in [n for n, entry in table.items() if entry[2] == owner]:
+                        del table[name]
+                    self.problem(f"plugin {owner!r} from {self.source(owner)}: its {REGISTER + kind} hook raised "
+                                 f"{describe(exc)}; its {kind} are left out (fix or uninstall it, or set "
+                                 f"ABLATE_DISABLE_PLUGINS={owner})", exc)
             found[kind] = table
         return found
+
+    def add_entry(self, table: dict[str, tuple], kind: str, owner: str, name: str, function: Callable,
+                  help: str = "") -> None:
+        """The ``register`` callback of registration hooks: one name, one owner; the first one wins."""
+        if name in table:
+            first = table[name][2]
+            self.problem(f"{kind.removesuffix('s')} {name!r} is registered by both {first!r} and {owner!r} "
+                         f"(from {self.source(owner)}); the one from {first!r} is kept (disable one with "
+                         f"ABLATE_DISABLE_PLUGINS)")
+            return
+        table[name] = (function, help, owner)
 
     # -- one run -----------------------------------------------------------
 
@@ -183,12 +219,10 @@ class PluginRegistry:
         return sorted(name for name, info in self.plugins.items() if info.cls.autoload)
 
 
-def add_entry(table: dict[str, tuple], kind: str, owner: str, name: str, function: Callable, help: str = "") -> None:
-    """The ``register`` callback of registration hooks: one name, one owner."""
-    if name in table:
-        raise AblateError(f"{kind.removesuffix('s')} {name!r} is registered by both {table[name][2]!r} "
-                          f"and {owner!r}; disable one with ABLATE_DISABLE_PLUGINS")
-    table[name] = (function, help, owner)
+def describe(exc: BaseException) -> str:
+    """``TypeName: first line of the message``: an exception in one line."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def registration_kinds() -> list[str]:

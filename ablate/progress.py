@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
 
@@ -85,7 +86,7 @@ class ConsoleProgress(Progress):
         self.first_step_count = 0
         if self.bar:
             self.bar.update(self.run_task, total=max(1, epochs * steps), completed=self.run_steps_done,
-                            description=f"[{self.run_index + 1}/{len(self.runs)}] {self.run_name}")
+                            description=escape(f"[{self.run_index + 1}/{len(self.runs)}] {self.run_name}"))
             self.bar.update(self.recipe_task, completed=self.done_steps + self.run_steps_done)
 
     def batch(self, step, steps, loss):
@@ -114,12 +115,12 @@ class ConsoleProgress(Progress):
                             for k, v in summary.items())
         line = (f"[{self.run_index + 1}/{len(self.runs)} {self.run_name}] epoch {epoch}/{epochs}  {numbers}  "
                 f"{seconds:.1f} s  recipe ETA {format_duration(self.eta(seconds))}")
-        self.console.print(line, highlight=False)
+        self.console.print(line, highlight=False, markup=False)       # run names are not markup
 
     def end_run(self, run, status, seconds):
         if not self.quiet or status not in ("finished", "skipped"):
             self.console.print(f"[{self.run_index + 1}/{len(self.runs)} {run.name}] {status} "
-                               f"({format_duration(seconds)})", highlight=False)
+                               f"({format_duration(seconds)})", highlight=False, markup=False)
 
     def close(self):
         if self.bar:

@@ -290,10 +290,11 @@ def split_overrides(overrides, registry: PluginRegistry) -> tuple[dict, dict[str
     return settings, plugins
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
+def parse_assignment(text: str, option: str = "--set", example: str = "epochs=3") -> tuple[str, Any]:
+    """``"KEY=VALUE"`` -> ``(KEY, VALUE parsed)``; ``option`` and ``example`` make the error message."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise AblateError(f"--set {text!r}: expected KEY=VALUE, e.g. --set epochs=3 or --set dropout.p=0.3")
+        raise AblateError(f"{option} {text!r}: expected KEY=VALUE, e.g. {option} {example}")
     return key.strip(), parse_text(value.strip())
 
 

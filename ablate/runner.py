@@ -11,6 +11,9 @@ resolved config>/`` (see :mod:`ablate.schema`). A recipe is expanded once
 from __future__ import annotations
 
 import json
+import math
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +21,13 @@ from typing import Any
 import pandas as pd
 
 from ablate.checkpoint import write_csv, write_json
-from ablate.datasets import load_data
+from ablate.datasets import load_full
 from ablate.errors import AblateError
 from ablate.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_launcher, merge_options
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
-from ablate.runs import needs_training, run_status
+from ablate.runs import needs_training, read_json, run_status
 from ablate.schema import JOBS, METRICS, PLAN, RESULTS, concat_results, folder_under
 
 
@@ -70,17 +73,31 @@ def recipe_status(out_dir: Path) -> pd.DataFrame:
     plan_path = out_dir / PLAN
     if not plan_path.exists():
         raise AblateError(f"{out_dir}: no {PLAN} here; point at OUT/RECIPE, a folder `ablate recipe` wrote")
-    plan_data = json.loads(plan_path.read_text())
-    jobs_path = out_dir / JOBS
-    jobs = json.loads(jobs_path.read_text()) if jobs_path.exists() else {}
+    plan_data = read_json(plan_path)
+    if not isinstance(plan_data.get("runs"), list):
+        raise AblateError(f"{plan_path}: damaged or not written by ablate; run the recipe again with the same "
+                          f"--out to rewrite it (finished runs are kept)")
+    jobs = read_json(out_dir / JOBS)
     rows = []
     for entry in plan_data["runs"]:
-        run_dir = out_dir / entry["dir"]
+        try:
+            run_dir = folder_under(out_dir, entry["dir"])
+            name, planned = entry["name"], entry["settings"]["epochs"]
+        except (KeyError, TypeError):
+            raise AblateError(f"{plan_path}: a run entry is damaged ({str(entry)[:60]}); run the recipe again "
+                              f"with the same --out to rewrite it") from None
         state, error = run_status(run_dir)
-        epochs = pd.read_csv(run_dir / METRICS)["epoch"].max() if (run_dir / METRICS).exists() else 0
-        rows.append({"run": entry["name"], "status": state, "epochs": f"{epochs}/{entry['settings']['epochs']}",
-                     "job": jobs.get(entry["name"], ""), "error": error or ""})
+        rows.append({"run": name, "status": state, "epochs": f"{epochs_done(run_dir)}/{planned}",
+                     "job": jobs.get(name, ""), "error": error or ""})
     return pd.DataFrame(rows)
+
+
+def epochs_done(run_dir: Path) -> int:
+    """The last epoch in a run's metrics.csv (0 when it has none, or it is damaged)."""
+    try:
+        return int(pd.read_csv(run_dir / METRICS)["epoch"].max())
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return 0
 
 
 # --------------------------------------------------------------------------
@@ -124,7 +141,13 @@ def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
         workers["devices"] = list(devices)
     options = merge_options(launcher, registry, (recipe.launcher, f"{recipe.path}: launcher"),
                               (launcher_options or {}, "--launcher-opt"), (workers, "--jobs/--devices"))
-    return Study(recipe, scale, list(overrides), runs, find_launcher(launcher, registry), options, registry)
+    layouts = registry.registry("reports")
+    if recipe.report not in layouts:
+        raise AblateError(f"{recipe.path}: report: unknown report layout {recipe.report!r}; known layouts: "
+                          f"{', '.join(sorted(layouts))} (see `ablate plugins`)")
+    chosen = find_launcher(launcher, registry)
+    chosen.check(runs, options)
+    return Study(recipe, scale, list(overrides), runs, chosen, options, registry)
 
 
 def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=(), out: str | Path = "runs",
@@ -154,12 +177,16 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     out_dir = folder_under(Path(out), recipe.name)
     for run in runs:
         folder_under(out_dir, run.dir_name)         # every run folder stays under --out
-    for dataset in {r.settings.dataset: r.settings for r in runs}.values():
-        load_data(dataset, registry=registry)      # a missing dataset stops here, before any training
+    check_against_data(runs, registry)             # a missing dataset or a size it lacks stops here
+    make_folder(out_dir)
     save_plan(out_dir, recipe, study.scale, study.overrides, runs)
     todo = [r for r in runs if needs_training(out_dir / r.dir_name)]
     context = LaunchContext(out_dir, recipe.name, study.scale, registry, study.launcher_options,
                             progress or SilentProgress(), fail_fast)
+    for run in runs:
+        state, owner = run_status(out_dir / run.dir_name)
+        if state == "running":
+            context.say(f"[{run.name}] skipped: another process is training it ({owner})")
     errors: dict[str, str] = {}
     try:
         errors = study.launcher.launch(todo, context)
@@ -180,6 +207,55 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
                            f"{out_dir / RESULTS}. Fix the cause and run the same command again: finished runs "
                            f"are skipped")
     return results
+
+
+def check_against_data(runs: list[Run], registry: PluginRegistry) -> None:
+    """Load each run's dataset (once per process) and refuse sizes and radii it cannot honour, before training."""
+    for run in runs:
+        s, where = run.settings, f"run {run.name!r}"
+        data = load_full(s.dataset, s, registry)
+        for setting, available in (("train_size", len(data.y_train)), ("test_size", len(data.y_test))):
+            if getattr(s, setting) > available:
+                raise AblateError(f"{where}: {setting}: found {getattr(s, setting)}, but {s.dataset!r} has only "
+                                  f"{available} images in that split; use {setting} <= {available} (0 = all)")
+        train = s.train_size or len(data.y_train)
+        if s.batch_size > train:
+            raise AblateError(f"{where}: batch_size: found {s.batch_size}, but the run trains on {train} images; "
+                              f"use batch_size <= {train}")
+        height, width = data.x_train.shape[-2:]
+        for setting in ("radii", "report_radii"):
+            check_radii(getattr(s, setting), height, width, f"{where}: {setting}")
+
+
+def check_radii(radii, height: int, width: int, where: str) -> None:
+    """Radii past the spectrum's farthest bin keep every frequency (allowed); past the image diagonal, a typo."""
+    diagonal = math.hypot(height, width)
+    too_far = [r for r in radii if r > diagonal]
+    if too_far:
+        farthest = math.hypot(height // 2, width // 2)
+        raise AblateError(f"{where}: found {too_far[0]:g}, beyond the diagonal ({diagonal:.1f}) of these "
+                          f"{height}x{width} images; the largest useful radius is {math.floor(farthest) + 1}: "
+                          f"it already keeps every frequency")
+
+
+def check_out_folder(out_dir: Path) -> None:
+    """Refuse an ``--out`` that cannot be created (under a file, in a folder not ours), without creating it."""
+    existing = next(p for p in [out_dir, *out_dir.parents] if p.exists() or p == Path(p.anchor))
+    problem = ("is a file" if not existing.is_dir() else
+               "is not writable" if not os.access(existing, os.W_OK | os.X_OK) else None)
+    if problem:
+        raise AblateError(f"--out: cannot write to {out_dir}: {existing} {problem}; choose a folder you can write to")
+
+
+def make_folder(out_dir: Path) -> None:
+    """Create ``--out``/RECIPE, or say in one line why it cannot be (under a file, read-only)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.TemporaryFile(dir=out_dir)
+    except OSError as exc:
+        raise AblateError(f"--out: cannot write to {out_dir} ({exc.strerror or type(exc).__name__}); "
+                          f"choose a folder you can write to") from None
+    probe.close()
 
 
 def collect_results(out_dir: Path, runs: list[Run]) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import subprocess
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 import ablate
-from ablate.checkpoint import write_json
+from ablate.checkpoint import DiskFull, remove_stale_temp_files, write_json
 from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
@@ -37,16 +38,20 @@ from ablate.trainer import Trainer
 # Status
 # --------------------------------------------------------------------------
 
+HEARTBEAT_S = 30             # how often a training process touches its running.json
+STALE_AFTER_S = 600          # a running.json from another host untouched this long is a dead process's
+
+
 def run_status(run_dir: Path) -> tuple[str, str | None]:
-    """(status, error) of a run from its folder: finished, failed, running, partial or pending."""
+    """(status, detail) of a run from its folder: finished, failed (detail: the error), running (detail: who),
+    partial or pending. A running.json whose process is gone (stale) does not count."""
     if (run_dir / DONE).exists():
         return "finished", None
-    if (run_dir / RUNNING).exists():
-        owner = json.loads((run_dir / RUNNING).read_text())
-        if owner.get("host") != socket.gethostname() or pid_alive(owner.get("pid", -1)):
-            return "running", None
+    owner = training_process(run_dir / RUNNING)
+    if owner:
+        return "running", owner
     if (run_dir / FAILED).exists():
-        return "failed", json.loads((run_dir / FAILED).read_text()).get("error")
+        return "failed", read_json(run_dir / FAILED).get("error")
     if (run_dir / CHECKPOINT).exists():
         return "partial", None
     return "pending", None
@@ -57,12 +62,69 @@ def needs_training(run_dir: Path) -> bool:
     return run_status(run_dir)[0] not in ("finished", "running")
 
 
+def training_process(path: Path) -> str | None:
+    """Who trains the run, if ``path`` (its running.json) is a live process's; None when absent or stale.
+
+    On this host the pid must be alive and have the recorded start time (a reused pid is
+    another program); from another host, the heartbeat (the file's mtime) must be recent.
+    """
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return None
+    owner = read_json(path)
+    pid, host = owner.get("pid", -1), owner.get("host")
+    if not host:                                    # damaged: ablate writes it whole (atomically), or not at all
+        return None
+    if host == socket.gethostname():
+        alive = pid_alive(pid) and owner.get("pid_start") in (None, process_start(pid))
+    else:
+        alive = age < STALE_AFTER_S
+    if not alive:
+        return None
+    return (f"pid {pid} on {host}, started {owner.get('started', '?')}, heartbeat {int(age)} s ago; "
+            f"if that process is gone, delete {path}")
+
+
+def read_json(path: Path) -> dict:
+    """A small JSON file of a run folder, or {} when it is damaged (a kill mid-write of an older version)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return False
     return True
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class Heartbeat(threading.Thread):
+    """Touches running.json every HEARTBEAT_S while a run trains, so other hosts can tell it is alive."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path, self.stop = path, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                return
 
 
 # --------------------------------------------------------------------------
@@ -107,20 +169,27 @@ def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
     Ctrl-C and kills propagate, leaving the last epoch's checkpoint to resume from.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(run_dir)           # no other process writes here: we are about to train it
     (run_dir / FAILED).unlink(missing_ok=True)
     write_json(run_dir / RUNNING, {"host": socket.gethostname(), "pid": os.getpid(),
+                                   "pid_start": process_start(os.getpid()),
                                    "started": time.strftime("%Y-%m-%d %H:%M:%S")})
     started = time.perf_counter()
+    heartbeat = Heartbeat(run_dir / RUNNING)
+    heartbeat.start()
     try:
         write_json(run_dir / CONFIG, {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
                                       "settings": run.settings.as_dict(), "plugins": run.plugins,
                                       "hash": run.short_hash, **provenance(run)})
         Trainer(run, run_dir, registry, progress).fit()
+    except DiskFull:
+        raise                                  # every later run would fail the same way: stop the recipe
     except Exception as exc:
         error = describe_failure(exc, registry)
         write_json(run_dir / FAILED, {"error": error, "traceback": traceback.format_exc()})
         return error
     finally:
+        heartbeat.stop.set()
         (run_dir / RUNNING).unlink(missing_ok=True)
     write_json(run_dir / DONE, {"finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                                 "seconds": round(time.perf_counter() - started, 3)})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
+from conftest import TINY
 
 DROPOUT = '[[runs]]\nname = "d"\nplugins = ["dropout"]\n'
 PGD = '[[runs]]\nname = "p"\nplugins = ["pgd"]\n'
+RUN = '[[runs]]\nname = "x"\n'
 
 # (recipe runs, extra CLI arguments, text the one-line message must hold)
 CASES = {
@@ -33,20 +36,53 @@ CASES = {
     "absurd batch size": ('[[runs]]\nname = "x"\n', ["--set", "batch_size=100000000000000000"], "must be <= 1000000"),
     "misspelt parameter on the command line": (DROPOUT, ["--set", "dropout.pp=0.3"],
                                                "--set dropout: plugin 'dropout' has no parameter 'pp'"),
+    # checked before training (the data-dependent ones when the data is loaded, before the first line)
+    "unknown report layout": (RUN, ["{layout}"], "unknown report layout 'nosuch'"),
+    "unknown plot format": (RUN, ["--format", "png,xyz"], "--format 'xyz': unknown plot format"),
+    "train_size beyond the data": (RUN, ["--set", "train_size=1000"],
+                                   "run 'x': train_size: found 1000, but 'synthetic:train=240,test=120' has only 240"),
+    "test_size beyond the data": (RUN, ["--set", "test_size=121"], "run 'x': test_size: found 121"),
+    "unknown synthetic option": (RUN, ["--dataset", "synthetic:bogus=1"], "dataset synthetic: unknown option 'bogus'"),
+    "batch larger than the training set": (RUN, ["--set", "batch_size=500"],
+                                           "run 'x': batch_size: found 500, but the run trains on 240 images"),
+    "batch larger than train_size": (RUN, ["--set", "train_size=30"], "batch_size: found 40, but the run trains on 30"),
+    "absent device": (RUN, ["--device", "cuda:99"], "run 'x': device 'cuda:99'"),
+    "absent --devices": (RUN, ["--jobs", "2", "--devices", "cpu,cuda:99"], "--devices cuda:99 (for runs x): device"),
+    "radius beyond the image diagonal": (RUN, ["--set", "radii=[4, 100]"],
+                                         "run 'x': radii: found 100, beyond the diagonal (45.3) of these 32x32 "
+                                         "images; the largest useful radius is 23"),
+    "report radius beyond the image diagonal": (RUN, ["--set", "report_radii=[0, 46]"], "report_radii: found 46"),
+    "npz label of a million": (RUN, ["--dataset", "npz:{npz}"], "label 1000000 would mean 1000001 classes"),
+    "--launcher-opt without =": (RUN, ["--launcher-opt", "partition"],
+                                 "--launcher-opt 'partition': expected KEY=VALUE, e.g. --launcher-opt partition=gpu"),
+    "--out under a file": (RUN, ["--out", "{file}/out"], "is a file; choose a folder you can write to"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, write_recipe, tmp_path):
     runs, arguments, message = CASES[case]
-    path = write_recipe(runs)
+    head = TINY
+    if "{layout}" in arguments:
+        arguments, head = [], TINY.replace('report = "figure5"', 'report = "nosuch"')
+    path = write_recipe(runs, head=head)
     out = tmp_path / "out"
+    places = {"npz": write_npz_with_a_stray_label(tmp_path), "file": tmp_path / "a-file"}
+    (tmp_path / "a-file").write_text("not a folder")
+    arguments = [a.format(**places) for a in arguments]
     result = CliRunner().invoke(cli, ["recipe", str(path), "--out", str(out), *arguments])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def write_npz_with_a_stray_label(tmp_path):
+    path = tmp_path / "stray.npz"
+    images = np.zeros((20, 8, 8, 3), np.uint8)
+    np.savez(path, x_train=images, x_test=images, y_train=np.arange(20) % 4, y_test=np.array([10**6] + [0] * 19))
+    return path
 
 
 def test_a_recipe_file_named_dot_dot_is_refused(tmp_path):
@@ -65,3 +101,21 @@ def test_folders_derived_from_names_stay_under_out(tmp_path):
         with pytest.raises(ablate.AblateError, match="outside"):
             folder_under(tmp_path / "out", name)
     assert folder_under(tmp_path / "out", "fine-name.1") == tmp_path / "out" / "fine-name.1"
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line_for_library_callers_too(tmp_path):
+    import ablate
+    from ablate.runner import make_folder
+
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ablate.AblateError, match=r"--out: cannot write to .*a-file/out \(Not a directory\)"):
+        make_folder(tmp_path / "a-file" / "out")
+
+
+def test_dry_run_catches_what_needs_no_data(write_recipe, tmp_path):
+    """Layout, format, devices and launcher options are checked at expansion, so --dry-run refuses them."""
+    bad_layout = write_recipe(RUN, name="layout", head=TINY.replace('report = "figure5"', 'report = "nosuch"'))
+    for path, arguments, message in ((bad_layout, [], "unknown report layout"),
+                                     (write_recipe(RUN), ["--device", "cuda:99"], "device 'cuda:99'")):
+        result = CliRunner().invoke(cli, ["recipe", str(path), "--dry-run", "--out", str(tmp_path), *arguments])
+        assert result.exit_code == 2 and message in result.stderr, result.output

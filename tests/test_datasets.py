@@ -188,6 +188,13 @@ BAD_NPZ = {
     "numeric classes": (dict(classes=np.arange(3)), ["'classes'", "int64", "strings"]),
     "no images": (dict(x_train=np.zeros((0, 8, 8, 3), np.uint8), y_train=np.zeros(0, np.int64)),
                   ["'x_train'", "no images"]),
+    # without `classes`, K = largest label + 1 only when sane and dense (a million-class model otherwise)
+    "a label of a million": (dict(classes=None, y_train=np.array([0, 1, 2] * 3 + [0, 1, 10**6])),
+                             ["label 1000000", "1000001 classes", "only 4 distinct labels", "'classes'"]),
+    "a label of 2**62": (dict(classes=None, y_test=np.array([0, 1, 2, 0, 1, 2**62], dtype=np.int64)),
+                         ["label 4611686018427387904", "at most 100000"]),
+    "sparse labels": (dict(classes=None, y_train=np.arange(12) % 3 * 10, y_test=np.arange(6) % 3 * 10),
+                      ["label 20", "21 classes", "only 3 distinct labels"]),
 }
 
 

@@ -223,3 +223,70 @@ def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ab
     path = write_recipe('[[runs]]\nname = "x"\n[runs.plugins.batch_size]\nscale_lr = true\n[runs.plugins.early]\n')
     with pytest.raises(ablate.AblateError, match="plugins 'early' and 'batch_size' both set 'lr'"):
         expand(load_recipe(path))
+
+
+# A third-party plugin that misbehaves: a one-line warning naming it and its distribution,
+# the built-in (or first registered) name wins, the others load; strict mode makes it exit 2.
+MISBEHAVING = {
+    "named like a built-in": ("dropout", """
+        import ablate
+
+        class Dropout(ablate.Plugin):
+            name = "dropout"
+     """, "the built-in plugin 'dropout' has that name and is kept"),
+    "sys.exit at import": ("quitter", "import sys\nsys.exit(3)\n", "failed to load: SystemExit: 3"),
+    "a registration hook that raises": ("raiser", """
+        import ablate
+
+        class Raiser(ablate.Plugin):
+            name = "raiser"
+
+            @ablate.hookimpl
+            def ablate_register_datasets(self, register):
+                register("raised", print)
+                raise ValueError("no datasets today")
+     """, "ablate_register_datasets hook raised ValueError: no datasets today"),
+    "a dataset name registered twice": ("imposter", """
+        import ablate
+
+        class Imposter(ablate.Plugin):
+            name = "imposter"
+
+            @ablate.hookimpl
+            def ablate_register_datasets(self, register):
+                register("cifar10", print)
+     """, "dataset 'cifar10' is registered by both 'datasets' and 'imposter' (from ablate-bad 0.3)"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISBEHAVING))
+def test_a_misbehaving_plugin_warns_once_and_the_builtin_wins(case, tmp_path, monkeypatch, capsys):
+    from ablate.datasets import load_cifar10
+
+    name, source, message = MISBEHAVING[case]
+    install_distribution(tmp_path, "ablate-bad", "0.3", {name: f"ablate_bad_{name}:{name.title()}", "blur": "ablate_blur:Blur"},
+                         {f"ablate_bad_{name}": source, "ablate_blur": GOOD})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = get_registry()
+    datasets = registry.registry("datasets")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(warnings) == 1 and message in warnings[0] and "ablate-bad" in warnings[0], warnings
+    assert "blur" in registry.plugins and registry.plugins["dropout"].source == "built-in"
+    assert datasets["cifar10"][0] is load_cifar10 and "raised" not in datasets
+
+
+@pytest.mark.parametrize("case", list(MISBEHAVING))
+def test_strict_plugins_turn_a_misbehaving_plugin_into_exit_2(case, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from ablate.cli import cli
+
+    name, source, message = MISBEHAVING[case]
+    install_distribution(tmp_path, "ablate-bad", "0.3", {name: f"ablate_bad_{name}:{name.title()}"},
+                         {f"ablate_bad_{name}": source})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
+    result = CliRunner().invoke(cli, ["recipe", "figure5", "--dry-run", "--dataset", "cifar10"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "ABLATE_STRICT_PLUGINS=1" in lines[0], result.stderr

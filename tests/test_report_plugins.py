@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -145,7 +147,7 @@ def test_table1_shows_what_a_plugin_says_its_runs_trained_on(tmp_path, ablate_pl
     assert [rows[run][0] for run in ("blurred", "plain", "lfc")] == ["blurred σ=2", "original", "LFC r8"]
 
 
-def test_two_plugins_describing_the_same_plugins_runs_are_named():
+def test_two_plugins_describing_the_same_plugins_runs_are_named(monkeypatch, capsys):
     class Again(ablate.Plugin):
         name = "again"
 
@@ -155,6 +157,12 @@ def test_two_plugins_describing_the_same_plugins_runs_are_named():
 
     from ablate_plugins.frequency_filter import FrequencyFilter
 
-    with pytest.raises(AblateError, match="trained_on 'frequency_filter' is registered by both "
-                                          "'(again' and 'frequency_filter|frequency_filter' and 'again)'"):
+    both = ("trained_on 'frequency_filter' is registered by both "
+            "'(again' and 'frequency_filter|frequency_filter' and 'again)'")
+    table = registry_of(FrequencyFilter, Again).registry("trained_on")      # a warning; the first one wins
+    assert len(table) == 1 and "frequency_filter" in table
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and re.search(both, warnings[0]) and "is kept" in warnings[0]
+    monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
+    with pytest.raises(AblateError, match=both):
         registry_of(FrequencyFilter, Again).registry("trained_on")

@@ -56,10 +56,10 @@ class LaunchContext:
         return RunTask(run, self.out_dir, self.recipe_name, self.scale)
 
     def say(self, line: str) -> None:
-        """Print one line where the user sees progress (nothing when progress is silent)."""
+        """Print one plain line (run names are not markup) where the user sees progress, if anywhere."""
         console = getattr(self.progress, "console", None)
         if console is not None:
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, markup=False)
 
 
 class Launcher:
@@ -79,6 +79,10 @@ class Launcher:
         stop at the first failure and return.
         """
         raise NotImplementedError
+
+    def check(self, runs: list[Run], options: dict[str, Any]) -> None:
+        """Refuse, with an :class:`AblateError`, what this launcher cannot do with these runs and options
+        (a device that is not there), before anything is written; ``--dry-run`` calls it too."""
 
     def detached(self, options: dict[str, Any]) -> bool:
         """True when :meth:`launch` returns before the runs end (jobs left queued on a cluster).

@@ -15,6 +15,8 @@ import os
 import time
 
 from ablate.config import Settings
+from ablate.device import resolve_device
+from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
 from ablate.params import Param
 from ablate.progress import format_duration
@@ -32,6 +34,15 @@ class ProcessPoolLauncher(Launcher):
         Param("devices", list, [], "devices the workers take in turn, e.g. cuda:0,cuda:1 "
                                    "(default: every GPU, or the CPU)"),
     )
+
+    def check(self, runs: list[Run], options: dict) -> None:
+        """The workers' devices must be on this machine (the runs' own device settings are replaced)."""
+        for device in parse_devices(options["devices"]):
+            try:
+                resolve_device(device)
+            except AblateError as exc:
+                raise AblateError(f"--devices {device} (for runs {', '.join(r.name for r in runs[:3])}"
+                                  f"{', ...' if len(runs) > 3 else ''}): {exc}") from None
 
     def launch(self, runs: list[Run], context: LaunchContext) -> dict[str, str]:
         """Ctrl-C (or ``fail_fast`` meeting a failure) stops every worker; each run keeps its checkpoint."""

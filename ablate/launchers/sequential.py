@@ -6,6 +6,8 @@ import math
 import time
 
 from ablate.datasets import load_full
+from ablate.device import resolve_device
+from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
 from ablate.plugins import PluginRegistry
 from ablate.recipe import Run
@@ -38,6 +40,15 @@ class SequentialLauncher(Launcher):
         finally:
             progress.close()
         return errors
+
+
+    def check(self, runs: list[Run], options: dict) -> None:
+        """Every run's device must be on this machine."""
+        for run in runs:
+            try:
+                resolve_device(run.settings.device)
+            except AblateError as exc:
+                raise AblateError(f"run {run.name!r}: {exc}") from None
 
 
 def steps_per_run(runs: list[Run], registry: PluginRegistry) -> list[int]:

@@ -54,7 +54,7 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
     """Print a recipe output directory's report with its layout (or ``layout``) and write its plots."""
     out_dir = Path(out_dir)
     registry = registry or get_registry()
-    recipe, results = load_results(out_dir)
+    recipe, results = load_results(out_dir, console)
     name = layout or recipe.get("report") or DEFAULT_LAYOUT
     layouts = report_layouts(registry)
     if name not in layouts:

@@ -35,8 +35,12 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
     B - A is green where B is better (higher accuracy, smaller gap) and red where
     worse. Runs found on one side only are listed after the table.
     """
-    _, results_a = load_results(dir_a)
-    _, results_b = load_results(dir_b)
+    recipe_a, results_a = load_results(dir_a, console)
+    recipe_b, results_b = load_results(dir_b, console)
+    names = recipe_a.get("recipe"), recipe_b.get("recipe")
+    if all(names) and names[0] != names[1]:
+        console.print(f"[yellow]note[/]: A is recipe {escape(str(names[0]))} and B is recipe {escape(str(names[1]))}: "
+                      f"runs are matched by name only", highlight=False)
     runs_a, runs_b = list(results_a["run"].unique()), list(results_b["run"].unique())
     shared = [r for r in runs_a if r in runs_b]
     a, b = comparable_summary(results_a, shared, labels), comparable_summary(results_b, shared, labels)

@@ -43,13 +43,17 @@ def read_recipe(out_dir: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
         raise AblateError(f"{path}: unreadable ({type(exc).__name__}); run the recipe again to rewrite it") from None
+    if not isinstance(plan, dict):
+        raise AblateError(f"{path}: not a recipe plan (a {type(plan).__name__}); run the recipe again to rewrite it")
+    return plan
 
 
-def load_results(out_dir: Path) -> tuple[dict, pd.DataFrame]:
-    """``(recipe.json, results)`` of a recipe's output directory; AblateError when there are none."""
+def load_results(out_dir: Path, console: Console | None = None) -> tuple[dict, pd.DataFrame]:
+    """``(recipe.json, results)`` of a recipe's output directory; AblateError when there are none or they are
+    not a table. Rows or columns missing from the table are warned about on ``console``, when given."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise AblateError(f"no such results directory: {out_dir}; give the output directory of a recipe "
@@ -63,7 +67,25 @@ def load_results(out_dir: Path) -> tuple[dict, pd.DataFrame]:
         results = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         results = pd.DataFrame(columns=RESULT_COLUMNS)
-    return recipe, tidy(results)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise AblateError(f"{path}: not a results table ({type(exc).__name__}); run the recipe again with the "
+                          f"same --out to rewrite it from the runs' metrics") from None
+    tidied = tidy(results)
+    if console is not None:
+        for problem in results_problems(results, tidied):
+            console.print(f"[yellow]warning[/]: {escape(str(path))}: {escape(problem)}; run the recipe again with "
+                          f"the same --out to rewrite it", highlight=False)
+    return recipe, tidied
+
+
+def results_problems(raw: pd.DataFrame, tidied: pd.DataFrame) -> list[str]:
+    """What is wrong with a results.csv that still parsed: columns it lacks, rows cut short."""
+    missing = [c for c in ("run", "metric", "value") if c not in raw.columns]
+    if missing:
+        return [f"no {', '.join(missing)} column (found {', '.join(map(str, raw.columns[:6])) or 'none'}); "
+                f"not ablate's results"]
+    dropped = len(raw) - len(tidied)
+    return [f"{dropped} of {len(raw)} rows are incomplete (a truncated file?) and are left out"] if dropped else []
 
 
 @dataclass

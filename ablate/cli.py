@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from ablate.errors import AblateError
@@ -102,6 +103,7 @@ def recipes() -> None:
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where results go: OUT/RECIPE/.")
 @click.option("--dry-run", is_flag=True, help="Show the expanded runs and train nothing.")
+@click.option("--wide", is_flag=True, help="Dry run: every plugin parameter and column, however wide the table.")
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed run.")
 @click.option("--run", "only", multiple=True, help="Run only this run (repeatable).")
 @click.option("--quiet", is_flag=True, help="No progress display; one line per run.")
@@ -115,7 +117,7 @@ def recipes() -> None:
 @click.option("--launcher-opt", "launcher_opts", multiple=True, metavar="KEY=VALUE",
               help="Launcher option (slurm: partition, time, gpus, cpus, mem_gb, parallel, cluster, wait); "
                    "overrides the recipe's [launcher] table.")
-def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_fast, only, quiet, formats,
+def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.progress import ConsoleProgress
@@ -135,8 +137,8 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, fail_f
                     devices=devices.split(",") if devices else None)
     name, runs = study.recipe.name, study.runs
     if dry_run:
-        print_frame(plan_table(runs, Path(out) / name), f"{name} ({scale or 'paper'} scale): {len(runs)} runs, "
-                                                        f"nothing trained")
+        print_plan(plan_table(runs, Path(out) / name, study.registry, wide),
+                   f"{name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained", wide)
         return
     check_against_data(runs, study.registry)          # loads the data: sizes it lacks stop here, in one line
     check_out_folder(Path(out) / name)
@@ -273,6 +275,32 @@ def print_frame(frame, title: str) -> None:
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
+
+
+SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
+
+
+def print_plan(frame, title: str, wide: bool) -> None:
+    """The dry-run table, made to fit the console: run names and numbers are never cut.
+
+    A value that every run shares is printed once under the table, and runs show
+    their folder's hash instead of the whole folder name; the plugins column is the
+    one that wraps. ``wide`` shows every column and is as wide as its content needs.
+    """
+    shared = [] if wide else [c for c in SHARED_COLUMNS if frame[c].nunique() == 1]
+    caption = ", ".join(f"{column} {frame[column].iloc[0]}" for column in shared)
+    frame = frame.drop(columns=shared + (["hash"] if wide else ["dir"]))
+    table = Table(title=title, caption=f"every run: {caption}" if caption else None, caption_justify="left")
+    for column in frame.columns:
+        whole = column != "plugins" and not wide
+        table.add_column(column, no_wrap=whole and column != "radii", overflow="fold",
+                         min_width=max(len(str(v)) for v in [column, *frame[column]]) if whole else None,
+                         justify="right" if column in ("epochs", "batch", "lr") else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    target = Console(file=console.file, width=needed) if wide and needed > console.width else console
+    target.print(table)
 
 
 main = cli

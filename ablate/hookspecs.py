@@ -269,6 +269,20 @@ def ablate_epoch_end(model, state):
     """
 
 
+@hookspec
+def ablate_metrics(rows, state):
+    """Watch metric rows as they are recorded (a live logger such as TensorBoard).
+
+    Fires after the evaluation before training (epoch 0), after each epoch's
+    training and evaluation, and once after the final evaluation, each time before
+    the checkpoint that keeps the rows is written. ``rows`` are complete results rows
+    (``run`` and ``epoch`` set, plugins' columns included); ``state`` is the
+    ``ablate.TrainState`` (``state.run_dir`` is None for a run trained without a
+    folder). Rows recorded before a resume are not shown again. Returns nothing;
+    do not change the rows.
+    """
+
+
 # --------------------------------------------------------------------------
 # After training
 # --------------------------------------------------------------------------

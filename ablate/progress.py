@@ -2,7 +2,7 @@
 
 The trainer and the runner report to a :class:`Progress`; :class:`SilentProgress`
 ignores everything (library use, tests), :class:`ConsoleProgress` shows run i of N,
-the current epoch and batch, and an ETA for the whole recipe.
+the current epoch and batch, and an ETA for the whole recipe from a :class:`StepCost`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn
 
 
 class Progress:
@@ -30,6 +30,46 @@ class SilentProgress(Progress):
     """Reports nothing."""
 
 
+class StepCost:
+    """Seconds per optimizer step, learnt from every epoch measured so far, per kind of run.
+
+    The one cost model behind time estimates. An epoch's seconds (its training
+    steps plus its evaluation) are added to its kind's totals, so a rate is the
+    mean over all epochs so far and does not jump with one slow epoch on a shared
+    machine. Runs of one kind (the same plugins) share a rate: a step with PGD
+    costs several plain ones. A kind not measured yet is costed at the cheapest
+    rate measured (most plugins add little), until its own first epoch.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict = {}           # kind -> [steps, seconds]
+
+    def record(self, kind, steps: int, seconds: float) -> None:
+        totals = self.totals.setdefault(kind, [0, 0.0])
+        totals[0] += steps
+        totals[1] += seconds
+
+    def seconds_per_step(self, kind) -> float | None:
+        """The kind's mean, else the cheapest measured kind's, else None (nothing measured yet)."""
+        rates = {k: seconds / steps for k, (steps, seconds) in self.totals.items() if steps}
+        return rates.get(kind, min(rates.values(), default=None))
+
+    def estimate(self, work) -> float | None:
+        """Seconds for ``work``, pairs of (kind, steps); None until something was measured."""
+        total = 0.0
+        for kind, steps in work:
+            rate = self.seconds_per_step(kind)
+            if rate is None:
+                return None
+            total += rate * steps
+        return total
+
+
+def run_kind(run) -> tuple[str, ...]:
+    """What a run's step costs depend on, as far as ablate can tell: the plugins that take part."""
+    return tuple(run.plugin_names())
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
@@ -44,6 +84,8 @@ class ConsoleProgress(Progress):
 
     After the first batches it prints an estimate of the whole recipe's time on this
     device (from the measured time per step), so a user learns early whether to wait.
+    The recipe ETA comes from a :class:`StepCost` fed by every epoch so far; at the
+    end one line sums the recipe up.
     """
 
     ESTIMATE_AFTER_STEPS = 5
@@ -53,22 +95,31 @@ class ConsoleProgress(Progress):
         self.live = self.console.is_terminal and not quiet
         self.quiet = quiet
         self.device = device
+        self.runs: list = []
+        self.kinds: list = []
         self.steps_per_run: list[int] = []
+        self.cost = StepCost()
         self.done_steps = 0            # optimizer steps of the runs already finished (or skipped)
         self.run_index = 0
+        self.run_name = ""
         self.run_steps_done = 0
+        self.epochs = self.steps = 0
         self.step_started = None
+        self.first_step_count = 0
         self.step_seconds: float | None = None
         self.estimated = False
+        self.recipe_started = time.perf_counter()
+        self.ended: dict[str, int] = {}
         self.bar: RichProgress | None = None
 
     def start_recipe(self, runs, steps_per_run):
         self.runs = runs
+        self.kinds = [run_kind(run) for run in runs]
         self.steps_per_run = steps_per_run
+        self.recipe_started = time.perf_counter()
         if self.live:
             self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
-                                    console=self.console, transient=True)
+                                    TextColumn("{task.fields[info]}"), console=self.console, transient=True)
             self.bar.start()
             self.recipe_task = self.bar.add_task("recipe", total=max(1, sum(steps_per_run)), info="")
             self.run_task = self.bar.add_task("run", total=1, info="")
@@ -104,20 +155,34 @@ class ConsoleProgress(Progress):
                             info=f"epoch {epoch}/{self.epochs} loss {float(loss):.3f}")
             self.bar.update(self.recipe_task, completed=self.done_steps + self.run_steps_done)
 
-    def eta(self, seconds_per_epoch: float) -> float:
-        remaining = sum(self.steps_per_run) - self.done_steps - self.run_steps_done
-        return remaining * seconds_per_epoch / max(1, self.steps)
+    def remaining(self) -> list[tuple]:
+        """The recipe's work still to do: (kind, steps) of this run's rest and of every later run."""
+        index = self.run_index
+        here = [(self.kinds[index], self.steps_per_run[index] - self.run_steps_done)] if self.kinds else []
+        return here + list(zip(self.kinds[index + 1:], self.steps_per_run[index + 1:]))
+
+    def eta(self) -> str:
+        seconds = self.cost.estimate(self.remaining())
+        return "?" if seconds is None else format_duration(seconds)
 
     def epoch_end(self, epoch, epochs, summary, seconds):
+        if self.kinds:
+            self.cost.record(self.kinds[self.run_index], self.steps, seconds)
+        eta = self.eta()
+        if self.bar:
+            self.bar.update(self.recipe_task, info=f"ETA {eta}")
         if self.quiet:
             return
         numbers = "  ".join(f"{k.replace('_', ' ')} {v:.3f}" if "loss" in k else f"{k.replace('_', ' ')} {100 * v:.1f}%"
                             for k, v in summary.items())
+        done = 100 * (self.done_steps + self.run_steps_done) / max(1, sum(self.steps_per_run))
         line = (f"[{self.run_index + 1}/{len(self.runs)} {self.run_name}] epoch {epoch}/{epochs}  {numbers}  "
-                f"{seconds:.1f} s  recipe ETA {format_duration(self.eta(seconds))}")
+                f"{seconds:.1f} s  recipe {done:.0f}% ETA {eta}")
         self.console.print(line, highlight=False, markup=False)       # run names are not markup
 
     def end_run(self, run, status, seconds):
+        outcome = status.split(":")[0].split(" (")[0]
+        self.ended[outcome] = self.ended.get(outcome, 0) + 1
         if not self.quiet or status not in ("finished", "skipped"):
             self.console.print(f"[{self.run_index + 1}/{len(self.runs)} {run.name}] {status} "
                                f"({format_duration(seconds)})", highlight=False, markup=False)
@@ -126,3 +191,8 @@ class ConsoleProgress(Progress):
         if self.bar:
             self.bar.stop()
             self.bar = None
+        if self.ended:
+            counts = ", ".join(f"{n} {outcome}" for outcome, n in self.ended.items())
+            self.console.print(f"ablate: {len(self.runs)} runs trained in "
+                               f"{format_duration(time.perf_counter() - self.recipe_started)}: {counts}",
+                               highlight=False)

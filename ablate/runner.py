@@ -10,7 +10,6 @@ resolved config>/`` (see :mod:`ablate.schema`). A recipe is expanded once
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ablate.checkpoint import write_csv, write_json
@@ -46,17 +46,48 @@ def plan(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
     return recipe, expand(recipe, scale, overrides, registry)
 
 
-def plan_table(runs: list[Run], out_dir: Path | None = None) -> pd.DataFrame:
-    """One row per run: what ``--dry-run`` shows."""
+def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginRegistry | None = None,
+               wide: bool = False) -> pd.DataFrame:
+    """One row per run: what ``--dry-run`` shows.
+
+    Plugins list only the parameters that differ from their defaults (a run's full
+    values are in its config.json), unless ``wide``; numbers read as people write them.
+    """
+    registry = registry or get_registry()
     rows = []
     for run in runs:
         s = run.settings
         rows.append({"run": run.name, "plugins": ", ".join(
-            f"{n}({', '.join(f'{k}={v}' for k, v in p.items())})" for n, p in run.plugins) or "-",
-            "dataset": s.dataset, "model": f"{s.model} x{s.width:g}", "epochs": s.epochs,
-            "batch": s.batch_size, "lr": s.lr, "radii": " ".join(f"{r:g}" for r in s.radii),
-            "status": run_status(out_dir / run.dir_name)[0] if out_dir else "", "dir": run.dir_name})
+            plugin_label(name, values, registry, wide) for name, values in run.plugins) or "-",
+            "dataset": s.dataset, "model": f"{s.model} x{format_number(float(s.width))}", "epochs": s.epochs,
+            "batch": s.batch_size, "lr": format_number(s.lr), "radii": " ".join(format_number(r) for r in s.radii) or "-",
+            "status": run_status(out_dir / run.dir_name)[0] if out_dir else "", "hash": run.short_hash,
+            "dir": run.dir_name})
     return pd.DataFrame(rows)
+
+
+def plugin_label(name: str, values: dict[str, Any], registry: PluginRegistry, wide: bool = False) -> str:
+    """``pgd(steps=2, step_size=0.015)``: the plugin and its values that differ from the defaults (all if ``wide``)."""
+    defaults = {p.name: p.default for p in registry.plugins[name].cls.params}
+    shown = [f"{key}={format_value(value)}" for key, value in values.items()
+             if wide or key not in defaults or value != defaults[key]]
+    return f"{name}({', '.join(shown)})" if shown else name
+
+
+def format_value(value: Any) -> str:
+    """A parameter's value for a table: numbers via :func:`format_number`, lists item by item."""
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(format_value(v) for v in value)}]"
+    return format_number(value)
+
+
+def format_number(value: Any) -> str:
+    """A number as people write it: the shorter of ``0.015`` and ``1e-4`` (``100`` for a whole float)."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return str(value)
+    decimal = np.format_float_positional(value, trim="-")
+    scientific = np.format_float_scientific(value, trim="-", exp_digits=1).replace("e+", "e")
+    return scientific if len(scientific) < len(decimal) else decimal
 
 
 def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs: list[Run]) -> None:

@@ -201,20 +201,24 @@ class Trainer:
         s = self.settings
         start = self.resume()
         if start == 0:
-            self.rows = self.evaluate(0)
+            self.record(self.evaluate(0))
             self.save(0, finished=False)
         self.progress.start_epochs(start, s.epochs, self.steps_per_epoch())
         for epoch in range(start + 1, s.epochs + 1):
             started = time.perf_counter()
-            rows = self.train_epoch(epoch)
-            rows += self.evaluate(epoch)
-            self.rows += rows
+            rows = self.record(self.train_epoch(epoch) + self.evaluate(epoch))
             self.save(epoch, finished=False)
             self.progress.epoch_end(epoch, s.epochs, summarize(rows), time.perf_counter() - started)
         if not self.finished:
-            self.rows += self.final_evaluation()
+            self.record(self.final_evaluation())
             self.save(s.epochs, finished=True)
         return self.metrics()
+
+    def record(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep new metric rows and show them to plugins that watch (``ablate_metrics``)."""
+        self.rows += rows
+        self.hook.ablate_metrics(rows=rows, state=self.state)
+        return rows
 
     def resume(self) -> int:
         """Load the run's checkpoint if there is one; return the last finished epoch."""

@@ -1,0 +1,63 @@
+"""The recipe ETA holds still: a per-step cost learnt from every epoch so far, per kind of run."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+from rich.console import Console
+
+from ablate.progress import ConsoleProgress, StepCost
+
+
+def fake_run(name: str, *plugins: str):
+    return SimpleNamespace(name=name, plugin_names=lambda: list(plugins))
+
+
+def test_the_rate_is_the_mean_of_all_epochs_so_far_not_the_last_one():
+    cost = StepCost()
+    assert cost.estimate([((), 10)]) is None                  # nothing measured yet
+    for seconds in (10.0, 10.0, 10.0, 80.0):                  # one slow epoch on a shared machine
+        cost.record((), 100, seconds)
+    assert cost.seconds_per_step(()) == pytest.approx(110.0 / 400)
+    assert cost.estimate([((), 400)]) == pytest.approx(110.0)
+
+
+def test_pgd_runs_are_costed_separately_and_unseen_kinds_borrow_the_cheapest_rate():
+    cost = StepCost()
+    cost.record((), 100, 10.0)
+    cost.record(("pgd",), 100, 50.0)
+    assert cost.seconds_per_step(("pgd",)) == pytest.approx(0.5)
+    assert cost.seconds_per_step(("dropout",)) == pytest.approx(0.1)
+    assert cost.estimate([((), 10), (("pgd",), 10), (("dropout",), 10)]) == pytest.approx(1 + 5 + 1)
+
+
+def simulate(epoch_seconds: list[float]) -> list[str]:
+    """Two runs of 4 epochs x 10 steps, the first plain, the second with pgd; the printed lines."""
+    out = io.StringIO()
+    progress = ConsoleProgress(Console(file=out, width=200), device="cpu")
+    runs = [fake_run("vanilla"), fake_run("adversarial", "pgd")]
+    progress.start_recipe(runs, [40, 40])
+    times = iter(epoch_seconds)
+    for index, run in enumerate(runs):
+        progress.start_run(index, run)
+        progress.start_epochs(0, 4, 10)
+        for epoch in range(1, 5):
+            for step in range(1, 11):
+                progress.batch(step, 10, 0.5)
+            progress.epoch_end(epoch, 4, {"test_accuracy": 0.5}, next(times))
+        progress.end_run(run, "finished", 4.0)
+    progress.close()
+    return out.getvalue().splitlines()
+
+
+def test_the_eta_uses_every_epoch_and_the_summary_is_one_line():
+    lines = simulate([10, 10, 40, 10, 50, 50, 50, 50])
+    etas = [line.split("ETA ")[1] for line in lines if "ETA" in line and "epoch" in line]
+    # after epoch 3 (40 s): mean 20 s per epoch -> 1 epoch + 4 epochs of run 2 at the plain rate = 100 s,
+    # not the 5 x 40 s that the last epoch alone would give
+    assert etas[:4] == ["1 min 10 s", "1 min 00 s", "1 min 40 s", "1 min 10 s"]
+    assert etas[4:] == ["2 min 30 s", "1 min 40 s", "50 s", "0 s"]          # pgd measured on its own
+    assert "recipe 50%" in lines[[i for i, l in enumerate(lines) if "epoch 4/4" in l][0]]
+    assert lines[-1].startswith("ablate: 2 runs trained in ") and lines[-1].endswith(": 2 finished")

@@ -104,7 +104,8 @@ class Trainer:
         splits = {"test": (self.data.x_test, self.data.y_test)}
         if s.probe_train:
             splits["train"] = (self.data.x_train, self.data.y_train)
-        self.originals = {name: Prober(x, y, no_variants, split_name=name, **probe_args) for name, (x, y) in splits.items()}
+        self.originals = {name: Prober(x, y, no_variants, split_name=name, **probe_args)
+                          for name, (x, y) in splits.items()}
         for planned in self.planned_probes():
             for name, (x, y) in splits.items():
                 limit = planned.limit or len(y)
@@ -196,7 +197,8 @@ class Trainer:
         models = {"final": self.model}
         for variants in self.hook.ablate_final_models(model=self.model, settings=self.settings):
             models.update({name: m.to(self.device).eval() for name, m in (variants or {}).items()})
-        results = self.probe_rows("final", "test") + self.probe_rows("final", "train") + self.hook.ablate_evaluate(models=models, data=self.data, state=self.state)
+        results = self.probe_rows("final", "test") + self.probe_rows("final", "train")
+        results += self.hook.ablate_evaluate(models=models, data=self.data, state=self.state)
         rows = self.completed(results, self.settings.epochs)
         if self.settings.probe_report and self.run_dir is not None:
             write_probe_report(self.model, self.data, self.settings, self.run_dir, self.state.autocast_dtype)

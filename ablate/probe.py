@@ -70,7 +70,8 @@ class Prober:
     hold several variants: a probe of many variants of few images (a Fourier heat
     map) fills the model's batches as well as one variant of many images does.
     ``originals=False`` leaves out the originals' rows (another probe of the same
-    split gives them).
+    split gives them). Variants whose images are the same tensor object (a heat-map
+    cell and its conjugate-symmetric twin) are evaluated once and give equal rows.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, variants: Callable[[torch.Tensor], list[Variant]], *,
@@ -95,20 +96,24 @@ class Prober:
         self.y = y.to(device=x.device, dtype=torch.int64)
         first = to_float(x[:1])         # what the variants are, from one image (none when x is empty)
         index = torch.arange(len(first), device=x.device)
-        self.labels = [v.labels for v in check_variants(call_probe(variants, first, index), first, self.where)]
+        made = check_variants(call_probe(variants, first, index), first, self.where)
+        self.labels = [v.labels for v in made]
         self.keys = [variant_key(labels) for labels in self.labels]
+        self.source = shared_images(made)           # variant -> the distinct images it is evaluated on
+        self.firsts = [self.source.index(k) for k in range(len(set(self.source)))]
+        distinct = len(self.firsts)
         image_bytes = 4 * x[0].numel() if len(x) else 0
-        copies_bytes = len(self.labels) * len(x) * image_bytes
+        copies_bytes = distinct * len(x) * image_bytes
         self.cached = copies_bytes <= max_bytes
         # images whose variants are made together: all of them once when cached, else what fits in max_bytes
-        per_chunk = max(1, max_bytes // max(1, len(self.labels) * image_bytes))
+        per_chunk = max(1, max_bytes // max(1, distinct * image_bytes))
         if per_chunk > batch_size:
             per_chunk -= per_chunk % batch_size
         self.chunk = len(x) if self.cached else per_chunk
         self.cache: torch.Tensor | None = None
         if self.cached and self.labels:
-            self.cache = torch.empty((len(self.labels),) + tuple(x.shape), dtype=torch.float32, device=x.device)
-            step = max(1, 2**27 // max(1, len(self.labels) * image_bytes))
+            self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=torch.float32, device=x.device)
+            step = max(1, 2**27 // max(1, distinct * image_bytes))
             for start in range(0, len(x), step):
                 for k, images in enumerate(self.scaled_variants(start, start + step)):
                     self.cache[k, start:start + step] = images
@@ -118,14 +123,15 @@ class Prober:
         return f"probe of the {self.split_name} set"
 
     def scaled_variants(self, start: int, stop: int) -> list[torch.Tensor]:
-        """The variants of images ``start:stop``, in the order of :attr:`labels`, scaled for the model."""
+        """The distinct variants of images ``start:stop`` (see :attr:`source`), in the order of :attr:`labels`,
+        scaled for the model."""
         images = to_float(self.x[start:stop])
         index = torch.arange(start, start + len(images), device=self.x.device)
         variants = check_variants(call_probe(self.variants, images, index), images, self.where)
-        if [v.labels for v in variants] != self.labels:
+        if [v.labels for v in variants] != self.labels or shared_images(variants) != self.source:
             raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
                               f"for the first image; a probe must give the same variants for every chunk")
-        return [model_input(v.images, self.normalize) for v in variants]
+        return [model_input(variants[k].images, self.normalize) for k in self.firsts]
 
     def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
                  with_variants: bool = True) -> ProbeResult:
@@ -146,8 +152,9 @@ class Prober:
     def evaluate(self, model, autocast_dtype, with_variants: bool) -> ProbeResult:
         n = len(self.x)
         labels = [ORIGINAL] + (self.labels if with_variants else [])
-        correct = torch.zeros((len(labels), n), dtype=torch.bool, device=self.x.device)
-        losses = torch.zeros((len(labels), n), dtype=torch.float32, device=self.x.device)
+        distinct = 1 + (len(self.firsts) if with_variants else 0)
+        correct = torch.zeros((distinct, n), dtype=torch.bool, device=self.x.device)
+        losses = torch.zeros((distinct, n), dtype=torch.float32, device=self.x.device)
 
         def run(first: int, start: int, m: int, images: torch.Tensor) -> None:
             """Evaluate ``images``: variants ``first, first + 1, ...`` of images ``start:start + m``, one after
@@ -174,8 +181,9 @@ class Prober:
                 for start in range(0, n, self.chunk):
                     variants = self.scaled_variants(start, start + self.chunk)
                     run(1, start, len(variants[0]), torch.cat(variants))
-        correct = correct.cpu()
-        mean_loss = losses.double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))
+        rows_of = torch.tensor([0] + ([1 + k for k in self.source] if with_variants else []), device=self.x.device)
+        correct = correct[rows_of].cpu()
+        mean_loss = losses[rows_of].double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))
         rows = []
         for k, variant in enumerate(labels):
             if k == 0 and not self.originals:
@@ -185,6 +193,12 @@ class Prober:
                 rows.append({"split": self.split_name, **variant, "metric": metric, "value": value})
         return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)
                                                if k or self.originals})
+
+
+def shared_images(variants: list[Variant]) -> list[int]:
+    """For each variant, the number of the distinct images tensor it holds (0, 1, ... in first-seen order)."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(id(v.images), len(seen)) for v in variants]
 
 
 # --------------------------------------------------------------------------

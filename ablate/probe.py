@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ablate.device import autocast
 from ablate.errors import AblateError
 from ablate.frequency import check_images, split
-from ablate.probes import Variant, call_probe, check_variants, lfc_hfc, variant_key
+from ablate.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
 from ablate.scaling import NORMALIZE_MODES, model_input, to_float
 from ablate.schema import EXAMPLES, PROBE_REPORT
 
@@ -193,6 +193,19 @@ class Prober:
                 rows.append({"split": self.split_name, **variant, "metric": metric, "value": value})
         return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)
                                                if k or self.originals})
+
+
+def planned_probers(planned: Sequence[PlannedProbe], splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                    **options) -> list[tuple[PlannedProbe, Prober]]:
+    """A :class:`Prober` per planned probe and split ``{name: (x, y)}``, on the first ``limit`` images,
+    without the originals (one Prober of the split gives those); ``options`` go to every Prober."""
+    made = []
+    for probe in planned:
+        for name, (x, y) in splits.items():
+            limit = probe.limit or len(y)
+            made.append((probe, Prober(x[:limit], y[:limit], probe.variants, split_name=name, originals=False,
+                                       **options)))
+    return made
 
 
 def shared_images(variants: list[Variant]) -> list[int]:

@@ -141,6 +141,16 @@ def plan_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where:
     return PlannedProbe(name, probe.bind(args, f"{where}: probe {name}"), values["every"], values["limit"])
 
 
+def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedProbe]:
+    """The probes a run's ``settings`` list, bound to ``settings.probe_params``; ``split`` takes its
+    ``radii`` and ``inclusive`` from the settings unless its parameters give them."""
+    planned = []
+    for name in settings.probes:
+        args = {"radii": settings.radii, "inclusive": settings.inclusive} if name == "split" else {}
+        planned.append(plan_probe(probes, name, {**args, **settings.probe_params.get(name, {})}, where))
+    return planned
+
+
 def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], params: dict[str, Any],
                            where: str) -> dict[str, dict]:
     """``probe_params`` as a run's identity records it: every probe checked, given keys only,

@@ -27,8 +27,8 @@ from ablate.errors import AblateError, TrainingDiverged
 from ablate.models import build_model
 from ablate.optim import make_optimizer, make_schedule, soft_cross_entropy
 from ablate.plugins import PluginRegistry, get_registry
-from ablate.probe import Prober, write_probe_report
-from ablate.probes import PlannedProbe, plan_probe
+from ablate.probe import Prober, planned_probers, write_probe_report
+from ablate.probes import PlannedProbe, plan_probes
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
 from ablate.rng import epoch_order, rng_state, seed_everything, set_rng_state
@@ -106,22 +106,8 @@ class Trainer:
             splits["train"] = (self.data.x_train, self.data.y_train)
         self.originals = {name: Prober(x, y, no_variants, split_name=name, **probe_args)
                           for name, (x, y) in splits.items()}
-        for planned in self.planned_probes():
-            for name, (x, y) in splits.items():
-                limit = planned.limit or len(y)
-                self.probers.append((planned, Prober(x[:limit], y[:limit], planned.variants, split_name=name,
-                                                     originals=False, **probe_args)))
-
-    def planned_probes(self) -> list[PlannedProbe]:
-        """The run's probes (setting ``probes``) bound to their parameters (``probe_params``; ``split``
-        takes ``radii`` and ``inclusive`` from the settings unless they are given there)."""
-        s, registered = self.settings, self.registry.registry("probes")
-        planned = []
-        for name in s.probes:
-            args = {"radii": s.radii, "inclusive": s.inclusive} if name == "split" else {}
-            planned.append(plan_probe(registered, name, {**args, **s.probe_params.get(name, {})},
-                                      f"run {self.run.name}"))
-        return planned
+        planned = plan_probes(self.registry.registry("probes"), s, f"run {self.run.name}")
+        self.probers = planned_probers(planned, splits, **probe_args)
 
     # -- the batches of an epoch -------------------------------------------
 

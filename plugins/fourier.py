@@ -131,7 +131,8 @@ def error_maps(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
                    & (results["split"] == "test")]
     maps = {}
     for run, mine in rows.groupby("run", sort=False):
-        latest = mine[mine["epoch"] == mine["epoch"].max()]
+        epochs = mine["epoch"].fillna(-1)           # no epoch: `ablate probe` of a checkpoint
+        latest = mine[epochs == epochs.max()]
         grid = latest.pivot_table(index="row", columns="col", values="value", aggfunc="last")
         maps[run] = 1.0 - grid.sort_index().sort_index(axis=1)
     return maps

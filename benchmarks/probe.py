@@ -269,7 +269,8 @@ def heatmap_figures(images: np.ndarray, labels: np.ndarray, args, device: torch.
         ours.append(timed(whole_probe, device))
         looped.append(timed(loop, device) * cells / len(found))
     per_pair = min(ours) / total
-    print(f"(c) Fourier heat map, {len(x)} images x {cells} cells ({distinct} distinct; window {args.window or 'full'}), "
+    print(f"(c) Fourier heat map, {len(x)} images x {cells} cells ({distinct} distinct; "
+          f"window {args.window or 'full'}), "
           f"{source} width {args.width}, batch {args.batch_size}, {device}")
     print(f"    plain forward of {total} images : {min(base):8.3f} s  ({1e6 * min(base) / total:.1f} us per image)")
     print(f"    heat map probe (make + evaluate): {min(ours):8.3f} s  ({1e6 * per_pair:.1f} us per (image, cell))")

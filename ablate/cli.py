@@ -187,25 +187,40 @@ def compare(dir_a, dir_b) -> None:
 
 @cli.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--probe", "probe_names", multiple=True, metavar="NAME",
+              help="Evaluate this registered probe (bandpass, fourier_heatmap, split...); repeatable. "
+                   "Without it: the LFC-only / HFC-only / both / neither report (Figure 1).")
+@click.option("--set", "overrides", multiple=True, metavar="PROBE.PARAM=VALUE",
+              help="A probe parameter, e.g. fourier_heatmap.limit=100 or bandpass.edges=[0,8,\"max\"]; repeatable.")
 @click.option("--radii", default="0:16", show_default=True, help="START:END (inclusive) or a list: 4,8,12.")
 @click.option("--dataset", default=None, help="Dataset to probe (default: the one the model was trained on).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Where to write probe_report.csv and examples.png (default: beside the checkpoint).")
-def probe(checkpoint, radii, dataset, device, out) -> None:
-    """Probe a trained model: LFC-only / HFC-only / both / neither counts per radius."""
+              help="Where to write the results and figures (default: beside the checkpoint).")
+@click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
+def probe(checkpoint, probe_names, overrides, radii, dataset, device, out, formats) -> None:
+    """Probe a trained model: Figure 1's counts per radius, or the probes named with --probe."""
     from ablate.probe import report_table, write_probe_report
-
     from ablate.runner import check_radii
+    from ablate.schema import EXAMPLES, PROBE_REPORT
 
     report_radii = parse_radii(radii)
+    params = probe_overrides(overrides)
     model, settings, data = load_for_probe(Path(checkpoint), device, dataset)
+    out_dir = Path(out) if out else Path(checkpoint).parent
+    if probe_names:
+        from ablate.report.probes import probe_checkpoint
+
+        probe_checkpoint(model, data, settings, list(probe_names), params, out_dir, Path(checkpoint).parent.name,
+                         console, [f.strip() for f in formats.split(",") if f.strip()])
+        return
+    if params:
+        raise AblateError("--set: probe parameters need --probe NAME; without it the Figure 1 report takes --radii")
     check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
     settings.report_radii = report_radii
-    out_dir = Path(out) if out else Path(checkpoint).parent
     frame = write_probe_report(model, data, settings, out_dir, None)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
-    console.print(f"wrote {out_dir / 'probe_report.csv'} and {out_dir / 'examples.png'}")
+    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES}")
 
 
 def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
@@ -235,6 +250,20 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
         raise AblateError(f"--dataset {dataset}: the model was trained on {trained.get('dataset')!r} and does not "
                           f"fit this data (its layer {mismatch!r} has another shape: another channel or class "
                           f"count); probe it on data with the images and classes it was trained on") from None
+
+
+def probe_overrides(overrides) -> dict[str, dict]:
+    """``["fourier_heatmap.limit=100"]`` -> ``{"fourier_heatmap": {"limit": 100}}``."""
+    from ablate.recipe import parse_assignment
+
+    params: dict[str, dict] = {}
+    for text in overrides:
+        key, value = parse_assignment(text)
+        probe, dot, param = key.partition(".")
+        if not dot or not param:
+            raise AblateError(f"--set {text!r}: expected PROBE.PARAM=VALUE, e.g. --set fourier_heatmap.limit=100")
+        params.setdefault(probe, {})[param] = value
+    return params
 
 
 def stop_on_sigterm(signum, frame) -> None:

@@ -23,8 +23,8 @@ PAPER_RADII = [4, 8, 12, 16]
 def setting(default: Any, help: str = "", **rules: Any) -> Any:
     """A field of :class:`Settings`: its default, what it means, and the :class:`Param` rules it obeys."""
     metadata = {"help": help, "rules": rules}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -74,6 +74,9 @@ class Settings:
     probe_report: bool = setting(False, "after training: LFC-only / HFC-only / both / neither counts")
     report_radii: list = setting(list(range(17)), "radii of the probe report", items=Number, minimum=0,
                                  maximum=SANE_RADIUS)
+    probes: list = setting(["split"], "registered probes to record (split: LFC/HFC at radii; see `ablate plugins`)",
+                           items=str, since="0.2")
+    probe_params: dict = setting({}, "{probe: {parameter: value}}; --set PROBE.PARAM=VALUE sets one", since="0.2")
     # execution: how a run is computed, not what (not part of a run's identity)
     eval_batch_size: int = setting(500, "images per evaluation batch", minimum=1, maximum=SANE_BATCH, **NOT_RESULTS)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", pattern=r"auto|cpu|mps|cuda(:\d+)?",
@@ -102,10 +105,20 @@ class Settings:
             self.set(key, value, f"{where}.{key}" if where else key)
 
     def set(self, key: str, value: Any, where: str) -> None:
+        """Set one setting, checked; a table setting (``probe_params``) is merged one level down, so that
+        a later layer (a scale, ``--set``) changes single parameters and keeps the others."""
         params = self.params()
         if key not in params:
             raise AblateError(f"{where}: unknown setting {key!r}; known settings: {', '.join(params)}")
-        setattr(self, key, params[key].check(value, where))
+        value = params[key].check(value, where)
+        if isinstance(value, dict):
+            merged = {name: dict(table) if isinstance(table, dict) else table for name, table in
+                      getattr(self, key).items()}
+            for name, table in value.items():
+                merged[name] = {**merged[name], **table} if isinstance(table, dict) and isinstance(
+                    merged.get(name), dict) else table
+            value = merged
+        setattr(self, key, value)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -142,13 +142,19 @@ def ablate_register_probes(register):
     ``register(name, probe, help="")``: ``probe`` is an ``ablate.Probe(function,
     params=[ablate.Param(...), ...])``; ``function(images, **args)`` receives float
     images ``(n, C, H, W)`` on the pixel scale (1.0 = white) and the parameters'
-    checked values, and returns a list of ``ablate.Variant(labels, images)``, the
-    same labels in the same order for every chunk of images. ``labels`` are the
-    results columns the variant's rows fill: ``component`` always, ``radius`` where
-    it has one, and any other label becomes a column of its own (an outer radius,
-    a band). ablate scales the variants as the model sees them, caches them and
-    adds ``split``, ``metric`` and ``value``. The study's LFC/HFC split is the
-    built-in probe ``split``. Returns nothing.
+    checked values (and ``index``, the images' positions in the split, if it
+    declares that argument), and returns a list of ``ablate.Variant(labels,
+    images)``, the same labels in the same order for every chunk of images.
+    ``labels`` are the results columns the variant's rows fill: ``component``
+    always, ``radius`` where it has one, and any other label becomes a column of
+    its own (an outer radius, a heat-map cell). ablate scales the variants as the
+    model sees them, caches them and adds ``split``, ``metric`` and ``value``;
+    variants that share one images tensor are evaluated once. The ``Probe`` also
+    says when it runs by default (``every="epochs"`` or ``"final"``), on how many
+    images (``limit``), and how reports show it (``components``, ``table``,
+    ``figure``). A run records the probes its setting ``probes`` lists, with the
+    parameters of ``probe_params`` (``--set NAME.PARAM=VALUE``). The study's
+    LFC/HFC split is the built-in probe ``split``. Returns nothing.
     """
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ablate.device import autocast
 from ablate.errors import AblateError
 from ablate.frequency import check_images, split
-from ablate.probes import Variant, check_variants, lfc_hfc, variant_key
+from ablate.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
 from ablate.scaling import NORMALIZE_MODES, model_input, to_float
 from ablate.schema import EXAMPLES, PROBE_REPORT
 
@@ -66,12 +66,17 @@ class Prober:
     one call per chunk of images, and kept scaled by
     :func:`ablate.scaling.model_input` with ``normalize``, unless they would take
     more than ``max_bytes``: then each pass makes them again, chunk by chunk (same
-    results, slower).
+    results, slower). Variants are evaluated as one stream of images, so a batch may
+    hold several variants: a probe of many variants of few images (a Fourier heat
+    map) fills the model's batches as well as one variant of many images does.
+    ``originals=False`` leaves out the originals' rows (another probe of the same
+    split gives them). Variants whose images are the same tensor object (a heat-map
+    cell and its conjugate-symmetric twin) are evaluated once and give equal rows.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, variants: Callable[[torch.Tensor], list[Variant]], *,
                  normalize: str = "max", batch_size: int = 500, split_name: str = "test",
-                 max_bytes: int = 2**30) -> None:
+                 max_bytes: int = 2**30, originals: bool = True) -> None:
         check_images(x, f"probe of the {split_name} set")
         if x.ndim != 4:
             raise AblateError(f"probe of the {split_name} set: images must be (N, C, H, W), got {tuple(x.shape)}")
@@ -83,26 +88,32 @@ class Prober:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
         self.variants = variants
+        self.originals = originals
         self.normalize = normalize
         self.batch_size = batch_size
         self.split_name = split_name
         self.x = x
         self.y = y.to(device=x.device, dtype=torch.int64)
         first = to_float(x[:1])         # what the variants are, from one image (none when x is empty)
-        self.labels = [v.labels for v in check_variants(variants(first), first, self.where)]
+        index = torch.arange(len(first), device=x.device)
+        made = check_variants(call_probe(variants, first, index), first, self.where)
+        self.labels = [v.labels for v in made]
         self.keys = [variant_key(labels) for labels in self.labels]
+        self.source = shared_images(made)           # variant -> the distinct images it is evaluated on
+        self.firsts = [self.source.index(k) for k in range(len(set(self.source)))]
+        distinct = len(self.firsts)
         image_bytes = 4 * x[0].numel() if len(x) else 0
-        copies_bytes = len(self.labels) * len(x) * image_bytes
+        copies_bytes = distinct * len(x) * image_bytes
         self.cached = copies_bytes <= max_bytes
         # images whose variants are made together: all of them once when cached, else what fits in max_bytes
-        per_chunk = max(1, max_bytes // max(1, len(self.labels) * image_bytes))
+        per_chunk = max(1, max_bytes // max(1, distinct * image_bytes))
         if per_chunk > batch_size:
             per_chunk -= per_chunk % batch_size
         self.chunk = len(x) if self.cached else per_chunk
         self.cache: torch.Tensor | None = None
         if self.cached and self.labels:
-            self.cache = torch.empty((len(self.labels),) + tuple(x.shape), dtype=torch.float32, device=x.device)
-            step = max(1, 2**27 // max(1, len(self.labels) * image_bytes))
+            self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=torch.float32, device=x.device)
+            step = max(1, 2**27 // max(1, distinct * image_bytes))
             for start in range(0, len(x), step):
                 for k, images in enumerate(self.scaled_variants(start, start + step)):
                     self.cache[k, start:start + step] = images
@@ -112,13 +123,15 @@ class Prober:
         return f"probe of the {self.split_name} set"
 
     def scaled_variants(self, start: int, stop: int) -> list[torch.Tensor]:
-        """The variants of images ``start:stop``, in the order of :attr:`labels`, scaled for the model."""
+        """The distinct variants of images ``start:stop`` (see :attr:`source`), in the order of :attr:`labels`,
+        scaled for the model."""
         images = to_float(self.x[start:stop])
-        variants = check_variants(self.variants(images), images, self.where)
-        if [v.labels for v in variants] != self.labels:
+        index = torch.arange(start, start + len(images), device=self.x.device)
+        variants = check_variants(call_probe(self.variants, images, index), images, self.where)
+        if [v.labels for v in variants] != self.labels or shared_images(variants) != self.source:
             raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
                               f"for the first image; a probe must give the same variants for every chunk")
-        return [model_input(v.images, self.normalize) for v in variants]
+        return [model_input(variants[k].images, self.normalize) for k in self.firsts]
 
     def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
                  with_variants: bool = True) -> ProbeResult:
@@ -139,38 +152,66 @@ class Prober:
     def evaluate(self, model, autocast_dtype, with_variants: bool) -> ProbeResult:
         n = len(self.x)
         labels = [ORIGINAL] + (self.labels if with_variants else [])
-        correct = torch.zeros((len(labels), n), dtype=torch.bool, device=self.x.device)
-        losses = torch.zeros((len(labels), n), dtype=torch.float32, device=self.x.device)
+        distinct = 1 + (len(self.firsts) if with_variants else 0)
+        correct = torch.zeros((distinct, n), dtype=torch.bool, device=self.x.device)
+        losses = torch.zeros((distinct, n), dtype=torch.float32, device=self.x.device)
 
-        def run(k: int, start: int, images: torch.Tensor) -> None:
+        def run(first: int, start: int, m: int, images: torch.Tensor) -> None:
+            """Evaluate ``images``: variants ``first, first + 1, ...`` of images ``start:start + m``, one after
+            the other, as one stream of batches (a batch may span two variants)."""
             for offset in range(0, len(images), self.batch_size):
                 batch = images[offset:offset + self.batch_size]
-                stop = start + offset + len(batch)
+                rows = torch.arange(offset, offset + len(batch), device=self.x.device)
+                variant, image = first + torch.div(rows, m, rounding_mode="floor"), start + rows % m
                 with autocast(self.x.device, autocast_dtype):
                     logits = model(batch)
-                targets = self.y[start + offset:stop]
+                targets = self.y[image]
                 logits = logits.float()
-                correct[k, start + offset:stop] = logits.argmax(dim=1) == targets
-                losses[k, start + offset:stop] = F.cross_entropy(logits, targets, reduction="none")
+                correct[variant, image] = logits.argmax(dim=1) == targets
+                losses[variant, image] = F.cross_entropy(logits, targets, reduction="none")
 
-        for start in range(0, n, self.batch_size):
-            run(0, start, model_input(self.x[start:start + self.batch_size], self.normalize))
-        if with_variants:
+        if self.originals:
+            for start in range(0, n, self.batch_size):
+                batch = model_input(self.x[start:start + self.batch_size], self.normalize)
+                run(0, start, len(batch), batch)
+        if with_variants and n:
             if self.cache is not None:
-                for k in range(len(self.labels)):
-                    run(k + 1, 0, self.cache[k])
+                run(1, 0, n, self.cache.view((-1,) + tuple(self.x.shape[1:])))
             else:
                 for start in range(0, n, self.chunk):
-                    for k, images in enumerate(self.scaled_variants(start, start + self.chunk)):
-                        run(k + 1, start, images)
-        correct = correct.cpu()
-        mean_loss = losses.double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))
+                    variants = self.scaled_variants(start, start + self.chunk)
+                    run(1, start, len(variants[0]), torch.cat(variants))
+        rows_of = torch.tensor([0] + ([1 + k for k in self.source] if with_variants else []), device=self.x.device)
+        correct = correct[rows_of].cpu()
+        mean_loss = losses[rows_of].double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))
         rows = []
         for k, variant in enumerate(labels):
+            if k == 0 and not self.originals:
+                continue
             accuracy = float(correct[k].double().mean()) if n else float("nan")
             for metric, value in (("accuracy", accuracy), ("loss", float(mean_loss[k]))):
                 rows.append({"split": self.split_name, **variant, "metric": metric, "value": value})
-        return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)})
+        return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)
+                                               if k or self.originals})
+
+
+def planned_probers(planned: Sequence[PlannedProbe], splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                    **options) -> list[tuple[PlannedProbe, Prober]]:
+    """A :class:`Prober` per planned probe and split ``{name: (x, y)}``, on the first ``limit`` images,
+    without the originals (one Prober of the split gives those); ``options`` go to every Prober."""
+    made = []
+    for probe in planned:
+        for name, (x, y) in splits.items():
+            limit = probe.limit or len(y)
+            made.append((probe, Prober(x[:limit], y[:limit], probe.variants, split_name=name, originals=False,
+                                       **options)))
+    return made
+
+
+def shared_images(variants: list[Variant]) -> list[int]:
+    """For each variant, the number of the distinct images tensor it holds (0, 1, ... in first-seen order)."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(id(v.images), len(seen)) for v in variants]
 
 
 # --------------------------------------------------------------------------

@@ -14,11 +14,18 @@ where ``rings(images, width)`` returns ``[ablate.Variant({"component": "band",
 them, and turns each into rows of the results table: the variant's labels are
 the columns it fills (``component`` always, ``radius`` usually, any extra label
 becomes a column of its own, see :mod:`ablate.schema`).
+
+Which probes a run records is the setting ``probes`` (``["split"]`` by default);
+their parameters are the setting ``probe_params`` (``{probe: {param: value}}``,
+``--set PROBE.PARAM=VALUE``). Besides its own parameters, every probe takes two
+common ones (:meth:`Probe.declared`): ``every`` (each ``probe_every`` epochs, or
+only after the last one) and ``limit`` (how many images of the split it sees).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -30,6 +37,7 @@ from ablate.params import Param
 
 # Columns the engine fills itself; a variant's labels may not use them.
 RESERVED_LABELS = ("run", "epoch", "split", "metric", "value")
+EVERY = ("epochs", "final")     # when a probe runs: every probe_every epochs, or once after the last epoch
 
 
 @dataclass
@@ -48,35 +56,127 @@ class Variant:
 
 @dataclass(frozen=True)
 class Probe:
-    """A probe as registered: ``function(images, **args) -> list[Variant]`` and its declared parameters.
+    """A probe as registered: ``function(images, **args) -> list[Variant]``, its parameters, its report.
 
     ``images`` are float ``(n, C, H, W)`` on the split's pixel scale; the function must
     give the same variants, in the same order, for every chunk of images it is given.
+    A function that declares an ``index`` argument also receives the positions of the
+    images in the split (int64, on their device), to draw per-image randomness that
+    does not depend on how the images are chunked.
+
+    ``every`` and ``limit`` are this probe's defaults of the common parameters;
+    ``check(args, where) -> args`` enforces rules that span parameters (increasing edges).
+    For reports: ``components`` are the values of the ``component`` column its rows
+    carry; ``table(results) -> DataFrame`` turns tidy results rows of those components
+    into one row per run of accuracies (fractions) for the summary and ``ablate compare``;
+    ``figure(results, runs) -> matplotlib Figure`` draws them.
     """
 
     function: Callable[..., list[Variant]]
     params: Sequence[Param] = field(default=())
+    every: str = "epochs"
+    limit: int = 0
+    check: Callable[[dict, str], dict] | None = None
+    components: tuple[str, ...] = ()
+    table: Callable | None = None
+    figure: Callable | None = None
 
-    def bind(self, args: dict[str, Any], where: str) -> Callable[[torch.Tensor], list[Variant]]:
-        """``images -> variants`` with ``args`` checked by the parameters (defaults fill the rest)."""
-        known = {p.name: p for p in self.params}
+    def declared(self) -> dict[str, Param]:
+        """Its own parameters, then the common ones with this probe's defaults."""
+        common = [Param("every", str, self.every, "'epochs': every probe_every epochs; 'final': once, after "
+                        "the last epoch", choices=EVERY),
+                  Param("limit", int, self.limit, "images of the split it is evaluated on; 0 = all", minimum=0)]
+        return {p.name: p for p in [*self.params, *common]}
+
+    def checked(self, args: dict[str, Any], where: str, fill: bool = True) -> dict[str, Any]:
+        """``args`` checked by the parameters, with the defaults filled in unless ``fill`` is False."""
+        known = self.declared()
         unknown = sorted(set(args) - set(known))
         if unknown:
             raise AblateError(f"{where}: unknown parameter {unknown[0]!r}; "
                               f"allowed: {', '.join(known) or 'none'}")
-        checked = {name: p.check(args[name], f"{where}.{name}") if name in args else p.default
-                   for name, p in known.items()}
-        return functools.partial(self.function, **checked)
+        values = {name: p.check(args[name], f"{where}.{name}") if name in args else p.default
+                  for name, p in known.items()}
+        if self.check is not None:
+            values = self.check(values, where)
+        return values if fill else {name: value for name, value in values.items() if name in args}
+
+    def bind(self, args: dict[str, Any], where: str) -> Callable[[torch.Tensor], list[Variant]]:
+        """``images -> variants`` with ``args`` checked by the parameters (defaults fill the rest)."""
+        values = self.checked(args, where)
+        own = {name: values[name] for name in (p.name for p in self.params)}
+        return functools.partial(self.function, **own)
+
+
+@dataclass(frozen=True)
+class PlannedProbe:
+    """A registered probe bound for one run: its name, variants function, schedule and image limit."""
+
+    name: str
+    variants: Callable[..., list[Variant]]
+    every: str
+    limit: int
+
+
+def as_probe(entry: Any) -> Probe:
+    """A registered entry as a :class:`Probe` (a plain function is a probe without parameters)."""
+    return entry if isinstance(entry, Probe) else Probe(entry)
+
+
+def lookup(probes: dict[str, tuple], name: str, where: str) -> Probe:
+    if name not in probes:
+        raise AblateError(f"{where}: no probe named {name!r}; registered: {', '.join(sorted(probes)) or 'none'}")
+    return as_probe(probes[name][0])
 
 
 def bind_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where: str):
     """The registered probe ``name`` (from ``registry.registry("probes")``) bound to ``args``."""
-    if name not in probes:
-        raise AblateError(f"{where}: no probe named {name!r}; registered: {', '.join(sorted(probes)) or 'none'}")
-    probe = probes[name][0]
-    if not isinstance(probe, Probe):
-        probe = Probe(probe)            # a plain function: a probe without parameters
-    return probe.bind(args, f"{where}: probe {name}")
+    return lookup(probes, name, where).bind(args, f"{where}: probe {name}")
+
+
+def plan_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where: str) -> PlannedProbe:
+    """The registered probe ``name`` bound to ``args``, with its common parameters resolved."""
+    probe = lookup(probes, name, where)
+    values = probe.checked(args, f"{where}: probe {name}")
+    return PlannedProbe(name, probe.bind(args, f"{where}: probe {name}"), values["every"], values["limit"])
+
+
+def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedProbe]:
+    """The probes a run's ``settings`` list, bound to ``settings.probe_params``; ``split`` takes its
+    ``radii`` and ``inclusive`` from the settings unless its parameters give them."""
+    planned = []
+    for name in settings.probes:
+        args = {"radii": settings.radii, "inclusive": settings.inclusive} if name == "split" else {}
+        planned.append(plan_probe(probes, name, {**args, **settings.probe_params.get(name, {})}, where))
+    return planned
+
+
+def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], params: dict[str, Any],
+                           where: str) -> dict[str, dict]:
+    """``probe_params`` as a run's identity records it: every probe checked, given keys only,
+    in canonical form, for the probes the run lists (parameters of others are dropped).
+    Refuses a listed probe, or a probe given parameters, that no plugin registered."""
+    for name in listed:
+        lookup(probes, name, f"{where}.probes")
+    canonical = {}
+    for name, args in params.items():
+        probe = lookup(probes, name, f"{where}.probe_params")
+        if not isinstance(args, dict):
+            raise AblateError(f"{where}.probe_params.{name}: expected a table of parameters, found {args!r}")
+        checked = probe.checked(args, f"{where}.probe_params.{name}", fill=False)
+        if name in listed and checked:
+            canonical[name] = checked
+    return canonical
+
+
+def call_probe(variants: Callable[..., list[Variant]], images: torch.Tensor, index: torch.Tensor) -> Any:
+    """Call a bound probe on ``images``, with ``index`` when its function declares that argument."""
+    function = variants.func if isinstance(variants, functools.partial) else variants
+    try:
+        wants_index = "index" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        wants_index = False
+    return variants(images, index=index) if wants_index else variants(images)
 
 
 def variant_key(labels: dict[str, Any]) -> tuple:

@@ -22,6 +22,7 @@ from ablate.config import Settings
 from ablate.errors import AblateError
 from ablate.params import identity_values, parse_text
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
+from ablate.probes import canonical_probe_params, lookup
 
 RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher")
 RUN_KEYS = ("name", "plugins", "settings", "grid")
@@ -188,7 +189,10 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                 plugins[name].update(scale_plugins.get(name, {}))
                 plugins[name].update(set_plugins.get(name, {}))
             for key, value in values.items():
-                if "." in key:
+                if is_probe_key(key, registry):
+                    probe, param = key.split(".", 1)
+                    settings.set("probe_params", {probe: {param: value}}, f"{run_where}.grid.{key}")
+                elif "." in key:
                     plugin, param = key.split(".", 1)
                     if plugin not in plugins:
                         raise AblateError(f"{run_where}.grid: {key!r} names plugin {plugin!r}, "
@@ -209,13 +213,26 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             made_by[run.name] = run_where
             run.hashed_plugins = hashed_plugins(run.plugins, registry)
             check_names(settings, registry, run_where)
+            settings.probe_params = canonical_probe_params(registry.registry("probes"), settings.probes,
+                                                           settings.probe_params, f"{run_where}: settings")
             runs.append(run)
+    for probe in set_settings.get("probe_params", {}):
+        if not any(probe in run.settings.probes for run in runs):
+            raise AblateError(f"--set {probe}.*: no run of this recipe records probe {probe!r}; add it to the "
+                              f"setting probes (--set 'probes=[\"split\", \"{probe}\"]')")
     return runs
+
+
+def is_probe_key(key: str, registry: PluginRegistry) -> bool:
+    """``fourier_heatmap.eps``: a parameter of a registered probe (a plugin of that name would take it)."""
+    name = key.split(".", 1)[0]
+    return "." in key and name not in registry.plugins and name in registry.registry("probes")
 
 
 def refuse_set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> None:
     """A ``--set`` may not override a key the run's grid varies: the run names would lie."""
     named = list(set_settings) + [f"{plugin}.{param}" for plugin, params in set_plugins.items() for param in params]
+    named += [f"{probe}.{param}" for probe, params in set_settings.get("probe_params", {}).items() for param in params]
     for key in named:
         if key in grid:
             raise AblateError(f"{where}.grid: --set {key} would override {key!r}, which this run's grid varies "
@@ -226,7 +243,10 @@ def run_name(base: str, grid_values: dict[str, Any], run: Run) -> str:
     """``batch-size32``: the run's name, then each grid key's final value (a plugin may have changed a setting)."""
     name = base
     for key, value in grid_values.items():
-        if "." in key:
+        if "." in key and key.split(".", 1)[0] in run.settings.probe_params:
+            probe, param = key.split(".", 1)
+            final = run.settings.probe_params[probe].get(param, value)
+        elif "." in key:
             plugin, param = key.split(".", 1)
             final = dict(run.plugins)[plugin][param]
         else:
@@ -280,7 +300,12 @@ def split_overrides(overrides, registry: PluginRegistry) -> tuple[dict, dict[str
     items = overrides.items() if isinstance(overrides, dict) else [parse_assignment(o) for o in overrides]
     settings, plugins = {}, {}
     for key, value in items:
-        if "." in key:
+        if is_probe_key(key, registry):
+            probe, param = key.split(".", 1)
+            lookup(registry.registry("probes"), probe, f"--set {key}").checked({param: value}, f"--set {probe}",
+                                                                                fill=False)
+            settings.setdefault("probe_params", {}).setdefault(probe, {})[param] = value
+        elif "." in key:
             plugin, param = key.split(".", 1)
             registry.get(plugin, f"--set {key}").cls.validate({param: value}, f"--set {plugin}")
             plugins.setdefault(plugin, {})[param] = value

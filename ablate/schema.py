@@ -23,6 +23,7 @@ Output folder ``<out>/<recipe>/``::
         running.json       while a process trains it (RUNNING)
         done.json | failed.json   how it ended (DONE, FAILED)
         probe_report.csv, examples.png   Figure 1/2 output, when asked for
+        probes.csv, <probe>.png   what `ablate probe CHECKPOINT --probe NAME` measured and drew (PROBES)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ DONE = "done.json"
 FAILED = "failed.json"
 PROBE_REPORT = "probe_report.csv"
 EXAMPLES = "examples.png"
+PROBES = "probes.csv"
 
 
 def result_columns(extra: Iterable[str] = ()) -> list[str]:

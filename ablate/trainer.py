@@ -27,8 +27,8 @@ from ablate.errors import AblateError, TrainingDiverged
 from ablate.models import build_model
 from ablate.optim import make_optimizer, make_schedule, soft_cross_entropy
 from ablate.plugins import PluginRegistry, get_registry
-from ablate.probe import Prober, write_probe_report
-from ablate.probes import bind_probe
+from ablate.probe import Prober, planned_probers, write_probe_report
+from ablate.probes import PlannedProbe, plan_probes
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
 from ablate.rng import epoch_order, rng_state, seed_everything, set_rng_state
@@ -37,6 +37,11 @@ from ablate.schema import CHECKPOINT, METRICS, results_frame
 from ablate.structs import Batch, Data, ModelParts, TrainState
 
 __all__ = ["Trainer", "train", "load_trained"]
+
+
+def no_variants(images: torch.Tensor) -> list:
+    """The probe of the originals alone: no variants."""
+    return []
 
 
 class Trainer:
@@ -62,8 +67,8 @@ class Trainer:
         self.forward: torch.nn.Module | None = None        # the model, compiled when asked
         self.optimizer: torch.optim.Optimizer | None = None
         self.schedule = None
-        self.test_probe: Prober | None = None
-        self.train_probe: Prober | None = None
+        self.originals: dict[str, Prober] = {}            # the test (and train) set as it is
+        self.probers: list[tuple[PlannedProbe, Prober]] = []   # each probe on the test (and train) set
         # the record: metric rows so far, whether the final evaluation is done, epochs resumed from
         self.rows: list[dict[str, Any]] = []
         self.finished = False
@@ -95,12 +100,14 @@ class Trainer:
         self.optimizer = self.make_optimizer()
         self.schedule = make_schedule(self.optimizer, s)
         self.forward = torch.compile(self.model) if s.compile else self.model
-        split = bind_probe(self.registry.registry("probes"), "split", {"radii": s.radii, "inclusive": s.inclusive},
-                           f"run {self.run.name}")
         probe_args = dict(normalize=s.normalize, batch_size=s.eval_batch_size)
-        self.test_probe = Prober(self.data.x_test, self.data.y_test, split, split_name="test", **probe_args)
+        splits = {"test": (self.data.x_test, self.data.y_test)}
         if s.probe_train:
-            self.train_probe = Prober(self.data.x_train, self.data.y_train, split, split_name="train", **probe_args)
+            splits["train"] = (self.data.x_train, self.data.y_train)
+        self.originals = {name: Prober(x, y, no_variants, split_name=name, **probe_args)
+                          for name, (x, y) in splits.items()}
+        planned = plan_probes(self.registry.registry("probes"), s, f"run {self.run.name}")
+        self.probers = planned_probers(planned, splits, **probe_args)
 
     # -- the batches of an epoch -------------------------------------------
 
@@ -153,23 +160,32 @@ class Trainer:
     # -- evaluation --------------------------------------------------------
 
     def evaluate(self, epoch: int) -> list[dict[str, Any]]:
-        """Test accuracy and loss, with the probe's variants when it is due, then the plugins' metrics."""
+        """Test accuracy and loss, the probes that run every epoch when one is due, then the plugins' metrics."""
         s = self.settings
         due = bool(s.probe_every and (epoch % s.probe_every == 0 or epoch == s.epochs))
-        results = [self.test_probe(self.model, self.state.autocast_dtype, with_variants=due).rows]
-        if due and self.train_probe is not None:
-            results.append(self.train_probe(self.model, self.state.autocast_dtype).rows)
+        results = [self.originals["test"](self.model, self.state.autocast_dtype).rows]
+        if due:
+            results += self.probe_rows("epochs", "test")
+        if due and "train" in self.originals:
+            results.append(self.originals["train"](self.model, self.state.autocast_dtype).rows)
+            results += self.probe_rows("epochs", "train")
         self.model.eval()
         results += self.hook.ablate_epoch_end(model=self.model, state=self.state)
         return self.completed(results, epoch)
+
+    def probe_rows(self, every: str, split: str) -> list[list[dict[str, Any]]]:
+        """The rows of every probe of the ``split`` set that runs ``every`` (``epochs`` or ``final``)."""
+        return [prober(self.model, self.state.autocast_dtype).rows for planned, prober in self.probers
+                if planned.every == every and prober.split_name == split]
 
     def final_evaluation(self) -> list[dict[str, Any]]:
         self.model.eval()
         models = {"final": self.model}
         for variants in self.hook.ablate_final_models(model=self.model, settings=self.settings):
             models.update({name: m.to(self.device).eval() for name, m in (variants or {}).items()})
-        rows = self.completed(self.hook.ablate_evaluate(models=models, data=self.data, state=self.state),
-                              self.settings.epochs)
+        results = self.probe_rows("final", "test") + self.probe_rows("final", "train")
+        results += self.hook.ablate_evaluate(models=models, data=self.data, state=self.state)
+        rows = self.completed(results, self.settings.epochs)
         if self.settings.probe_report and self.run_dir is not None:
             write_probe_report(self.model, self.data, self.settings, self.run_dir, self.state.autocast_dtype)
         return rows

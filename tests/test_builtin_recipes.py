@@ -24,7 +24,11 @@ EXPECTED = {
                ["table1.png"], []),
     "adversarial": (["natural", "adversarial"], ["clean", "FGSM 0.03", "PGD 0.09", "ρ=1"],
                     ["adversarial.png", "adversarial-kernels.png"], []),
+    "fourier": (["vanilla", "gaussian", "adversarial", "mixup", "batchnorm"],
+                ["probe bandpass", "band 16-max", "probe fourier_heatmap", "fourier mean"],
+                ["generic.png", "bandpass.png", "fourier_heatmap.png"], []),
 }
+PROBE_COLUMNS = {"fourier": ["radius_outer", "row", "col"]}     # columns the recipe's probes add
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -38,7 +42,7 @@ def test_builtin_recipe_at_smoke_scale(name, tmp_path):
     out = tmp_path / name
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == ["run", "epoch", "split", "component", "radius", "metric", "value",
-                                     "attack", "eps", "variant"]
+                                     "attack", "eps", "variant"] + PROBE_COLUMNS.get(name, [])
     assert list(dict.fromkeys(results["run"])) == runs
     assert results["value"].notna().all() and set(results["metric"]) >= {"accuracy", "loss"}
     accuracy = results.query("metric == 'accuracy'")["value"]
@@ -55,6 +59,9 @@ def test_builtin_recipe_at_smoke_scale(name, tmp_path):
         assert set(attacked["attack"]) == {"none", "fgsm", "pgd"}
         assert set(attacked["eps"]) == {0.0, 0.01, 0.03, 0.06, 0.09}
         assert set(attacked["variant"]) == {"final", "smooth0.1", "smooth0.25", "smooth0.5", "smooth1.0"}
+    if name == "fourier":
+        heat = results.query("component == 'fourier'")
+        assert set(heat["epoch"]) == {2} and len(heat) == 5 * 7 * 7 * 2      # 5 runs, a 7 x 7 window
     if name == "figure3":
         assert len(results.query("split == 'train' and component == 'low'"))
     assert_smoke_scale_learns(name, results)

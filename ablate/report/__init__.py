@@ -29,6 +29,7 @@ from ablate.plugins import PluginRegistry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, attack_table
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
+from ablate.report.probes import print_probes, probe_summary
 from ablate.report.results import Study, first_layer_kernels, load_results, probe_reports, tidy
 from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, figure5_columns, latest_accuracies,
                                   print_figure, summary_frame, summary_table)
@@ -36,7 +37,7 @@ from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, fig
 __all__ = [
     "print_report", "compare", "report_layouts",
     "Study", "load_results", "tidy", "first_layer_kernels", "probe_reports",
-    "Labels", "VariantLabel", "FINAL",
+    "Labels", "VariantLabel", "FINAL", "print_probes", "probe_summary",
     "Column", "LEGEND", "extremes", "figure3_columns", "figure5_columns", "latest_accuracies", "summary_frame",
     "summary_table", "print_figure", "attack_frame", "attack_rows", "attack_table",
 ]
@@ -81,4 +82,5 @@ def call_layout(name: str, function: Callable, **available) -> None:
 
 def compare(dir_a: Path, dir_b: Path, console: Console, registry: PluginRegistry | None = None) -> pd.DataFrame:
     """Two result sets side by side (see :func:`ablate.report.comparison.compare_results`); returns the table."""
-    return compare_results(dir_a, dir_b, console, Labels.of(registry or get_registry()))
+    registry = registry or get_registry()
+    return compare_results(dir_a, dir_b, console, Labels.of(registry), registry.registry("probes"))

@@ -13,13 +13,18 @@ from rich.table import Table
 
 from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
+from ablate.report.probes import probe_summary
 from ablate.report.results import load_results
 from ablate.report.tables import figure5_columns, percent, summary_frame
 
 
-def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels()) -> pd.DataFrame:
-    """Figure 5's summary, then each attack column per model variant, indexed by run."""
+def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),
+                       probes: dict[str, tuple] | None = None) -> pd.DataFrame:
+    """Figure 5's summary, the other probes' tables (``probes``: the registered ones), then each attack
+    column per model variant, indexed by run."""
     frame = summary_frame(results, runs, figure5_columns(results))
+    if probes:
+        frame = frame.join(probe_summary(results, runs, probes))
     attacks = attack_frame(results, labels)
     for (run, variant), values in attacks.iterrows():
         if run not in frame.index:
@@ -29,7 +34,8 @@ def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Label
     return frame
 
 
-def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels = Labels()) -> pd.DataFrame:
+def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels = Labels(),
+                    probes: dict[str, tuple] | None = None) -> pd.DataFrame:
     """Two result sets side by side: A, B and B - A per run and number; returns that table.
 
     B - A is green where B is better (higher accuracy, smaller gap) and red where
@@ -43,7 +49,7 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
                       f"runs are matched by name only", highlight=False)
     runs_a, runs_b = list(results_a["run"].unique()), list(results_b["run"].unique())
     shared = [r for r in runs_a if r in runs_b]
-    a, b = comparable_summary(results_a, shared, labels), comparable_summary(results_b, shared, labels)
+    a, b = comparable_summary(results_a, shared, labels, probes), comparable_summary(results_b, shared, labels, probes)
     columns = list(dict.fromkeys(list(a.columns) + list(b.columns)))
     a, b = a.reindex(columns=columns), b.reindex(columns=columns)
     rows = [{"run": run, "metric": column, "a": a.loc[run, column], "b": b.loc[run, column],

@@ -19,42 +19,49 @@ from rich.text import Text
 from ablate import plots
 from ablate.report.attack_table import attack_frame, attack_table
 from ablate.report.labels import Labels
+from ablate.report.probes import print_probes
 from ablate.report.results import Study, probe_reports
 from ablate.report.tables import (LEGEND, Column, figure3_columns, figure5_columns, print_figure, probed_radii,
                                   summary_frame, summary_table)
 from ablate.schema import EXAMPLES
 
 
-def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test") -> None:
-    """A summary table per run and a panel of curves per run (Figures 3, 4 and 5)."""
+def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test",
+                  registry=None) -> None:
+    """A summary table per run and a panel of curves per run (Figures 3, 4 and 5), then the other probes'
+    tables and figures (with the ``registry`` that registered them)."""
     columns = figure3_columns(study.results) if probe_split == "train" else figure5_columns(study.results)
     frame = summary_frame(study.results, study.runs, columns)
     console.print(summary_table(frame, title, study=study, width=console.width))
     console.print(LEGEND + "; gap = train - test, smaller is better")
     study.print_problems(console)
     print_figure(console, plots.curves_figure(study.results, study.runs, probe_split), study.out_dir, name, formats)
+    if registry is not None:
+        print_probes(study, console, formats, registry.registry("probes"))
 
 
-def figure5_layout(study: Study, console: Console, formats) -> None:
+def figure5_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 5: train, test, and test LFC/HFC accuracy at each radius, per heuristic."""
-    curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius")
+    curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius",
+                  registry=registry)
 
 
-def figure4_layout(study: Study, console: Console, formats) -> None:
+def figure4_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 4: Figure 5's table and curves, one run per batch size."""
     curves_layout(study, console, formats, "figure4",
-                  "Figure 4: final accuracy per batch size, test LFC / HFC at each radius")
+                  "Figure 4: final accuracy per batch size, test LFC / HFC at each radius", registry=registry)
 
 
-def figure3_layout(study: Study, console: Console, formats) -> None:
+def figure3_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 3: true vs shuffled labels, accuracy on the LFC of the training set."""
     curves_layout(study, console, formats, "figure3",
-                  "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train")
+                  "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train",
+                  registry=registry)
 
 
-def generic_layout(study: Study, console: Console, formats, labels: Labels) -> None:
-    """Figure 5's table and curves, plus whatever else the results hold (attacks, train-set probe)."""
-    curves_layout(study, console, formats, "generic", "Final accuracy per run")
+def generic_layout(study: Study, console: Console, formats, labels: Labels, registry=None) -> None:
+    """Figure 5's table and curves, plus whatever else the results hold (other probes, attacks, train-set probe)."""
+    curves_layout(study, console, formats, "generic", "Final accuracy per run", registry=registry)
     if probed_radii(study.results, "train", ("low",)):
         frame = summary_frame(study.results, study.runs, figure3_columns(study.results)[2:], gap=False)
         console.print(summary_table(frame, "Accuracy on the LFC of the training set", width=console.width))

@@ -115,7 +115,7 @@ def adversarial_layout(study, console, formats, labels):
 def minimal_eps_table(medians: pd.DataFrame, curves: pd.DataFrame, labels: Labels = Labels()) -> Table:
     """Per run and variant, each attack's median minimal eps; "> max" where most images withstood the largest
     eps tried (the largest eps of that run's curve)."""
-    table = Table(title="Median minimal eps per test image (pixels in [0, 1]; larger is more robust)")
+    table = Table(title="Median minimal eps per test image (larger: more robust)")
     table.add_column("run")
     table.add_column(labels.variant_heading(medians.index.get_level_values("variant")))
     for attack in medians.columns:

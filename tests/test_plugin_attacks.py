@@ -32,11 +32,16 @@ def solved_model():
     return model.eval()
 
 
-@pytest.fixture(scope="module")
-def trained():
+def colour_problem():
+    """The solved model and a colour task's data (12 training, 30 test images)."""
     x_train, y_train = colour_data(12, seed=1)
     x_test, y_test = colour_data(30, seed=2)
     return solved_model(), ablate.Data(x_train, y_train, x_test, y_test, ["r", "g", "b"])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return colour_problem()
 
 
 def evaluate(models, data, **values):

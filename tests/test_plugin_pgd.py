@@ -3,14 +3,12 @@ no torchattacks needed; resumed training is bit-identical."""
 
 import sys
 
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import ablate
-from ablate.checkpoint import load_checkpoint
 from ablate.testing import make_plugin, tiny_model, train_state
 from ablate_plugins.batchnorm import BatchNorm
 from ablate_plugins.pgd import PGD
@@ -168,14 +166,7 @@ def test_training_needs_no_torchattacks_unless_asked(monkeypatch):
 
 
 def test_interrupted_pgd_training_resumes_bit_identically(write_recipe, tmp_path):
-    from test_trainer import CtrlCAfter, tiny_run
-    from ablate.trainer import train
+    from test_trainer import assert_resumes_identically, tiny_run
 
     runs = '[[runs]]\nname = "v"\nsettings = { augment = "crop_flip" }\n[runs.plugins.pgd]\nsteps = 2\nrandom_start = true\n'
-    run = tiny_run(write_recipe, runs, ["epochs=3"])
-    whole = train(run, tmp_path / "whole")
-    with pytest.raises(KeyboardInterrupt):
-        train(run, tmp_path / "broken", progress=CtrlCAfter(8))      # 6 steps per epoch: stops in epoch 2
-    assert load_checkpoint(tmp_path / "broken" / "checkpoint.pt")["epoch"] == 1
-    resumed = train(run, tmp_path / "broken")
-    pd.testing.assert_frame_equal(whole, resumed, check_exact=True)
+    assert_resumes_identically(tiny_run(write_recipe, runs, ["epochs=3"]), tmp_path)

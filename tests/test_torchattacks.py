@@ -6,7 +6,6 @@ the extra afterwards and runs these with ``pytest -m torchattacks``.
 """
 
 import copy
-import importlib.util
 
 import pytest
 import torch
@@ -17,10 +16,10 @@ from ablate.testing import make_plugin, tiny_model, train_state
 from ablate_plugins.attacks import Attacks
 from ablate_plugins.batchnorm import BatchNorm
 from ablate_plugins.pgd import PGD
+from test_plugin_attacks import colour_problem, evaluate
 
-pytestmark = [pytest.mark.torchattacks,
-              pytest.mark.skipif(importlib.util.find_spec("torchattacks") is None,
-                                 reason="needs the attacks extra: pip install \"ablate[attacks]\"")]
+pytestmark = pytest.mark.torchattacks
+torchattacks = pytest.importorskip("torchattacks", reason="needs the attacks extra: pip install \"ablate[attacks]\"")
 
 CLASSES = 4
 
@@ -48,8 +47,6 @@ def torchattacks_examples(cls, model, x, y, train_mode, **options):
 @pytest.mark.parametrize("batchnorm", [False, True], ids=["plain", "batchnorm"])
 @pytest.mark.parametrize("train_mode", [False, True], ids=["eval", "train"])
 def test_pgd_and_fgsm_give_torchattacks_examples(batchnorm, train_mode):
-    import torchattacks
-
     model, x, y = model_and_batch(batchnorm)
     # Each side gets its own copy: torchattacks' train mode updates BatchNorm's running statistics.
     theirs = torchattacks_examples(torchattacks.PGD, copy.deepcopy(model), x, y, train_mode,
@@ -74,22 +71,6 @@ def test_pgd_plugin_backends_agree(mode):
         assert trained.training
         out[backend] = batch.x
     assert (out["ablate"] - out["torchattacks"]).abs().max() < 1e-6
-
-
-def colour_problem():
-    """The colour task of test_plugin_attacks: class c is the image whose channel c is brighter."""
-    from test_plugin_attacks import colour_data, solved_model
-
-    x_train, y_train = colour_data(12, seed=1)
-    x_test, y_test = colour_data(30, seed=2)
-    return solved_model(), ablate.Data(x_train, y_train, x_test, y_test, ["r", "g", "b"])
-
-
-def evaluate(models, data, **values):
-    settings = ablate.Settings(normalize="none")
-    plugin = make_plugin(Attacks, **values)
-    plugin.ablate_check(settings=settings, plugins=["attacks"])
-    return plugin.ablate_evaluate(models=models, data=data, state=train_state(settings, num_classes=3))
 
 
 def test_attacks_plugin_backends_give_the_same_rows():

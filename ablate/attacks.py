@@ -16,7 +16,7 @@ Where this differs from Madry's code, the examples do not change: pixels are in
 its sum (a positive factor: the same gradient sign); the random start is clipped to
 [0, 1] before the first step (Madry's is clipped after it). The arithmetic is
 written as torchattacks writes it, so that ``torchattacks.PGD``/``FGSM`` with the
-same arguments give the same examples (tests/test_attacks.py checks it).
+same arguments give the same examples (tests/test_torchattacks.py checks it).
 
 Explicit, where libraries leave it implicit: the model runs in eval mode unless
 ``train_mode`` is asked for, and every module's mode, and (train mode) every

@@ -22,10 +22,16 @@
     warm-up epoch each, and medians are reported: the machine may be shared and noisy.
 (b) the cost of one epoch with the probe on (originals + LFC + HFC of ``--probe-images``
     test images at ``--radii``) as a ratio to the epoch without it (test originals only).
+(c) the cost of an adversarial training epoch (the ``pgd`` plugin: eps 0.03, ``--pgd-steps``
+    steps of eps/10, Madry et al.'s set-up) as a ratio to a clean epoch of the same trainer
+    set-up, for ablate's PGD (``backend = "ablate"``) and, when the ``attacks`` extra is
+    installed, torchattacks' (``backend = "torchattacks"``), timed in the same process and
+    rounds. Goal: ablate's PGD no slower than torchattacks' (ratio ablate / torchattacks <= 1).
 
     python benchmarks/train.py [--model resnet18] [--width 0.25] [--images 2000]
         [--batch-size 100[,512]] [--device cpu] [--rounds 5] [--epochs 1]
         [--baseline plain[,dataloader]|none] [--compile] [--probe-images 1000]
+        [--pgd-steps 10] [--skip throughput|probe|adversarial]
 
 Not a test: it prints figures, and one ``RESULT key=value ...`` line per measurement for
 scripts (benchmarks/device_check.sh collects them). Data: ablate's ``synthetic``
@@ -39,6 +45,7 @@ Adam, lr 1e-4, each image divided by its maximum).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import time
@@ -52,6 +59,7 @@ import torch.nn.functional as F
 
 from ablate.config import Settings
 from ablate.models import build_model
+from ablate.plugins import get_registry
 from ablate.probe import Prober, split_probe
 from ablate.recipe import Run
 from ablate.scaling import model_input
@@ -82,12 +90,16 @@ def make_settings(args, dataset: str, radii: list[float], probe_every: int, batc
                      "model": args.model, "width": args.width, "batch_size": batch_size,
                      "optimizer": "adam", "lr": 1e-4, "normalize": "max", "radii": radii,
                      "probe_every": probe_every, "device": args.device, "compile": args.compile,
-                     "epochs": 1_000_000}, "benchmark")
+                     "epochs": 100_000}, "benchmark")       # the most Settings allows: never the last epoch
     return settings
 
 
-def make_trainer(settings: Settings, name: str) -> Trainer:
-    trainer = Trainer(Run(name, settings))
+def make_trainer(settings: Settings, name: str, plugins: list[tuple[str, dict]] = ()) -> Trainer:
+    """A set-up trainer; ``plugins`` are ``(name, values)``, checked as a recipe's would be."""
+    registry = get_registry()
+    checked = [(plugin, registry.get(plugin, "benchmark").cls.validate(values, f"benchmark: {plugin}"))
+               for plugin, values in plugins]
+    trainer = Trainer(Run(name, settings, checked), registry=registry)
     trainer.setup()
     return trainer
 
@@ -263,6 +275,38 @@ def probe_cost(args, dataset: str, device: torch.device, batch_size: int, train_
           f"eval_on_s={on:.4f} probe_epoch_ratio={(train + on) / (train + off):.3f}", flush=True)
 
 
+# --------------------------------------------------------------------------
+# (c) adversarial training step
+# --------------------------------------------------------------------------
+
+def adversarial_cost(args, dataset: str, device: torch.device, batch_size: int) -> None:
+    """Epochs of PGD training (ablate's attack, torchattacks' when installed) against clean epochs."""
+    settings = make_settings(args, dataset, radii=[], probe_every=0, batch_size=batch_size)
+    backends = ["ablate"] + (["torchattacks"] if importlib.util.find_spec("torchattacks") else [])
+    contenders = {"clean": make_trainer(settings, "benchmark-clean").train_epoch}
+    for backend in backends:
+        pgd = {"eps": 0.03, "steps": args.pgd_steps, "backend": backend}
+        contenders[f"pgd-{backend}"] = make_trainer(settings, f"benchmark-{backend}", [("pgd", pgd)]).train_epoch
+    print(f"(c) adversarial training: PGD eps 0.03, {args.pgd_steps} steps of eps/10, batch {batch_size}, "
+          f"{args.images} images; {args.rounds} rounds" + ("" if len(backends) == 2 else
+                                                           "; torchattacks not installed (the attacks extra)"),
+          flush=True)
+    times = interleaved(contenders, args.rounds, 1, device)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    for name, seconds in median.items():
+        ratio = seconds / median["clean"]
+        print(f"    {name:<17}: median {seconds:8.3f} s / epoch  {ratio:6.2f} x a clean epoch")
+    fields = [f"batch={batch_size}", f"pgd_steps={args.pgd_steps}"]
+    fields += [f"{name.replace('-', '_')}_over_clean={median[name] / median['clean']:.3f}" for name in median]
+    if "pgd-torchattacks" in median:
+        paired = [a / t for a, t in zip(times["pgd-ablate"], times["pgd-torchattacks"])]
+        print(f"    ablate / torchattacks: {median['pgd-ablate'] / median['pgd-torchattacks']:6.3f} (seconds, medians; "
+              f"goal <= 1); paired per round: median {statistics.median(paired):.3f}, "
+              f"range {min(paired):.3f}..{max(paired):.3f}")
+        fields.append(f"ablate_over_torchattacks={median['pgd-ablate'] / median['pgd-torchattacks']:.3f}")
+    print("RESULT " + " ".join(fields), flush=True)
+
+
 def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -288,7 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--radii", default="4,8,12,16")
     parser.add_argument("--probe-rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--skip", choices=["throughput", "probe"], default=None)
+    parser.add_argument("--pgd-steps", type=int, default=10, help="PGD steps of (c), the adversarial training step")
+    parser.add_argument("--skip", choices=["throughput", "probe", "adversarial"], action="append", default=[],
+                        help="leave out a part; repeatable")
     args = parser.parse_args(argv)
     args.baseline = [b.strip() for b in args.baseline.split(",") if b.strip() not in ("", "none")]
     unknown = [b for b in args.baseline if b not in BASELINES]
@@ -303,10 +349,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data: {dataset}; torch {torch.__version__}; {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     train_seconds = None
-    if args.skip != "throughput":
+    if "throughput" not in args.skip:
         train_seconds = [throughput(args, dataset, device, b) for b in batch_sizes][0]
-    if args.skip != "probe" and args.probe_images > 0:
+    if "probe" not in args.skip and args.probe_images > 0:
         probe_cost(args, dataset, device, batch_sizes[0], train_seconds)
+    if "adversarial" not in args.skip:
+        adversarial_cost(args, dataset, device, batch_sizes[0])
 
 
 if __name__ == "__main__":

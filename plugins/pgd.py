@@ -6,10 +6,12 @@ eps / 10, no random start, cross-entropy loss, clipping to the eps-ball and to
 [0, 1]; it trains on the adversarial examples only, with pad-4 crop + flip
 augmentation and images divided by 255 (set ``augment = "crop_flip"`` and
 ``normalize = "none"`` in the run to match). These are the defaults; the attack
-is torchattacks' ``PGD``. ``clean_fraction`` keeps the first part of each
-(already shuffled) batch clean, for the common half-and-half variant.
+is ablate's own (:func:`ablate.attacks.pgd`), or torchattacks' ``PGD`` with
+``backend = "torchattacks"`` (the ``attacks`` extra; the same examples, for
+comparison). ``clean_fraction`` keeps the first part of each (already shuffled)
+batch clean, for the common half-and-half variant.
 
-Pixel range. torchattacks clips to [0, 1]. Training inputs are in [0, 1] with
+Pixel range. The attack clips to [0, 1]. Training inputs are in [0, 1] with
 either ``normalize`` setting ("none": pixels / 255; "max": each image / its peak)
 as long as the images are ordinary ones; the first batch is checked, and
 ``frequency_filter`` (signed or out-of-range images) is refused at validation.
@@ -20,7 +22,7 @@ training step itself runs under bf16 autocast: a bf16 gradient's sign is noisy
 near zero and PGD only uses the sign. ``precision = "autocast"`` runs the attack
 under the training step's autocast dtype instead (faster, less exact).
 
-Model mode. By default (``mode = "eval"``, torchattacks' own default) the attack
+Model mode. By default (``mode = "eval"``, as torchattacks' default) the attack
 runs in eval mode: dropout is off, so the attack targets the deterministic
 network that is evaluated, and BatchNorm running averages (with
 ``batchnorm.stats = "running"``) are used as at test time and are not updated by
@@ -28,7 +30,7 @@ the ten attack passes; with the official BatchNorm (batch statistics) eval and t
 normalise alike. ``mode = "train"`` attacks the network as it trains (dropout
 active, batch statistics); BatchNorm running averages are saved before and
 restored after the attack so that only the real training step updates them.
-Either way the model is back in train mode when the hook returns.
+Either way every module is back in its mode when the hook returns.
 
 Order. The attack needs integer labels, so ``pgd`` must be listed before
 ``mixup`` (attack, then mix adversarial examples); the other order is refused
@@ -37,23 +39,13 @@ at validation. Randomness (``random_start``) uses torch's global generator.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import torch
 
 import ablate
 from ablate import Param
+from ablate.attacks import model_mode, pgd, precision, require_torchattacks
 
 RANGE_TOLERANCE = 1e-4
-
-
-def attack_precision(device: torch.device, precision: str, autocast_dtype):
-    """The autocast context the attack runs in: disabled (fp32) or the training step's dtype."""
-    if autocast_dtype is None:          # the run uses no autocast: everything is fp32 already
-        return nullcontext()
-    if precision == "autocast":
-        return torch.autocast(device_type=device.type, dtype=autocast_dtype)
-    return torch.autocast(device_type=device.type, enabled=False)
 
 
 class PGD(ablate.Plugin):
@@ -71,6 +63,8 @@ class PGD(ablate.Plugin):
               choices=("eval", "train")),
         Param("precision", str, "fp32", "'fp32': attack outside autocast; 'autocast': in the "
               "training step's precision", choices=("fp32", "autocast")),
+        Param("backend", str, "ablate", "whose PGD: 'ablate' (ablate.attacks) or 'torchattacks' (the "
+              "attacks extra)", choices=("ablate", "torchattacks"), since="0.2"),
     ]
 
     def __init__(self, **values):
@@ -85,6 +79,8 @@ class PGD(ablate.Plugin):
         if "frequency_filter" in plugins:
             raise ablate.AblateError("pgd cannot train on frequency_filter's images: the attack clips to "
                                      "[0, 1] and LFC/HFC images leave that range; drop one of the two plugins")
+        if self.args.backend == "torchattacks":
+            require_torchattacks("pgd with backend = 'torchattacks'")
 
     @property
     def step_size(self) -> float:
@@ -111,23 +107,17 @@ class PGD(ablate.Plugin):
         self.range_checked = True
 
     def attack(self, model, x: torch.Tensor, y: torch.Tensor, state) -> torch.Tensor:
-        """PGD examples for ``(x, y)``; the model is back in its original mode afterwards."""
-        import torchattacks
-
-        was_training = model.training
-        saved_buffers = None
-        attack = torchattacks.PGD(model, eps=self.args.eps, alpha=self.step_size, steps=self.args.steps,
-                                  random_start=self.args.random_start)
-        if self.args.mode == "train":
-            saved_buffers = [b.detach().clone() for b in model.buffers()]
-            attack.set_model_training_mode(model_training=True, batchnorm_training=True, dropout_training=True)
-        try:
-            with torch.enable_grad(), attack_precision(x.device, self.args.precision, state.autocast_dtype):
-                adversarial = attack(x.detach(), y)
-        finally:
-            if saved_buffers is not None:
-                with torch.no_grad():
-                    for buffer, saved in zip(model.buffers(), saved_buffers):
-                        buffer.copy_(saved)
-            model.train(was_training)
-        return adversarial.to(x.dtype)
+        """PGD examples for ``(x, y)``; every module of the model is back in its mode afterwards."""
+        args, train_mode = self.args, self.args.mode == "train"
+        dtype = state.autocast_dtype if args.precision == "autocast" else None
+        if args.backend == "ablate":
+            adversarial = pgd(model, x, y, args.eps, args.steps, self.step_size, args.random_start,
+                              train_mode=train_mode, autocast_dtype=dtype)
+            return adversarial.to(x.dtype)
+        torchattacks = require_torchattacks("pgd with backend = 'torchattacks'")
+        attack = torchattacks.PGD(model, eps=args.eps, alpha=self.step_size, steps=args.steps,
+                                  random_start=args.random_start)
+        attack.set_model_training_mode(model_training=train_mode, batchnorm_training=train_mode,
+                                       dropout_training=train_mode)
+        with model_mode(model, train_mode), torch.enable_grad(), precision(x.device, dtype):
+            return attack(x.detach(), y).to(x.dtype)

@@ -1,4 +1,7 @@
-"""attacks: accuracy under FGSM/PGD per variant and eps; eps 0 is the clean accuracy."""
+"""attacks: accuracy under FGSM/PGD per variant and eps; eps 0 is the clean accuracy; minimal eps;
+no torchattacks needed for ablate's own attacks (tests/test_torchattacks.py has those that need it)."""
+
+import sys
 
 import pytest
 import torch
@@ -6,7 +9,7 @@ from torch import nn
 
 import ablate
 from ablate.testing import make_plugin, train_state
-from ablate_plugins.attacks import Attacks, evaluation_subset
+from ablate_plugins.attacks import CURVE, MEDIAN, Attacks, evaluation_subset
 
 CLASSES = 3
 
@@ -20,17 +23,25 @@ def colour_data(n, seed):
     return (x * 255).round().to(torch.uint8), y
 
 
-@pytest.fixture(scope="module")
-def trained():
+def solved_model():
     """A model that solves the colour task: logits are the scaled channel means."""
-    x_train, y_train = colour_data(12, seed=1)
-    x_test, y_test = colour_data(30, seed=2)
-    data = ablate.Data(x_train, y_train, x_test, y_test, ["r", "g", "b"])
     model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, CLASSES))
     with torch.no_grad():
         model[2].weight.copy_(30 * torch.eye(CLASSES))
         model[2].bias.zero_()
-    return model.eval(), data
+    return model.eval()
+
+
+def colour_problem():
+    """The solved model and a colour task's data (12 training, 30 test images)."""
+    x_train, y_train = colour_data(12, seed=1)
+    x_test, y_test = colour_data(30, seed=2)
+    return solved_model(), ablate.Data(x_train, y_train, x_test, y_test, ["r", "g", "b"])
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return colour_problem()
 
 
 def evaluate(models, data, **values):
@@ -75,15 +86,57 @@ def test_subset_and_batching_do_not_change_the_counts(trained):
     assert len(set(index.tolist())) == 10 and torch.equal(index, evaluation_subset(30, 10))
 
 
-def test_other_torchattacks_classes_by_name(trained):
+@pytest.fixture
+def without_torchattacks(monkeypatch):
+    """As if torchattacks were not installed (the default install): importing it fails."""
+    monkeypatch.setitem(sys.modules, "torchattacks", None)
+
+
+def test_fgsm_and_pgd_need_no_torchattacks(trained, without_torchattacks):
     model, data = trained
-    rows = evaluate({"final": model}, data, eps=[0.1], attacks=["bim"], pgd_steps=3)
-    assert {r["attack"] for r in rows} == {"none", "bim"}
+    rows = evaluate({"final": model}, data, eps=[0.3])
+    assert {r["attack"] for r in rows} == {"none", "fgsm", "pgd"}
 
 
-def test_unknown_attack_is_refused_at_check_time():
-    plugin = make_plugin(Attacks, attacks=["fgsm", "deepfoo"])
-    with pytest.raises(ablate.AblateError, match="unknown attack 'deepfoo'.*fgsm"):
+@pytest.mark.parametrize("values, message", [
+    ({"attacks": ["fgsm", "apgd"]}, "'apgd' .*needs torchattacks"),
+    ({"backend": "torchattacks"}, "backend = 'torchattacks' needs torchattacks"),
+])
+def test_other_attacks_without_torchattacks_say_how_to_install_it(without_torchattacks, values, message):
+    plugin = make_plugin(Attacks, **values)
+    with pytest.raises(ablate.AblateError, match=message + r'.*pip install "ablate\[attacks\]"') as error:
+        plugin.ablate_check(settings=ablate.Settings(), plugins=["attacks"])
+    assert "\n" not in str(error.value)
+
+
+def test_minimal_mode_rows(trained):
+    model, data = trained
+    rows = evaluate({"final": model, "smooth1.0": model}, data, mode="minimal", max_eps=0.4, search_grid=8,
+                    tolerance=0.002)
+    assert {r["metric"] for r in rows} == {"accuracy", MEDIAN, CURVE}
+    for variant in ("final", "smooth1.0"):
+        mine = [r for r in rows if r["variant"] == variant]
+        (clean,) = [r["value"] for r in mine if r["metric"] == "accuracy"]
+        assert clean == 1.0
+        for attack in ("fgsm", "pgd"):
+            (median,) = [r["value"] for r in mine if r["metric"] == MEDIAN and r["attack"] == attack]
+            curve = [(r["eps"], r["value"]) for r in mine if r["metric"] == CURVE and r["attack"] == attack]
+            assert [eps for eps, _ in curve] == [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4]
+            assert curve[0][1] == clean and curve[-1][1] < 0.5
+            assert all(a >= b for (_, a), (_, b) in zip(curve, curve[1:]))
+            assert 0 < median < 0.4
+            # The median is where the implied accuracy crosses one half.
+            assert all(value >= 0.5 for eps, value in curve if eps < median - 0.002)
+            assert all(value <= 0.5 for eps, value in curve if eps >= median)
+    pgd = {r["eps"]: r["value"] for r in rows if r["metric"] == CURVE and r["attack"] == "pgd"}
+    fgsm = {r["eps"]: r["value"] for r in rows if r["metric"] == CURVE and r["attack"] == "fgsm"}
+    assert all(pgd[eps] <= fgsm[eps] + 1e-9 for eps in pgd)
+
+
+@pytest.mark.parametrize("values", [{"attacks": ["fgsm", "square"]}, {"backend": "torchattacks"}])
+def test_minimal_mode_is_for_ablates_own_attacks(values):
+    plugin = make_plugin(Attacks, mode="minimal", **values)
+    with pytest.raises(ablate.AblateError, match="minimal.*fgsm and pgd only"):
         plugin.ablate_check(settings=ablate.Settings(), plugins=["attacks"])
 
 
@@ -96,7 +149,8 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
 
 @pytest.mark.parametrize("values, message", [
     ({"eps": [-0.1]}, ">= 0"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
-    ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"),
+    ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"), ({"backend": "foolbox"}, "allowed"),
+    ({"mode": "fine"}, "allowed"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
 ])
 def test_bad_parameters_are_refused(values, message):
     with pytest.raises(ablate.AblateError, match=message):

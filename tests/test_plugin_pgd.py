@@ -1,4 +1,7 @@
-"""pgd: adversarial examples inside the eps-ball and [0, 1], raising the loss; mode, precision, order."""
+"""pgd: adversarial examples inside the eps-ball and [0, 1], raising the loss; mode, precision, order;
+no torchattacks needed; resumed training is bit-identical."""
+
+import sys
 
 import pytest
 import torch
@@ -151,3 +154,19 @@ def test_nn_module_without_train_mode_hooks_is_not_needed():
     x, y = torch.rand(8, 3, 8, 8), torch.arange(8) % CLASSES
     batch = attacked(model, x, y)
     assert (batch.x - x).abs().max() <= 0.03 + 1e-6 and not torch.equal(batch.x, x)
+
+
+def test_training_needs_no_torchattacks_unless_asked(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchattacks", None)
+    model, x, y = setup()
+    batch = attacked(model, x, y)
+    assert (batch.x - x).abs().max() > 0.02
+    with pytest.raises(ablate.AblateError, match=r'backend = .torchattacks. needs torchattacks.*"ablate\[attacks\]"'):
+        make_plugin(PGD, backend="torchattacks").ablate_check(settings=ablate.Settings(), plugins=["pgd"])
+
+
+def test_interrupted_pgd_training_resumes_bit_identically(write_recipe, tmp_path):
+    from test_trainer import assert_resumes_identically, tiny_run
+
+    runs = '[[runs]]\nname = "v"\nsettings = { augment = "crop_flip" }\n[runs.plugins.pgd]\nsteps = 2\nrandom_start = true\n'
+    assert_resumes_identically(tiny_run(write_recipe, runs, ["epochs=3"]), tmp_path)

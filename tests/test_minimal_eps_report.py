@@ -1,0 +1,54 @@
+"""The adversarial layout shows attacks' minimal-eps results: the median per run, variant and attack,
+and the accuracy-vs-eps curve they imply (adversarial-minimal.png)."""
+
+import math
+
+import torch
+
+from ablate import report
+from test_report import EPOCHS, header, recording_console, write_study
+
+CURVE_EPS = [0.0, 0.05, 0.1]
+
+
+def minimal_rows(run: str, variant: str, medians: dict[str, float], epoch: int = EPOCHS) -> list[dict]:
+    """The rows ``attacks`` writes in minimal mode: clean accuracy, then per attack a median and a curve."""
+    base = {"run": run, "epoch": epoch, "split": "test", "component": "original", "radius": None,
+            "variant": variant}
+    rows = [{**base, "metric": "accuracy", "value": 0.9, "attack": "none", "eps": 0.0}]
+    for attack, median in medians.items():
+        rows.append({**base, "metric": "median_min_eps", "value": median, "attack": attack, "eps": None})
+        rows += [{**base, "metric": "min_eps_accuracy", "value": 0.9 - 4 * eps, "attack": attack, "eps": eps}
+                 for eps in CURVE_EPS]
+    return rows
+
+
+def test_minimal_eps_table_and_curves(tmp_path):
+    rows = (minimal_rows("natural", "final", {"fgsm": 0.0123, "pgd": 0.0081})
+            + minimal_rows("natural", "smooth1.0", {"fgsm": 0.02, "pgd": 0.015})
+            + minimal_rows("natural", "final", {"fgsm": 0.5, "pgd": 0.5}, epoch=EPOCHS - 1)   # older: not shown
+            + minimal_rows("adversarial", "final", {"fgsm": math.inf, "pgd": 0.0456}))
+    out = write_study(tmp_path / "adversarial", rows, layout="adversarial",
+                      checkpoints={"natural": torch.randn(8, 3, 3, 3)})
+    console = recording_console()
+    report.print_report(out, console)
+    text = console.export_text(clear=False)
+    assert "Median minimal eps" in text
+    assert header(text, first="FGSM") == ["run", "smoothing", "FGSM", "PGD"]
+    lines = [[c.strip() for c in line.strip("│").split("│")] for line in text.splitlines()
+             if line.startswith("│") and ("0.0" in line or ">" in line) and "%" not in line]
+    assert ["natural", "none", "0.0123", "0.0081"] in lines
+    assert ["natural", "ρ=1", "0.0200", "0.0150"] in lines
+    assert ["adversarial", "none", "> 0.1", "0.0456"] in lines, "inf: no eps up to the largest tried"
+    assert (out / "adversarial-minimal.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "adversarial.png").exists(), "no fixed-eps attack rows: no empty Table 2 figure"
+
+
+def test_grid_results_alone_show_no_minimal_table(tmp_path):
+    rows = minimal_rows("natural", "final", {})
+    rows.append({**rows[0], "metric": "accuracy", "value": 0.4, "attack": "fgsm", "eps": 0.03})
+    out = write_study(tmp_path / "adversarial", rows, layout="adversarial")
+    console = recording_console()
+    report.print_report(out, console)
+    assert "Median minimal eps" not in console.export_text()
+    assert (out / "adversarial.png").exists() and not (out / "adversarial-minimal.png").exists()

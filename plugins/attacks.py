@@ -144,7 +144,7 @@ class Attacks(ablate.Plugin):
                 functions[name] = fgsm if name == "fgsm" else partial(own_pgd, args.pgd_steps, args.step_size,
                                                                       args.random_start)
                 continue
-            what = (f"attacks: backend = 'torchattacks'" if name in OWN else
+            what = ("attacks: backend = 'torchattacks'" if name in OWN else
                     f"attacks: {name!r} (not one of ablate's own: {', '.join(OWN)})")
             classes = attack_classes(require_torchattacks(what))
             if name not in classes:

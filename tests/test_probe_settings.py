@@ -3,7 +3,6 @@ the trainer's schedule, `ablate probe --probe`, report and compare, and the gaus
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest
@@ -15,7 +14,7 @@ import ablate
 from ablate.cli import cli
 from ablate.recipe import expand, load_recipe
 from ablate.report import compare, print_report
-from ablate.schema import CHECKPOINT, PLAN, RESULTS, results_frame
+from ablate.schema import CHECKPOINT
 from ablate.trainer import train
 
 RUN = '[[runs]]\nname = "v"\n'

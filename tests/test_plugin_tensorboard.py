@@ -8,10 +8,17 @@ import math
 import pandas as pd
 import pytest
 
-from ablate.plugins import get_registry
+from ablate.plugins import get_registry, reset_registry
 from ablate.recipe import expand, load_recipe
 from ablate.runner import run_recipe
 from ablate_plugins.tensorboard import tag
+
+@pytest.fixture(autouse=True)
+def tensorboard_enabled(monkeypatch):
+    """conftest.py keeps optional autoloaded plugins out of other tests; these tests are about one."""
+    monkeypatch.delenv("ABLATE_DISABLE_PLUGINS")
+    reset_registry()
+
 
 needs_extra = pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None,
                                  reason='needs the extra: pip install "ablate[tensorboard]"')

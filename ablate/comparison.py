@@ -21,7 +21,6 @@ from ablate.checkpoint import write_csv
 from ablate.errors import AblateError
 from ablate.probe_any import measure
 from ablate.schema import PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_RESULTS
-from ablate.structs import Data
 from ablate.zoo import LoadedModel, ModelSpec, Preprocess, is_file, is_torchscript, load_model
 
 PER_MODEL_OPTIONS = {"--weights": "weights", "--mean": "mean", "--std": "std", "--image-size": "image_size"}
@@ -181,8 +180,9 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
 
 
 def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
-                num_classes: int | None) -> tuple[list[LoadedModel], Data]:
-    """Every model, and the data set they are probed on (``dataset``, else the first checkpoint's)."""
+                num_classes: int | None) -> tuple[list[LoadedModel], object]:
+    """Every model, and the data they are probed on: ``dataset`` (else the first checkpoint's) as an
+    :class:`ablate.Data`, or a DataLoader that streams an image folder."""
     from ablate.datasets import load_full
 
     loaded: list[LoadedModel | None] = []
@@ -199,13 +199,19 @@ def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
     if not dataset:
         raise AblateError("ablate probe: --dataset is needed to probe a model that is not an ablate checkpoint, "
                           "e.g. --dataset cifar10, --dataset npz:PATH")
-    data = load_full(dataset)
-    classes = num_classes or data.num_classes
-    models = [model or load_model(spec, classes) for model, spec in zip(loaded, specs)]
+    name, _, arg = dataset.partition(":")
+    if name == "imagefolder":                    # streamed: it need not fit in memory
+        from ablate.image_datasets import imagefolder_stream
+
+        data, classes = imagefolder_stream(arg)
+    else:
+        data = load_full(dataset)
+        classes = data.classes
+    models = [model or load_model(spec, num_classes or len(classes)) for model, spec in zip(loaded, specs)]
     return models, data
 
 
-def compare_models(models: list[LoadedModel], data: Data, radii: list[float], out_dir: Path, formats: list[str],
+def compare_models(models: list[LoadedModel], data, radii: list[float], out_dir: Path, formats: list[str],
                    console, *, device: str = "auto", limit: int = 0, max_memory: int, batch_size: int = 256,
                    dataset: str = "") -> pd.DataFrame:
     """Probe every model on ``data``'s test split; write the files and print the comparison. Returns the rows."""

@@ -162,6 +162,9 @@ def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int) -> Iter
         if x.ndim == 3:
             x = x.unsqueeze(1)              # (N, H, W) grey images
         x = preprocess.pixels(x)
+        if held_x and x.shape[1:] != held_x[0].shape[1:]:
+            raise AblateError(f"probe: images of several sizes ({tuple(held_x[0].shape[1:])} and "
+                              f"{tuple(x.shape[1:])}); give the model's --image-size (Preprocess(image_size=...))")
         if size is None:
             per_image = 4 * x[0].numel() * (1 + 2 * radii + WORK_COPIES)
             size = max(1, max_memory // max(1, per_image))

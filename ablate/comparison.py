@@ -250,7 +250,7 @@ def comparison_table(results: pd.DataFrame, counts: pd.DataFrame, what: str):
     table = Table(title=f"LFC / HFC probe: {what}")
     table.add_column("model", no_wrap=True, min_width=max(len(str(m)) for m in [*counts["model"], "model"]))
     for column in ("radius", "original", "LFC", "HFC", "LFC only", "HFC only", "both", "neither"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for row in counts.itertuples(index=False):
         own = accuracy[accuracy["model"] == row.model]
         value = {c: own[(own["component"] == c) & ((own["radius"] == row.radius) if c != "original"

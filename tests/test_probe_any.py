@@ -92,7 +92,7 @@ def test_probe_model_gives_the_results_columns_plus_model_and_streams_the_same()
     model = tiny(4)
     x = torch.randint(0, 256, (30, 3, 12, 10), dtype=torch.uint8)
     y = torch.arange(30) % 4
-    whole = probe_model(model, (x, y), radii=[2, 4], device="cpu")
+    whole = ablate.probe_model(model, (x, y), radii=[2, 4], device="cpu")
     assert list(whole.columns) == RESULT_COLUMNS + ["model"]
     assert set(whole["component"]) == {"original", "low", "high"} and len(whole) == 2 * (1 + 2 * 2)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x.float() / 255, y), batch_size=7)

@@ -147,11 +147,7 @@ def attack_figure(table: pd.DataFrame):
             ax.plot(line.index, line.values, marker="o", markersize=3, color=run_color[run],
                     linestyle=variant_style[variant], label=f"{run}, {variant}")
         ax.set_title(attack.upper())
-        ax.set_xlabel("eps (pixels in [0, 1])")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        accuracy_axes(ax, "eps (pixels in [0, 1])")
     return fig
 
 
@@ -197,9 +193,14 @@ def radius_accuracy_figure(results: pd.DataFrame):
         if len(original) and len(radii):
             ax.hlines(float(original.iloc[0]), radii.min(), radii.max(), colors=color, linestyles="--",
                       linewidth=0.9, label=f"{model}: original")
-    ax.set_xlabel("radius r")
+    accuracy_axes(ax, "radius r")
+    return fig
+
+
+def accuracy_axes(ax, xlabel: str) -> None:
+    """Label a panel of accuracies against ``xlabel``, 0..1, with a grid and a legend."""
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small")
-    return fig

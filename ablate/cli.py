@@ -220,13 +220,14 @@ class ProbeCommand(click.Command):
 @click.option("--limit", default=0, type=click.IntRange(min=0), help="Probe a stratified subset of N test images.")
 @click.option("--max-memory", default="1GB", show_default=True,
               help="Memory for images, their LFC/HFC and the split's work at once (e.g. 512MB, 4GB).")
+@click.option("--per-class", is_flag=True, help="Also write accuracy per class (probe_per_class.csv).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, models_file, num_classes,
-          limit, max_memory, batch_size, device, out, formats) -> None:
+          limit, max_memory, per_class, batch_size, device, out, formats) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
 
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
@@ -239,7 +240,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
-                                                                     or num_classes):
+                                                                     or num_classes or per_class):
         probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
                          console)
         return
@@ -247,10 +248,10 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
     specs = model_specs(models, shared, own, models_file)
-    loaded, data = load_models(specs, dataset, device, num_classes)
+    loaded, data, classes = load_models(specs, dataset, device, num_classes)
     compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
                    limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
-                   dataset=dataset or "the checkpoint's data set")
+                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes)
 
 
 def probe_overrides(overrides) -> dict[str, dict]:

@@ -20,7 +20,7 @@ import pandas as pd
 from ablate.checkpoint import write_csv
 from ablate.errors import AblateError
 from ablate.probe_any import measure
-from ablate.schema import PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_RESULTS
+from ablate.schema import PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS, PROBE_RESULTS
 from ablate.zoo import LoadedModel, ModelSpec, Preprocess, is_file, is_torchscript, load_model
 
 PER_MODEL_OPTIONS = {"--weights": "weights", "--mean": "mean", "--std": "std", "--image-size": "image_size"}
@@ -180,9 +180,9 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
 
 
 def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
-                num_classes: int | None) -> tuple[list[LoadedModel], object]:
+                num_classes: int | None) -> tuple[list[LoadedModel], object, list[str]]:
     """Every model, and the data they are probed on: ``dataset`` (else the first checkpoint's) as an
-    :class:`ablate.Data`, or a DataLoader that streams an image folder."""
+    :class:`ablate.Data`, or a DataLoader that streams an image folder; and the names of its classes."""
     from ablate.datasets import load_full
 
     loaded: list[LoadedModel | None] = []
@@ -208,12 +208,12 @@ def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
         data = load_full(dataset)
         classes = data.classes
     models = [model or load_model(spec, num_classes or len(classes)) for model, spec in zip(loaded, specs)]
-    return models, data
+    return models, data, list(classes)
 
 
 def compare_models(models: list[LoadedModel], data, radii: list[float], out_dir: Path, formats: list[str],
                    console, *, device: str = "auto", limit: int = 0, max_memory: int, batch_size: int = 256,
-                   dataset: str = "") -> pd.DataFrame:
+                   dataset: str = "", per_class: bool = False, classes: Sequence[str] | None = None) -> pd.DataFrame:
     """Probe every model on ``data``'s test split; write the files and print the comparison. Returns the rows."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -233,11 +233,14 @@ def compare_models(models: list[LoadedModel], data, radii: list[float], out_dir:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / PROBE_RESULTS, results)
     write_csv(out_dir / PROBE_COUNTS, counts)
+    if per_class:
+        write_csv(out_dir / PROBE_PER_CLASS, pd.concat([m.per_class(classes) for m in measured], ignore_index=True))
     written = plots.save(plots.radius_accuracy_figure(results), out_dir, PROBE_ACCURACY, formats)
     written += plots.save(plots.probe_figure({m.name: m.counts for m in measured}), out_dir, PROBE_COUNTS_FIGURE,
                           formats)
     console.print(comparison_table(results, counts, f"{len(measured[0].labels)} test images of {dataset}"))
     console.print(f"wrote {out_dir / PROBE_RESULTS}, {out_dir / PROBE_COUNTS}, "
+                  + (f"{out_dir / PROBE_PER_CLASS}, " if per_class else "")
                   + ", ".join(str(p) for p in written), highlight=False)
     return results
 

@@ -47,6 +47,18 @@ class Measured:
         frame = results_frame(self.rows)
         return frame[[c for c in frame.columns if c != "model"] + ["model"]]
 
+    def per_class(self, classes: Sequence[str] | None = None) -> pd.DataFrame:
+        """Accuracy per class on the originals and on every variant: ``model, class, images, component,
+        radius, accuracy``."""
+        rows = []
+        for label in self.labels.unique().tolist():
+            mine = self.labels == label
+            name = classes[label] if classes is not None and label < len(classes) else str(label)
+            for (component, radius, *_), correct in self.correct.items():
+                rows.append({"model": self.name, "class": name, "images": int(mine.sum()), "component": component,
+                             "radius": radius, "accuracy": float(correct[mine].double().mean())})
+        return pd.DataFrame(rows, columns=["model", "class", "images", "component", "radius", "accuracy"])
+
     @property
     def counts(self) -> pd.DataFrame:
         """Figure 1's LFC-only / HFC-only / both / neither counts per radius."""

@@ -31,6 +31,7 @@ Output folder ``<out>/<recipe>/``::
     probe_counts.csv       LFC-only / HFC-only / both / neither per model and radius (PROBE_COUNTS)
     probe_accuracy.<fmt>   accuracy against the radius, per model and component (PROBE_ACCURACY)
     probe_counts.<fmt>     the counts against the radius, one panel per model (PROBE_COUNTS_FIGURE)
+    probe_per_class.csv    accuracy per model, class, component and radius, with --per-class (PROBE_PER_CLASS)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ PROBE_RESULTS = "probe_results.csv"
 PROBE_COUNTS = "probe_counts.csv"
 PROBE_ACCURACY = "probe_accuracy"              # figures: a name, written once per --format
 PROBE_COUNTS_FIGURE = "probe_counts"
+PROBE_PER_CLASS = "probe_per_class.csv"
 
 
 def result_columns(extra: Iterable[str] = ()) -> list[str]:

@@ -15,7 +15,7 @@ from ablate.cli import cli
 from ablate.comparison import per_model_options
 from ablate.frequency import split
 from ablate.probe_any import measure, probe_model
-from ablate.schema import PROBE_COUNTS, PROBE_RESULTS, RESULT_COLUMNS
+from ablate.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
 from ablate.zoo import Preprocess
 
 DATA = "synthetic:train=40,test=40"
@@ -199,10 +199,15 @@ def test_grey_non_square_images_reach_a_torchvision_model(tmp_path):
     y = np.arange(20) % 2
     np.savez(tmp_path / "grey.npz", x_train=x, y_train=y, x_test=x, y_test=y)
     result = invoke("probe", "torchvision:resnet18", "--dataset", f"npz:{tmp_path / 'grey.npz'}", "--radii", "4,16",
-                    "--out", tmp_path / "out", "--max-memory", "2MB")
+                    "--out", tmp_path / "out", "--max-memory", "2MB", "--per-class")
     assert result.exit_code == 0, result.output
     counts = pd.read_csv(tmp_path / "out" / PROBE_COUNTS)
     assert (counts[["lfc_only", "hfc_only", "both", "neither"]].sum(axis=1) == 20).all()
+    per_class = pd.read_csv(tmp_path / "out" / PROBE_PER_CLASS)
+    assert len(per_class) == 2 * (1 + 2 * 2) and (per_class["images"] == 10).all()
+    results = pd.read_csv(tmp_path / "out" / PROBE_RESULTS).set_index(["component", "radius", "metric"])
+    high = per_class[(per_class["component"] == "high") & (per_class["radius"] == 16)]["accuracy"].mean()
+    assert high == pytest.approx(results.loc[("high", 16.0, "accuracy"), "value"])
 
 
 def test_a_missing_model_file_is_one_line():

@@ -213,3 +213,12 @@ def test_grey_non_square_images_reach_a_torchvision_model(tmp_path):
 def test_a_missing_model_file_is_one_line():
     result = invoke("probe", "nowhere.pt", "--dataset", DATA)
     assert result.exit_code == 2 and "'nowhere.pt': no such file" in result.output
+
+
+def test_a_malicious_pickle_as_a_compared_checkpoint_is_refused_and_runs_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": {}, "settings": {}, "plugins": [], "payload": Payload(tmp_path / "pwned")}, "evil.pt")
+    torch.jit.save(torch.jit.script(tiny()), tmp_path / "scripted.pt")
+    result = invoke("probe", "evil.pt", "scripted.pt", "--dataset", DATA)
+    assert result.exit_code == 2 and "refused" in result.output
+    assert not (tmp_path / "pwned").exists()

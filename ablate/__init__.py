@@ -16,7 +16,7 @@ from ablate.structs import Batch, Data, ModelParts, TrainState
 __all__ = [
     "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Probe", "Settings", "Variant",
     "Batch", "Data", "ModelParts", "TrainState", "__version__",
-    "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext",
+    "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext", "probe_model", "Preprocess",
 ]
 
 
@@ -31,6 +31,12 @@ def __getattr__(name):
     if name in ("Launcher", "LaunchContext"):
         from ablate import launchers
         return getattr(launchers, name)
+    if name == "probe_model":
+        from ablate.probe_any import probe_model
+        return probe_model
+    if name == "Preprocess":
+        from ablate.zoo import Preprocess
+        return Preprocess
     if name == "split":
         from ablate.frequency import split
         return split

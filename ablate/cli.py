@@ -185,71 +185,73 @@ def compare(dir_a, dir_b) -> None:
     compare_results(Path(dir_a), Path(dir_b), console)
 
 
-@cli.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+class ProbeCommand(click.Command):
+    """``ablate probe``: --weights, --mean, --std and --image-size apply to the MODEL they follow."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from ablate.comparison import per_model_options
+
+        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag for name in p.opts}
+        ctx.meta["per_model"] = per_model_options(args, takes_value)
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=ProbeCommand)
+@click.argument("models", nargs=-1)
 @click.option("--probe", "probe_names", multiple=True, metavar="NAME",
-              help="Evaluate this registered probe (bandpass, fourier_heatmap, split...); repeatable. "
-                   "Without it: the LFC-only / HFC-only / both / neither report (Figure 1).")
+              help="Evaluate this registered probe (bandpass, fourier_heatmap, split...) on one ablate checkpoint; "
+                   "repeatable. Without it: the LFC-only / HFC-only / both / neither report (Figure 1).")
 @click.option("--set", "overrides", multiple=True, metavar="PROBE.PARAM=VALUE",
               help="A probe parameter, e.g. fourier_heatmap.limit=100 or bandpass.edges=[0,8,\"max\"]; repeatable.")
 @click.option("--radii", default="0:16", show_default=True, help="START:END (inclusive) or a list: 4,8,12.")
 @click.option("--dataset", default=None, help="Dataset to probe (default: the one the model was trained on).")
+@click.option("--weights", multiple=True, metavar="PATH|DEFAULT",
+              help="State dict for the MODEL it follows (torchvision:NAME, timm:NAME, module:factory); DEFAULT: "
+                   "torchvision's own weights, from torch's cache.")
+@click.option("--mean", multiple=True, metavar="M1,M2,M3", help="Per-channel mean of the MODEL it follows, "
+              "applied after the split.")
+@click.option("--std", multiple=True, metavar="S1,S2,S3", help="Per-channel std of the MODEL it follows.")
+@click.option("--image-size", multiple=True, type=int, help="Resize and centre-crop to this size before the split, "
+              "for the MODEL it follows.")
+@click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size).")
+@click.option("--num-classes", default=None, type=click.IntRange(min=1),
+              help="Outputs of the architectures built (default: the data set's classes).")
+@click.option("--limit", default=0, type=click.IntRange(min=0), help="Probe a stratified subset of N test images.")
+@click.option("--max-memory", default="1GB", show_default=True,
+              help="Memory for images, their LFC/HFC and the split's work at once (e.g. 512MB, 4GB).")
+@click.option("--per-class", is_flag=True, help="Also write accuracy per class (probe_per_class.csv).")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Where to write the results and figures (default: beside the checkpoint).")
+              help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
-def probe(checkpoint, probe_names, overrides, radii, dataset, device, out, formats) -> None:
-    """Probe a trained model: Figure 1's counts per radius, or the probes named with --probe."""
-    from ablate.probe import report_table, write_probe_report
-    from ablate.runner import check_radii
-    from ablate.schema import EXAMPLES, PROBE_REPORT
+def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, models_file, num_classes,
+          limit, max_memory, per_class, batch_size, device, out, formats) -> None:
+    """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
+
+    MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
+    Several models are compared on one data set.
+    """
+    from ablate.comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
+                                   probe_checkpoint)
 
     report_radii = parse_radii(radii)
     params = probe_overrides(overrides)
-    model, settings, data = load_for_probe(Path(checkpoint), device, dataset)
-    out_dir = Path(out) if out else Path(checkpoint).parent
-    if probe_names:
-        from ablate.report.probes import probe_checkpoint
-
-        probe_checkpoint(model, data, settings, list(probe_names), params, out_dir, Path(checkpoint).parent.name,
-                         console, [f.strip() for f in formats.split(",") if f.strip()])
+    shared, own = click.get_current_context().meta["per_model"]
+    if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
+                                                                     or num_classes or per_class):
+        probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
+                         console)
         return
-    if params:
-        raise AblateError("--set: probe parameters need --probe NAME; without it the Figure 1 report takes --radii")
-    check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
-    settings.report_radii = report_radii
-    frame = write_probe_report(model, data, settings, out_dir, None)
-    console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
-    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES}")
-
-
-def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
-    """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
-    from ablate.checkpoint import load_checkpoint
-    from ablate.datasets import load_full
-    from ablate.trainer import load_trained
-
-    state = load_checkpoint(checkpoint) or {}
-    trained = state.get("settings")
-    if not isinstance(trained, dict) or not isinstance(state.get("plugins"), list):
-        raise AblateError(f"{checkpoint}: not an ablate checkpoint (no settings or plugins); point at a run's "
-                          f"checkpoint.pt")
-    if dataset:
-        data = load_full(dataset)
-        for setting, split, images in (("train_size", "training", data.y_train), ("test_size", "test", data.y_test)):
-            if trained.get(setting, 0) > len(images):
-                raise AblateError(f"--dataset {dataset}: has {len(images)} {split} images, but the model's run "
-                                  f"used {setting}={trained[setting]}, which probe keeps; give a dataset with at "
-                                  f"least {trained[setting]} {split} images")
-    try:
-        return load_trained(checkpoint, device=device, dataset=dataset)
-    except RuntimeError as exc:
-        if "size mismatch" not in str(exc):
-            raise
-        mismatch = str(exc).split("size mismatch for ", 1)[1].split(".", 1)[0]
-        raise AblateError(f"--dataset {dataset}: the model was trained on {trained.get('dataset')!r} and does not "
-                          f"fit this data (its layer {mismatch!r} has another shape: another channel or class "
-                          f"count); probe it on data with the images and classes it was trained on") from None
+    if probe_names or params:
+        raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
+                          "comparison, with --radii")
+    specs = model_specs(models, shared, own, models_file)
+    loaded, data, classes = load_models(specs, dataset, device, num_classes)
+    compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
+                   limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
+                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes)
 
 
 def probe_overrides(overrides) -> dict[str, dict]:

@@ -147,11 +147,7 @@ def attack_figure(table: pd.DataFrame):
             ax.plot(line.index, line.values, marker="o", markersize=3, color=run_color[run],
                     linestyle=variant_style[variant], label=f"{run}, {variant}")
         ax.set_title(attack.upper())
-        ax.set_xlabel("eps (pixels in [0, 1])")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        accuracy_axes(ax, "eps (pixels in [0, 1])")
     return fig
 
 
@@ -178,3 +174,33 @@ def probe_figure(reports: dict[str, pd.DataFrame]):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
     return fig
+
+
+def radius_accuracy_figure(results: pd.DataFrame):
+    """Accuracy against the radius, one colour per model: LFC solid, HFC dotted, the originals dashed
+    (``ablate probe MODEL ...``'s tidy rows, with a ``model`` column)."""
+    fig, axes = new_figure(1, panel_size=(6.4, 4.2))
+    ax = axes[0]
+    rows = results[results["metric"] == "accuracy"]
+    colors = [f"C{k % 10}" for k in range(rows["model"].nunique())]
+    for color, (model, own) in zip(colors, rows.groupby("model", sort=False)):
+        radii = own["radius"].dropna()
+        for component, linestyle in COMPONENT_LINESTYLE.items():
+            line = own[own["component"] == component].sort_values("radius")
+            ax.plot(line["radius"], line["value"], linestyle=linestyle, marker=".", color=color,
+                    label=f"{model}: {COMPONENT_NAME[component]}")
+        original = own[own["component"] == "original"]["value"]
+        if len(original) and len(radii):
+            ax.hlines(float(original.iloc[0]), radii.min(), radii.max(), colors=color, linestyles="--",
+                      linewidth=0.9, label=f"{model}: original")
+    accuracy_axes(ax, "radius r")
+    return fig
+
+
+def accuracy_axes(ax, xlabel: str) -> None:
+    """Label a panel of accuracies against ``xlabel``, 0..1, with a grid and a legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")

@@ -24,6 +24,14 @@ Output folder ``<out>/<recipe>/``::
         done.json | failed.json   how it ended (DONE, FAILED)
         probe_report.csv, examples.png   Figure 1/2 output, when asked for
         probes.csv, <probe>.png   what `ablate probe CHECKPOINT --probe NAME` measured and drew (PROBES)
+
+``ablate probe MODEL [MODEL ...]`` (any models, compared) writes into ``--out``::
+
+    probe_results.csv      tidy rows, the columns of results.csv plus ``model`` (PROBE_RESULTS)
+    probe_counts.csv       LFC-only / HFC-only / both / neither per model and radius (PROBE_COUNTS)
+    probe_accuracy.<fmt>   accuracy against the radius, per model and component (PROBE_ACCURACY)
+    probe_counts.<fmt>     the counts against the radius, one panel per model (PROBE_COUNTS_FIGURE)
+    probe_per_class.csv    accuracy per model, class, component and radius, with --per-class (PROBE_PER_CLASS)
 """
 
 from __future__ import annotations
@@ -49,6 +57,11 @@ FAILED = "failed.json"
 PROBE_REPORT = "probe_report.csv"
 EXAMPLES = "examples.png"
 PROBES = "probes.csv"
+PROBE_RESULTS = "probe_results.csv"
+PROBE_COUNTS = "probe_counts.csv"
+PROBE_ACCURACY = "probe_accuracy"              # figures: a name, written once per --format
+PROBE_COUNTS_FIGURE = "probe_counts"
+PROBE_PER_CLASS = "probe_per_class.csv"
 
 
 def result_columns(extra: Iterable[str] = ()) -> list[str]:

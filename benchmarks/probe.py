@@ -12,7 +12,13 @@
     information, the speed-up over a per-cell loop (one batch of the images per cell, as
     the public implementation evaluates), timed on a few cells and extrapolated.
 
+(d) ImageNet-sized: ``ablate.probe_model`` (the whole probe of ``ablate probe MODEL``:
+    resize, split, normalise, forward, count) of a torchvision ResNet-18 on 224x224 images
+    at radii 4..64: images per second, and the share of the time spent in the split
+    against the rest, mostly the model's forward passes. Goal: under 10 %.
+
     python benchmarks/probe.py [--data PATH] [--probe-images 300] [--width 0.25] [--heatmap-images 16]
+    python benchmarks/probe.py --skip split --skip probe --skip heatmap --large-images 512 --device cuda
 
 Not a test: it prints figures. The split is the study's (Wang et al., CVPR 2020,
 "High-frequency Component Helps Explain the Generalization of CNNs", Section 3):
@@ -280,6 +286,31 @@ def heatmap_figures(images: np.ndarray, labels: np.ndarray, args, device: torch.
           f"speed-up {min(looped) / min(ours):.1f}x")
 
 
+def imagenet_sized_figures(args, device: torch.device) -> None:
+    """(d): the whole probe of a 224x224 ResNet-18, and the split's share of it."""
+    import torchvision
+
+    from ablate.probe_any import measure
+    from ablate.zoo import Preprocess
+
+    radii = [float(r) for r in args.large_radii.split(",")]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (args.large_images, 3, 224, 224), dtype=torch.uint8, generator=generator)
+    y = torch.randint(0, 1000, (args.large_images,), generator=generator)
+    model = torchvision.models.resnet18(num_classes=1000).eval()
+    preprocess = Preprocess(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    whole = timed(lambda: measure(model, (x, y), radii, preprocess, device=str(device),
+                                  batch_size=args.batch_size), device)
+    pixels = x.to(device).float().div(255)
+    step = max(1, args.batch_size)
+    splitting = timed(lambda: [split(pixels[k:k + step], radii) for k in range(0, len(pixels), step)], device)
+    print(f"(d) whole probe, torchvision ResNet-18, {len(x)} images 224x224, radii {radii}, {device}:")
+    print(f"    probe: {whole:8.2f} s   {len(x) / whole:8.1f} images / s "
+          f"({len(x) * (1 + 2 * len(radii)) / whole:.1f} forward passes / s)")
+    print(f"    split: {splitting:8.2f} s   = {100 * splitting / max(whole - splitting, 1e-9):.1f} % of the rest "
+          f"(goal < 10 %)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None,
@@ -295,7 +326,9 @@ def main() -> None:
     parser.add_argument("--heatmap-images", type=int, default=16, help="images per cell of the heat map figure")
     parser.add_argument("--window", type=int, default=0, help="heat map window (0 = the full 32x32 map)")
     parser.add_argument("--loop-cells", type=int, default=32, help="cells the per-cell loop is timed on")
-    parser.add_argument("--skip", choices=["split", "probe", "heatmap"], action="append", default=[])
+    parser.add_argument("--large-images", type=int, default=512, help="224x224 images of the ImageNet-sized figure")
+    parser.add_argument("--large-radii", default="4,8,16,32,64")
+    parser.add_argument("--skip", choices=["split", "probe", "heatmap", "large"], action="append", default=[])
     args = parser.parse_args()
     radii = [float(r) for r in args.radii.split(",")]
     images, labels, source = load_images(args.data, max(args.split_images, args.probe_images, args.heatmap_images))
@@ -307,6 +340,8 @@ def main() -> None:
         probe_figures(images, labels, radii, args, torch.device(args.device))
     if "heatmap" not in args.skip:
         heatmap_figures(images, labels, args, torch.device(args.device))
+    if "large" not in args.skip:
+        imagenet_sized_figures(args, torch.device(args.device))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ablate
 from ablate.datasets import load_cifar10, load_cifar100, load_npz
+from ablate.image_datasets import load_fashionmnist, load_imagefolder, load_mnist, load_stl10, load_svhn
 from ablate.synthetic import SYNTHETIC_OPTIONS, load_synthetic
 
 
 class Datasets(ablate.Plugin):
-    """The built-in datasets: cifar10, cifar100 (torchvision), npz:PATH and synthetic."""
+    """The built-in datasets: cifar10, cifar100, mnist, fashionmnist, svhn, stl10 (torchvision), npz:PATH,
+    imagefolder:PATH and synthetic."""
 
     name = "datasets"
 
@@ -25,3 +27,10 @@ class Datasets(ablate.Plugin):
         register("synthetic", load_synthetic,
                  help="offline seeded images with class evidence in low and high frequencies; "
                       "synthetic:low=1.0,high=0.5,... (options: " + ", ".join(SYNTHETIC_OPTIONS) + ")")
+        register("mnist", load_mnist, help="MNIST (28x28 grey) via torchvision, in $ABLATE_DATA")
+        register("fashionmnist", load_fashionmnist, help="Fashion-MNIST (28x28 grey) via torchvision, in $ABLATE_DATA")
+        register("svhn", load_svhn, help="SVHN digits (32x32, label 0 = digit 0) in $ABLATE_DATA; needs scipy")
+        register("stl10", load_stl10, help="STL-10's labelled images (96x96) in $ABLATE_DATA/stl10_binary")
+        register("imagefolder", load_imagefolder,
+                 help="imagefolder:PATH, one folder per class (with train/ and test/ or val/, those splits; "
+                      "else the folder is both); in memory, one image size")

@@ -1,0 +1,214 @@
+"""Probe any image classifier on any images: :func:`probe_model`, the engine of ``ablate probe MODEL ...``.
+
+The images stream through in chunks that fit a memory budget: each chunk is brought
+to the model's size (:meth:`ablate.zoo.Preprocess.pixels`), split into its LFC and
+HFC in pixel space by a :class:`ablate.probe.Prober`, and only then are the
+original, LFC and HFC alike given the model's own normalisation
+(:class:`ablate.zoo.ModelInput`, the model's first layer here). Only the per-image
+correctness is kept, so the data set never has to fit in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ablate.datasets import stratified_indices
+from ablate.device import resolve_device
+from ablate.errors import AblateError
+from ablate.probe import Key, Prober, probe_report, split_probe
+from ablate.probes import variant_key
+from ablate.schema import results_frame
+from ablate.structs import Data
+from ablate.zoo import ModelInput, Preprocess
+
+DEFAULT_RADII = (4, 8, 12, 16)
+DEFAULT_MAX_MEMORY = 2**30
+WORK_COPIES = 3          # the split's spectra and intermediate results, in image-sized copies, beside the variants
+
+
+@dataclass
+class Measured:
+    """What :func:`measure` found for one model: tidy rows and per-image correctness."""
+
+    name: str
+    radii: list[float]
+    rows: list[dict] = field(default_factory=list)
+    correct: dict[Key, torch.Tensor] = field(default_factory=dict)
+    labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a results table (the columns of results.csv) plus ``model``."""
+        frame = results_frame(self.rows)
+        return frame[[c for c in frame.columns if c != "model"] + ["model"]]
+
+    def per_class(self, classes: Sequence[str] | None = None) -> pd.DataFrame:
+        """Accuracy per class on the originals and on every variant: ``model, class, images, component,
+        radius, accuracy``."""
+        rows = []
+        for label in self.labels.unique().tolist():
+            mine = self.labels == label
+            name = classes[label] if classes is not None and label < len(classes) else str(label)
+            for (component, radius, *_), correct in self.correct.items():
+                rows.append({"model": self.name, "class": name, "images": int(mine.sum()), "component": component,
+                             "radius": radius, "accuracy": float(correct[mine].double().mean())})
+        return pd.DataFrame(rows, columns=["model", "class", "images", "component", "radius", "accuracy"])
+
+    @property
+    def counts(self) -> pd.DataFrame:
+        """Figure 1's LFC-only / HFC-only / both / neither counts per radius."""
+        return probe_report(self.correct, self.radii)
+
+
+def probe_model(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII,
+                preprocess: Preprocess | None = None, **options) -> pd.DataFrame:
+    """Accuracy and loss of ``model`` on the originals, and on the LFC and HFC at every radius.
+
+    ``data``: ``(images, labels)`` tensors, an :class:`ablate.Data` (its test split), or a
+    DataLoader (any iterable) of ``(images, labels)`` batches; images uint8 (0..255) or
+    float pixels in [0, 1], *not* normalised: normalising is ``preprocess``'s job
+    (:class:`ablate.zoo.Preprocess`, e.g. ``Preprocess(mean=..., std=..., image_size=224)``),
+    applied after the split. ``options`` are :func:`measure`'s. Returns the tidy table
+    (columns as results.csv plus ``model``).
+    """
+    return measure(model, data, radii, preprocess, **options).frame
+
+
+def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, preprocess: Preprocess | None = None,
+            *, name: str = "model", device: str = "auto", batch_size: int = 256,
+            max_memory: int = DEFAULT_MAX_MEMORY, limit: int = 0, inclusive: bool = False,
+            progress: Callable[[int, int | None], None] | None = None) -> Measured:
+    """:func:`probe_model` with per-image results. ``max_memory``: bytes of images, variants and
+    their intermediates held at once; ``limit``: a stratified subset of that many images
+    (the first ones, for a DataLoader); ``progress(done, total)`` is called after every chunk."""
+    if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
+        raise AblateError(f"max_memory={max_memory!r}: must be a number of bytes >= 1")
+    radii = [float(r) if not float(r).is_integer() else int(r) for r in radii]
+    if not radii or min(radii) < 0:
+        raise AblateError(f"radii {radii}: give at least one radius, every one >= 0")
+    preprocess = preprocess or Preprocess()
+    target = resolve_device(device)
+    wrapped = nn.Sequential(ModelInput(preprocess), model).to(target)
+    found = Measured(name, list(radii))
+    parts: dict[Key, list[torch.Tensor]] = {}
+    losses: dict[Key, float] = {}
+    labels, done = [], 0
+    batches, total = image_batches(data, limit)
+    for x, y in chunks(batches, preprocess, max_memory, len(radii)):
+        x, y = x.to(target), y.to(target)
+        check_outputs(wrapped, x, y, name)
+        prober = Prober(x, y, split_probe(radii, inclusive), normalize="none", batch_size=batch_size,
+                        max_bytes=max_memory // WORK_COPIES)
+        result = prober(wrapped)
+        for key, correct in result.correct.items():
+            parts.setdefault(key, []).append(correct)
+        for row in result.rows:
+            if row["metric"] == "loss":
+                key = variant_key({k: row[k] for k in ("component", "radius")})
+                losses[key] = losses.get(key, 0.0) + row["value"] * len(y)
+        labels.append(y.cpu())
+        done += len(y)
+        if progress:
+            progress(done, total)
+    if not done:
+        raise AblateError(f"probe of {name}: the data holds no images")
+    found.labels = torch.cat(labels)
+    found.correct = {key: torch.cat(values) for key, values in parts.items()}
+    for key, correct in found.correct.items():
+        component, radius = key[0], key[1]
+        for metric, value in (("accuracy", float(correct.double().mean())), ("loss", losses[key] / done)):
+            found.rows.append({"split": "test", "component": component, "radius": radius, "metric": metric,
+                               "value": value, "model": name})
+    return found
+
+
+def image_batches(data, limit: int) -> tuple[Iterable[tuple[torch.Tensor, torch.Tensor]], int | None]:
+    """``(batches of (images, labels), how many images in all or None)`` from what :func:`probe_model` takes."""
+    if isinstance(data, Data):
+        data = (data.x_test, data.y_test)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if y.ndim != 1 or len(y) != len(x) or y.dtype.is_floating_point:
+            raise AblateError(f"probe: labels must be integers shaped ({len(x)},), got {y.dtype} {tuple(y.shape)}")
+        if limit:
+            chosen = stratified_indices(y, limit, int(y.max()) + 1 if len(y) else 0, "limit", "the data")
+            x, y = x[chosen.to(x.device)], y[chosen.to(y.device)]
+        return [(x, y)], len(y)
+    if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
+        raise AblateError(f"probe: data must be (images, labels) tensors, an ablate.Data or a DataLoader of "
+                          f"(images, labels) batches, not {type(data).__name__}")
+    total = len(data.dataset) if hasattr(data, "dataset") and hasattr(data.dataset, "__len__") else None
+    total = min(total, limit) if total is not None and limit else (limit or total)
+    return first_images(data, limit), total
+
+
+def first_images(batches: Iterable, limit: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    taken = 0
+    for batch in batches:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise AblateError(f"probe: the DataLoader must yield (images, labels) batches, got "
+                              f"{type(batch).__name__}")
+        x, y = torch.as_tensor(batch[0]), torch.as_tensor(batch[1])
+        if limit:
+            x, y = x[:limit - taken], y[:limit - taken]
+        if x.dtype.is_floating_point and len(x) and (float(x.min()) < -0.01 or float(x.max()) > 1.01):
+            raise AblateError(f"probe: images range over {float(x.min()):.2f}..{float(x.max()):.2f}, not pixels in "
+                              f"[0, 1]: drop Normalize from the DataLoader and give mean/std as the preprocess "
+                              f"(the split must see pixels)")
+        yield x, y
+        taken += len(y)
+        if limit and taken >= limit:
+            return
+
+
+def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Preprocessed pixels and labels in chunks of as many images as ``max_memory`` holds with their variants."""
+    held_x, held_y, held = [], [], 0
+    size = None
+    for x, y in batches:
+        if x.ndim == 3:
+            x = x.unsqueeze(1)              # (N, H, W) grey images
+        x = preprocess.pixels(x)
+        if held_x and x.shape[1:] != held_x[0].shape[1:]:
+            raise AblateError(f"probe: images of several sizes ({tuple(held_x[0].shape[1:])} and "
+                              f"{tuple(x.shape[1:])}); give the model's --image-size (Preprocess(image_size=...))")
+        if size is None:
+            per_image = 4 * x[0].numel() * (1 + 2 * radii + WORK_COPIES)
+            size = max(1, max_memory // max(1, per_image))
+        held_x.append(x)
+        held_y.append(y.to(torch.int64))
+        held += len(y)
+        while held >= size:
+            x_all, y_all = torch.cat(held_x), torch.cat(held_y)
+            yield x_all[:size], y_all[:size]
+            held_x, held_y, held = [x_all[size:]], [y_all[size:]], held - size
+    if held:
+        yield torch.cat(held_x), torch.cat(held_y)
+
+
+def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> None:
+    """One image through the model: its outputs must be ``(1, classes)`` with every label below ``classes``."""
+    if not len(y):
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(x[:1])
+    except RuntimeError as exc:
+        raise AblateError(f"probe of {name}: the model cannot take images of {tuple(x.shape[1:])} "
+                          f"({str(exc).splitlines()[0]}); give its --image-size, or data with its channels") from None
+    finally:
+        for module, training in modes:
+            module.training = training
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise AblateError(f"probe of {name}: the model must return logits (N, classes), got "
+                          f"{getattr(out, 'shape', type(out).__name__)}")
+    if int(y.max()) >= out.shape[1] or int(y.min()) < 0:
+        raise AblateError(f"probe of {name}: the model has {out.shape[1]} outputs but the labels go up to "
+                          f"{int(y.max())}; build it with the data set's classes (--num-classes) or map them")

@@ -189,7 +189,7 @@ class ProbeCommand(click.Command):
     """``ablate probe``: --weights, --mean, --std and --image-size apply to the MODEL they follow."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from ablate.comparison import per_model_options
+        from ablate.model_comparison import per_model_options
 
         takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag for name in p.opts}
         ctx.meta["per_model"] = per_model_options(args, takes_value)
@@ -233,7 +233,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
     Several models are compared on one data set.
     """
-    from ablate.comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
+    from ablate.model_comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
                                    probe_checkpoint)
 
     report_radii = parse_radii(radii)

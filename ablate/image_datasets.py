@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.datasets import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line, hwc_to_tensor
+from ablate.datasets import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
 from ablate.errors import AblateError
 from ablate.structs import Data
 

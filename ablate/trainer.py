@@ -318,11 +318,19 @@ def load_trained(path: Path, device: str = "auto", dataset: str | None = None):
     settings.device = device
     if dataset:
         settings.set("dataset", dataset, "--dataset")
-    run = Run(state.get("run_name", Path(path).parent.name), settings, [tuple(p) for p in state["plugins"]])
+    run = Run(state.get("run_name", Path(path).parent.name), settings, plugins_to_rebuild(state))
     trainer = Trainer(run)
     trainer.build()
     trainer.model.load_state_dict(state["model"])
     return trainer.model.eval(), settings, trainer.data
+
+
+def plugins_to_rebuild(state: dict) -> list[tuple[str, dict]]:
+    """The checkpoint's plugins, less those that could not change the model (a logger such as
+    tensorboard: absent from the run's hashed identity) when they are no longer installed."""
+    registry = get_registry()
+    hashed = {name for name, _ in state.get("identity", {}).get("plugins", [])}
+    return [(name, values) for name, values in state["plugins"] if name in registry.plugins or name in hashed]
 
 
 def train(run: Run, run_dir: Path | None = None, **kwargs) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ablate.plugins import reset_registry
 torch.set_num_threads(1)
 
 OPTIONAL_AUTOLOAD = ("tensorboard",)
+# Also for fixtures wider than one test (they run before `fresh_registry`) and subprocesses.
+os.environ["ABLATE_DISABLE_PLUGINS"] = ",".join(OPTIONAL_AUTOLOAD)
 
 
 @pytest.fixture(autouse=True)

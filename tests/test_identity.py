@@ -191,3 +191,17 @@ def test_changing_a_default_changes_the_identity(write_recipe, ablate_plugin):
     first = expand(load_recipe(path))[0].short_hash
     ablate_plugin(version(2.0))
     assert expand(load_recipe(path))[0].short_hash != first
+
+
+def test_a_model_trained_with_a_logger_loads_after_the_logger_is_uninstalled(write_recipe, ablate_plugin, tmp_path):
+    from ablate.plugins import get_registry
+    from ablate.trainer import load_trained
+
+    cls, _ = autoloaded(affects_results=False)
+    ablate_plugin(cls)
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    ablate.run_recipe(path, "smoke", out=tmp_path)
+    (checkpoint,) = (tmp_path / "tiny").glob("x-*/checkpoint.pt")
+    get_registry().remove("zz-tagger")
+    model, settings, _ = load_trained(checkpoint, device="cpu")
+    assert settings.epochs == 1 and not model.training

@@ -12,7 +12,7 @@ from torch import nn
 
 import ablate
 from ablate.cli import cli
-from ablate.comparison import per_model_options
+from ablate.model_comparison import per_model_options
 from ablate.frequency import split
 from ablate.probe_any import measure, probe_model
 from ablate.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS

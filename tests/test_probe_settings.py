@@ -111,7 +111,7 @@ def finished(tmp_path_factory):
     """A tiny recipe with all three probes, trained once for the tests below."""
     from ablate.plugins import reset_registry
     from ablate.runner import run_recipe
-    from tests.conftest import TINY
+    from conftest import TINY
     import textwrap
 
     reset_registry()

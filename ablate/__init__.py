@@ -16,7 +16,7 @@ from ablate.structs import Batch, Data, ModelParts, TrainState
 __all__ = [
     "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Probe", "Settings", "Variant",
     "Batch", "Data", "ModelParts", "TrainState", "__version__",
-    "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext",
+    "load_recipe", "run_recipe", "split", "summarize", "Launcher", "LaunchContext",
 ]
 
 
@@ -31,6 +31,9 @@ def __getattr__(name):
     if name in ("Launcher", "LaunchContext"):
         from ablate import launchers
         return getattr(launchers, name)
+    if name == "summarize":
+        from ablate.stats import summarize
+        return summarize
     if name == "split":
         from ablate.frequency import split
         return split

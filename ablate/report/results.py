@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from ablate.checkpoint import load_checkpoint
 from ablate.errors import AblateError
+from ablate.seeds import base_run
 from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED
 
 
@@ -121,6 +122,15 @@ class Study:
         """The recipe's runs in its order, then any run found only in the results."""
         listed = [r["name"] for r in self.recipe.get("runs", []) if "name" in r]
         return list(dict.fromkeys(listed + list(self.results["run"].unique())))
+
+    def seeds(self) -> dict[str, float]:
+        """``{run: seed}`` of every run (NaN where no seed is known)."""
+        found = self.results.dropna(subset=[SEED]).groupby("run")[SEED].first().to_dict()
+        return {run: found[run] if run in found else self.seed(run) for run in self.runs}
+
+    def base_runs(self) -> dict[str, str]:
+        """``{run: its name without the seed's -sN}``: the runs that differ only by seed share a base run."""
+        return {run: base_run(run, seed) for run, seed in self.seeds().items()}
 
     def info(self, run: str) -> dict:
         return next((r for r in self.recipe.get("runs", []) if r.get("name") == run), {})

@@ -37,7 +37,8 @@ class Interval(NamedTuple):
 
     @property
     def excludes_zero(self) -> bool:
-        return bool(np.isfinite(self.half_width) and abs(self.mean) > self.half_width)
+        """The interval lies on one side of zero (by more than round-off: equal runs are no effect)."""
+        return bool(np.isfinite(self.half_width) and abs(self.mean) > self.half_width + 1e-12)
 
 
 # --------------------------------------------------------------------------

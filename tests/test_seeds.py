@@ -175,3 +175,26 @@ def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
     fig = curves_figure(single.results, ["vanilla", "mixup"])
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["vanilla", "mixup"]
     assert not any(ax.collections for ax in fig.axes)
+
+
+def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
+    a = seeded_study(tmp_path / "a", {"vanilla": 0.0, "mixup": 0.0})
+    b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.04})
+    result = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"}).invoke(cli, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    rows, run = {}, None
+    for line in result.output.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            run = cells[0] or run                     # a run's name is shown on its first row only
+            rows[(run, cells[1])] = cells
+    assert rows[("mixup", "test")][4] == "+4.0 ± 0.0*"
+    assert rows[("vanilla", "test")][4] == "+0.0 ± 0.0"
+    assert "paired by seed" in result.output
+
+    from ablate.report import compare
+    from rich.console import Console
+    import io
+    diffs = compare(a, b, Console(file=io.StringIO())).set_index(["run", "metric"])
+    assert diffs.loc[("mixup", "test"), "n"] == 4 and diffs.loc[("mixup", "test"), "marked"]
+    assert not diffs.loc[("vanilla", "test"), "marked"]

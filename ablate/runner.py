@@ -28,7 +28,7 @@ from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
 from ablate.runs import needs_training, read_json, run_status
-from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under
+from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under, result_columns
 from ablate.seeds import base_run
 
 
@@ -292,6 +292,8 @@ def make_folder(out_dir: Path) -> None:
 
 
 def collect_results(out_dir: Path, runs: list[Run]) -> pd.DataFrame:
-    """Every run's metrics.csv, in recipe order, as one tidy table; every row carries its run's seed."""
-    return concat_results(pd.read_csv(out_dir / r.dir_name / METRICS).assign(**{SEED: r.settings.seed}) for r in runs
-                          if (out_dir / r.dir_name / METRICS).exists())
+    """Every run's metrics.csv, in recipe order, as one tidy table; every row carries its run's seed, in the
+    column after the core ones."""
+    results = concat_results(pd.read_csv(out_dir / r.dir_name / METRICS).assign(**{SEED: r.settings.seed})
+                             for r in runs if (out_dir / r.dir_name / METRICS).exists())
+    return results.reindex(columns=result_columns([SEED, *results.columns]))

@@ -14,15 +14,7 @@ from ablate.cli import cli
 from ablate.recipe import expand, load_recipe
 from ablate.runner import run_recipe
 from conftest import TINY
-
-RUNS = """
-    [[runs]]
-    name = "vanilla"
-
-    [[runs]]
-    name = "dropout"
-    plugins = ["dropout"]
-"""
+from test_runner import RUNS          # vanilla and dropout
 
 
 def names(runs):

@@ -90,7 +90,7 @@ def banded(ax, mean: pd.Series, half: pd.Series, **style) -> None:
         return
     line, = ax.plot(mean.index, mean.values, **style)
     if half.notna().any():
-        ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
 
 
 def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test"):

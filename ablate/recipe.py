@@ -186,10 +186,8 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                 grid[key] = values
         refuse_set_on_grid(grid, set_settings, set_plugins, run_where)
         seeds = chosen_seeds([(recipe.seeds, f"{where}: seeds"), (raw_run.get(SEEDS), f"{run_where}.seeds"),
-                              (scale_seeds, f"{where}: scales.{scale}.seeds"), (set_seeds, "--seeds")])
-        if seeds and ("seed" in grid or "seed" in set_settings):
-            raise AblateError(f"{run_where}: seeds and {'a grid over' if 'seed' in grid else '--set'} seed both "
-                              f"choose the seed; keep one of them")
+                              (scale_seeds, f"{where}: scales.{scale}.seeds"), (set_seeds, "--seeds")],
+                             "a grid over" if "seed" in grid else "--set" if "seed" in set_settings else "", run_where)
         for values, seed in itertools.product(grid_points(grid, run_where), seeds or [None]):
             settings = Settings()
             settings.update(recipe.settings, f"{where}: settings")

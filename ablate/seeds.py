@@ -37,10 +37,13 @@ def seed_list(value: Any, where: str) -> list[int]:
                       f"distinct whole numbers >= 0, e.g. seeds = [0, 1, 2]")
 
 
-def chosen_seeds(layers: list[tuple[Any, str]]) -> list[int] | None:
+def chosen_seeds(layers: list[tuple[Any, str]], seed_chosen_by: str = "", where: str = "") -> list[int] | None:
     """The last given of ``[(value or None, where)]`` (recipe, run, scale, command line) as a list of seeds;
-    None when no layer gives any (one run, exactly as without seeds)."""
-    given = [(value, where) for value, where in layers if value is not None]
+    None when no layer gives any (one run, exactly as without seeds). ``seed_chosen_by`` names another way
+    the run's seed is chosen (``a grid over``, ``--set``), which seeds may not be combined with."""
+    given = [(value, at) for value, at in layers if value is not None]
+    if given and seed_chosen_by:
+        raise AblateError(f"{where}: seeds and {seed_chosen_by} seed both choose the seed; keep one of them")
     return seed_list(*given[-1]) if given else None
 
 

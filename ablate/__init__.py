@@ -16,7 +16,7 @@ from ablate.structs import Batch, Data, ModelParts, TrainState
 __all__ = [
     "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Probe", "Settings", "Variant",
     "Batch", "Data", "ModelParts", "TrainState", "__version__",
-    "load_recipe", "run_recipe", "split", "Launcher", "LaunchContext", "probe_model", "Preprocess",
+    "load_recipe", "run_recipe", "split", "summarize", "Launcher", "LaunchContext", "probe_model", "Preprocess",
 ]
 
 
@@ -37,6 +37,9 @@ def __getattr__(name):
     if name == "Preprocess":
         from ablate.zoo import Preprocess
         return Preprocess
+    if name == "summarize":
+        from ablate.stats import summarize
+        return summarize
     if name == "split":
         from ablate.frequency import split
         return split

@@ -98,6 +98,8 @@ def recipes() -> None:
 @click.option("--scale", default=None, help="paper (default), quick or smoke: how big a study to run.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting (epochs=3) or a plugin parameter (dropout.p=0.3); repeatable.")
+@click.option("--seeds", default=None, type=click.IntRange(min=1),
+              help="Repeat every run with seeds 0..N-1 (replaces the recipe's seeds); tables then show 95% CIs.")
 @click.option("--dataset", default=None, help="cifar10, cifar100, synthetic or npz:PATH.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N.")
 @click.option("--out", default="runs", show_default=True, type=click.Path(file_okay=False),
@@ -117,7 +119,7 @@ def recipes() -> None:
 @click.option("--launcher-opt", "launcher_opts", multiple=True, metavar="KEY=VALUE",
               help="Launcher option (slurm: partition, time, gpus, cpus, mem_gb, parallel, cluster, wait); "
                    "overrides the recipe's [launcher] table.")
-def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
+def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.progress import ConsoleProgress
@@ -127,6 +129,8 @@ def recipe(name_or_path, scale, overrides, dataset, device, out, dry_run, wide, 
 
     overrides = list(overrides)
     formats = parse_formats(formats)
+    if seeds:
+        overrides.append(f"seeds={seeds}")
     if dataset:
         overrides.append(f"dataset={json.dumps(dataset)}")
     if device:

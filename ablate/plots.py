@@ -4,7 +4,8 @@ Each ``*_figure`` function returns a matplotlib ``Figure`` (one panel per run or
 per attack) so that it can be inspected; :func:`save` writes it once per format.
 matplotlib is imported inside the functions, so that ``import ablate`` and the
 tables do not pay for it, and figures are drawn on the Agg canvas: no display,
-no pyplot state shared between threads. A figure that belongs to one plugin's
+no pyplot state shared between threads. With several seeds per run, a run's
+curves are the mean over its seeds with a shaded 95 % confidence band. A figure that belongs to one plugin's
 layout lives with that plugin (Figure 7's kernels in ``kernel_smoothing``) and
 builds on :func:`new_figure` and :func:`save`.
 """
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ablate.errors import AblateError
+from ablate.seeds import base_runs
+from ablate.stats import t_interval
 
 TRAIN_STYLE = {"color": "black", "linewidth": 1.8}
 TEST_STYLE = {"color": "0.55", "linewidth": 1.8}
@@ -72,6 +75,24 @@ def curve(rows: pd.DataFrame, split: str, component: str, radius: float | None =
     return rows[pick].groupby("epoch")["value"].last().sort_index()
 
 
+def curve_band(rows: pd.DataFrame, split: str, component: str, radius: float | None = None):
+    """``(mean, half-width)`` by epoch over the runs (seeds) in ``rows``: the mean curve and its 95 %
+    Student t interval (NaN half-widths with one seed)."""
+    by_run = pd.DataFrame({run: curve(part, split, component, radius) for run, part in rows.groupby("run")})
+    if by_run.empty:
+        return pd.Series(dtype=float), pd.Series(dtype=float)
+    return by_run.mean(axis=1), by_run.apply(lambda values: t_interval(values).half_width, axis=1)
+
+
+def banded(ax, mean: pd.Series, half: pd.Series, **style) -> None:
+    """Plot a mean curve, and a shaded band of its confidence interval where it has one."""
+    if mean.empty:
+        return
+    line, = ax.plot(mean.index, mean.values, **style)
+    if half.notna().any():
+        ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
+
+
 def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test"):
     """Figure 4/5 (``probe_split="test"``) or Figure 3 (``"train"``): one panel per run.
 
@@ -83,7 +104,9 @@ def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str =
     from matplotlib.ticker import MaxNLocator
 
     epochs = results[results["attack"].isna() & (results["metric"] == "accuracy")]
-    runs = [r for r in runs if (epochs["run"] == r).any()]
+    group = base_runs(epochs)                            # a run's seeds share one panel
+    panel_of = dict(zip(epochs["run"], group))
+    runs = list(dict.fromkeys(panel_of[r] for r in runs if r in panel_of))
     probe = epochs[(epochs["split"] == probe_split) & epochs["component"].isin(COMPONENT_LINESTYLE)]
     radii = sorted(probe["radius"].dropna().unique())
     colors = radius_colors(radii)
@@ -93,17 +116,15 @@ def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str =
         axes[0].set_axis_off()
         return fig
     for ax, run in zip(axes, runs):
-        rows = epochs[epochs["run"] == run]
+        rows = epochs[group == run]
         for split, style in (("train", TRAIN_STYLE), ("test", TEST_STYLE)):
-            line = curve(rows, split, "original")
-            if not line.empty:
-                ax.plot(line.index, line.values, **style)
+            banded(ax, *curve_band(rows, split, "original"), **style)
         for component, linestyle in COMPONENT_LINESTYLE.items():
             for r in radii:
-                line = curve(rows, probe_split, component, r)
-                if not line.empty:
-                    ax.plot(line.index, line.values, linestyle=linestyle, color=colors[r], linewidth=1.3)
-        ax.set_title(run)
+                banded(ax, *curve_band(rows, probe_split, component, r), linestyle=linestyle, color=colors[r],
+                       linewidth=1.3)
+        seeds = rows["run"].nunique()
+        ax.set_title(run if seeds == 1 else f"{run} (mean of {seeds} seeds, 95% CI)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")

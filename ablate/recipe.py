@@ -23,10 +23,10 @@ from ablate.errors import AblateError
 from ablate.params import identity_values, parse_text
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
 from ablate.probes import canonical_probe_params, lookup
+from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
 
-RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher")
-RUN_KEYS = ("name", "plugins", "settings", "grid")
-SCALE_EXTRA_KEYS = ("plugins", "grid")
+RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher", SEEDS)
+RUN_KEYS = ("name", "plugins", "settings", "grid", SEEDS)
 DEFAULT_SCALE = "paper"
 MAX_NAME = 120
 SAFE_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
@@ -44,6 +44,7 @@ class Recipe:
     scales: dict[str, dict[str, Any]]
     runs: list[dict[str, Any]]
     launcher: dict[str, Any] = field(default_factory=dict)   # cluster options, see ablate.launchers
+    seeds: Any = None                                         # see ablate.seeds
 
 
 @dataclass
@@ -128,7 +129,8 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
     check_name(path.stem, f"{path}", "recipe name (the file's name without .toml)")
     return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
                   report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
-                  scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}))
+                  scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}),
+                  seeds=raw.get(SEEDS))
 
 
 def check_name(name: str, where: str, what: str) -> None:
@@ -150,7 +152,9 @@ def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
 
 def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict[str, Any] = (),
            registry: PluginRegistry | None = None) -> list[Run]:
-    """Resolve a recipe at a scale into validated runs, one per run and grid value."""
+    """Resolve a recipe at a scale into validated runs, one per run, grid value and seed.
+
+    ``overrides`` may hold ``seeds`` (what ``--seeds N`` gives), which replaces the recipe's seeds."""
     registry = registry or get_registry()
     where = str(recipe.path)
     scale = scale or DEFAULT_SCALE
@@ -160,6 +164,9 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
     scale_table = dict(recipe.scales.get(scale, {}))
     scale_plugins = scale_table.pop("plugins", {})
     scale_grid = scale_table.pop("grid", {})
+    scale_seeds = scale_table.pop(SEEDS, None)
+    overrides = dict(overrides) if isinstance(overrides, dict) else dict(map(parse_assignment, overrides))
+    set_seeds = overrides.pop(SEEDS, None)
     set_settings, set_plugins = split_overrides(overrides, registry)
     autoloaded = registry.autoloaded()
     used = {name for run in recipe.runs for name in plugin_table(run, where, registry)} | set(autoloaded)
@@ -178,7 +185,10 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             if key in grid:
                 grid[key] = values
         refuse_set_on_grid(grid, set_settings, set_plugins, run_where)
-        for values in grid_points(grid, run_where):
+        seeds = chosen_seeds([(recipe.seeds, f"{where}: seeds"), (raw_run.get(SEEDS), f"{run_where}.seeds"),
+                              (scale_seeds, f"{where}: scales.{scale}.seeds"), (set_seeds, "--seeds")],
+                             "a grid over" if "seed" in grid else "--set" if "seed" in set_settings else "", run_where)
+        for values, seed in itertools.product(grid_points(grid, run_where), seeds or [None]):
             settings = Settings()
             settings.update(recipe.settings, f"{where}: settings")
             settings.update(scale_table, f"{where}: scales.{scale}")
@@ -200,12 +210,16 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                     plugins[plugin][param] = value
                 else:
                     settings.set(key, value, f"{run_where}.grid.{key}")
+            base_seed = settings.seed
+            if seed is not None:
+                settings.set("seed", seed, f"{run_where}.seeds")
             settings.update(set_settings, "--set")
             checked = [(p, registry.get(p, f"{run_where}.plugins").cls.validate(v, f"{run_where}.plugins.{p}"))
                        for p, v in plugins.items()]
             run = Run(name=raw_run["name"], settings=settings, plugins=checked)
             configure(run, registry, run_where, pinned=set(set_settings))
             run.name = run_name(raw_run["name"], values, run)
+            run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)
             check_name(run.name, f"{run_where}.grid", "run name made from the grid values")
             if run.name in made_by:
                 raise AblateError(f"{run_where}: expands to a run named {run.name!r}, as does {made_by[run.name]}; "

@@ -28,7 +28,8 @@ from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
 from ablate.runs import needs_training, read_json, run_status
-from ablate.schema import JOBS, METRICS, PLAN, RESULTS, concat_results, folder_under
+from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under, result_columns
+from ablate.seeds import base_run
 
 
 class RecipeFailed(AblateError):
@@ -159,12 +160,13 @@ def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
     """
     registry = registry or get_registry()
     recipe, runs = plan(recipe, scale, overrides, registry)
-    if only:
-        unknown = sorted(set(only) - {r.name for r in runs})
+    if only:                                             # a run's name also picks its other seeds' runs
+        names = {r.name: {r.name, base_run(r.name, r.settings.seed)} for r in runs}
+        unknown = sorted(set(only) - set().union(*names.values()))
         if unknown:
             raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe.name}; runs: "
                               f"{', '.join(r.name for r in runs)}")
-        runs = [r for r in runs if r.name in only]
+        runs = [r for r in runs if names[r.name] & set(only)]
     if jobs > 1 and launcher == DEFAULT:
         launcher = PARALLEL
     workers = {"jobs": jobs} if jobs > 1 else {}
@@ -290,6 +292,8 @@ def make_folder(out_dir: Path) -> None:
 
 
 def collect_results(out_dir: Path, runs: list[Run]) -> pd.DataFrame:
-    """Every run's metrics.csv, in recipe order, as one tidy table."""
-    return concat_results(pd.read_csv(out_dir / r.dir_name / METRICS) for r in runs
-                          if (out_dir / r.dir_name / METRICS).exists())
+    """Every run's metrics.csv, in recipe order, as one tidy table; every row carries its run's seed, in the
+    column after the core ones."""
+    results = concat_results(pd.read_csv(out_dir / r.dir_name / METRICS).assign(**{SEED: r.settings.seed})
+                             for r in runs if (out_dir / r.dir_name / METRICS).exists())
+    return results.reindex(columns=result_columns([SEED, *results.columns]))

@@ -11,6 +11,10 @@ columns of its own to the rows it returns (``ablate_epoch_end``,
 first appear, and rows that lack them get a blank. A plugin's column must not
 reuse a core name for another meaning.
 
+Every row of results.csv also carries :data:`SEED`, the run's ``seed`` setting, in
+the column after the core ones (added when the runs' metrics are collected; a results.csv written before it
+existed takes each run's seed from recipe.json or the run's config.json when read).
+
 Output folder ``<out>/<recipe>/``::
 
     recipe.json        the plan: the expanded runs, their folders and status (PLAN)
@@ -43,6 +47,7 @@ import pandas as pd
 
 from ablate.errors import AblateError
 
+SEED = "seed"
 RESULT_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
 
 PLAN = "recipe.json"

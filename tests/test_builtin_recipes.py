@@ -42,7 +42,8 @@ def test_builtin_recipe_at_smoke_scale(name, tmp_path):
     out = tmp_path / name
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == ["run", "epoch", "split", "component", "radius", "metric", "value",
-                                     "attack", "eps", "variant"] + PROBE_COLUMNS.get(name, [])
+                                     "attack", "eps", "variant", "seed"] + PROBE_COLUMNS.get(name, [])
+    assert (results["seed"] == 0).all()
     assert list(dict.fromkeys(results["run"])) == runs
     assert results["value"].notna().all() and set(results["metric"]) >= {"accuracy", "loss"}
     accuracy = results.query("metric == 'accuracy'")["value"]

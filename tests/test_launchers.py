@@ -97,6 +97,7 @@ def test_cluster_jobs_through_submitit_survive_a_preemption(write_recipe, tmp_pa
     assert json.loads((out / "jobs.json").read_text()).keys() == {"long", "short"}
     reference = run_recipe(path, None, overrides, out=tmp_path / "seq")
     metrics = pd.concat([pd.read_csv(out / r.dir_name / "metrics.csv") for r in runs], ignore_index=True)
+    assert (reference.pop("seed") == 0).all()      # results.csv adds the run's seed to its metrics
     pd.testing.assert_frame_equal(reference.reset_index(drop=True), metrics[reference.columns])
 
 

@@ -117,10 +117,10 @@ def test_figure5_table_has_the_final_epoch_numbers(tmp_path, layout):
     text = console.export_text(clear=False)
     assert header(text) == ["run", "train", "test", "gap", "LFC r4", "LFC r8", "HFC r4", "HFC r8"]
     rows = table_rows(text)
-    assert rows["vanilla"] == ["95.0", "70.0", "+25.0", "30.0", "55.0", "20.0", "12.0"]
-    assert rows["mixup"] == ["80.0", "72.0", "+8.0", "25.0", "60.0", "35.0", "18.0"]
-    assert rows["batchnorm"] == ["99.0", "78.0", "+21.0", "40.0", "50.0", "10.0", "5.0"]
-    assert "best" in text and "worst" in text
+    assert rows["vanilla"] == ["95.0", "70.0▼", "+25.0▼", "30.0", "55.0", "20.0", "12.0"]     # ▲ best, ▼ worst
+    assert rows["mixup"] == ["80.0▼", "72.0", "+8.0▲", "25.0▼", "60.0▲", "35.0▲", "18.0▲"]
+    assert rows["batchnorm"] == ["99.0▲", "78.0▲", "+21.0", "40.0▲", "50.0▼", "10.0▼", "5.0▼"]
+    assert "▲ best" in text and "▼ worst" in text
     assert (out / f"{layout}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -139,8 +139,8 @@ def test_best_and_worst_are_marked_per_column(tmp_path):
     html = console.export_html(inline_styles=True)
     best = styled_cells(html, "color: #008000", "font-weight: bold")
     red = styled_cells(html, "color: #800000")
-    assert sorted(best) == sorted(["99.0", "78.0", "+8.0", "40.0", "60.0", "35.0", "18.0"])
-    assert sorted(red) == sorted(["80.0", "70.0", "+25.0", "25.0", "50.0", "10.0", "5.0"])
+    assert sorted(best) == sorted(["99.0▲", "78.0▲", "+8.0▲", "40.0▲", "60.0▲", "35.0▲", "18.0▲"])
+    assert sorted(red) == sorted(["80.0▼", "70.0▼", "+25.0▼", "25.0▼", "50.0▼", "10.0▼", "5.0▼"])
 
 
 def test_extremes_marks_ties_and_skips_columns_without_spread():
@@ -158,7 +158,7 @@ def test_figure3_reads_the_training_set_lfc(tmp_path):
     report.print_report(out, console)
     text = console.export_text(clear=False)
     assert header(text) == ["run", "train", "test", "gap", "train LFC r4", "train LFC r8"]
-    assert table_rows(text)["shuffled"] == ["90.0", "10.0", "+80.0", "15.0", "30.0"]
+    assert table_rows(text)["shuffled"] == ["90.0▼", "10.0▼", "+80.0▼", "15.0▼", "30.0▼"]
     assert (out / "figure3.png").exists()
 
 
@@ -171,8 +171,8 @@ def test_table1_names_what_each_run_was_trained_on(tmp_path):
     console = recording_console()
     report.print_report(out, console)
     rows = table_rows(console.export_text(clear=False))
-    assert rows["lfc-radius4"] == ["LFC r4", "90.0", "40.0"]
-    assert rows["hfc"] == ["HFC r12", "80.0", "20.0"]
+    assert rows["lfc-radius4"] == ["LFC r4", "90.0▲", "40.0▲"]
+    assert rows["hfc"] == ["HFC r12", "80.0▼", "20.0▼"]
     assert trained_on({"component": "high", "radius": 16}) == "HFC r16"
 
 
@@ -194,9 +194,9 @@ def test_adversarial_table_has_table2_layout(tmp_path):
     text = console.export_text(clear=False)
     assert header(text) == ["run", "smoothing", "clean", "FGSM 0.03", "FGSM 0.09", "PGD 0.03"]
     lines = [line for line in text.splitlines() if re.search(r"│ (none|ρ=1) ", line)]
-    assert [c.strip() for c in lines[0].strip("│").split("│")] == ["natural", "none", "80.0", "20.0", "5.0", "1.0"]
-    assert [c.strip() for c in lines[1].strip("│").split("│")] == ["natural", "ρ=1", "60.0", "30.0", "25.0", "10.0"]
-    assert [c.strip() for c in lines[2].strip("│").split("│")] == ["pgd", "none", "70.0", "45.0", "15.0", "40.0"]
+    assert [c.strip() for c in lines[0].strip("│").split("│")] == ["natural", "none", "80.0▲", "20.0▼", "5.0▼", "1.0▼"]
+    assert [c.strip() for c in lines[1].strip("│").split("│")] == ["natural", "ρ=1", "60.0▼", "30.0", "25.0▲", "10.0"]
+    assert [c.strip() for c in lines[2].strip("│").split("│")] == ["pgd", "none", "70.0", "45.0▲", "15.0", "40.0▲"]
     for name in ("adversarial.png", "adversarial-kernels.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -248,7 +248,7 @@ def test_partial_results_show_pending_and_failed_runs(tmp_path):
     report.print_report(out, console)
     text = console.export_text(clear=False)
     rows = table_rows(text)
-    assert rows["vanilla"][:4] == ["finished", "95.0", "70.0", "+25.0"]
+    assert rows["vanilla"][:4] == ["finished", "95.0", "70.0▲", "+25.0"]
     assert rows["running"][0] == "running"
     assert rows["broken"][0] == "failed" and rows["later"][0] == "pending"
     assert set(rows["later"][1:]) == {"–"}

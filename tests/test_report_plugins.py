@@ -102,7 +102,7 @@ def test_registered_variant_labels_name_and_order_the_attack_table(tmp_path):
     cells = [[c.strip() for c in line.strip("│").split("│")][:3] for line in text.splitlines()
              if line.startswith("│ natural ")]
     assert [row for row in cells if row[1] in ("final", "4 bit", "8 bit")] == [
-        ["natural", "final", "80.0"], ["natural", "4 bit", "70.0"], ["natural", "8 bit", "60.0"]]
+        ["natural", "final", "80.0▲"], ["natural", "4 bit", "70.0"], ["natural", "8 bit", "60.0▼"]]
 
     labels = Labels.of(registry_of(Toy))
     assert labels.variant_heading(["quant4", "quant8"]) == "precision"

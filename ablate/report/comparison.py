@@ -1,7 +1,8 @@
-"""``ablate compare``: two result sets side by side, with B - A per run and number."""
+"""``ablate compare``: two result sets side by side, with B - A per run and number (paired over seeds)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -14,8 +15,9 @@ from rich.table import Table
 from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
 from ablate.report.probes import probe_summary
-from ablate.report.results import load_results
-from ablate.report.tables import figure5_columns, percent, summary_frame
+from ablate.report.results import Study, load_results
+from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
+from ablate.stats import CONFIDENCE, effect
 
 
 def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),
@@ -38,6 +40,9 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
                     probes: dict[str, tuple] | None = None) -> pd.DataFrame:
     """Two result sets side by side: A, B and B - A per run and number; returns that table.
 
+    With several seeds, a run's seeds are one row: A and B are means, and B - A is
+    paired by seed where both sides have the same seeds (Welch's unpaired interval
+    otherwise), ± the half-width of its 95 % interval, ``*`` where it excludes zero.
     B - A is green where B is better (higher accuracy, smaller gap) and red where
     worse. Runs found on one side only are listed after the table.
     """
@@ -47,16 +52,22 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
     if all(names) and names[0] != names[1]:
         console.print(f"[yellow]note[/]: A is recipe {escape(str(names[0]))} and B is recipe {escape(str(names[1]))}: "
                       f"runs are matched by name only", highlight=False)
-    runs_a, runs_b = list(results_a["run"].unique()), list(results_b["run"].unique())
-    shared = [r for r in runs_a if r in runs_b]
-    a, b = comparable_summary(results_a, shared, labels, probes), comparable_summary(results_b, shared, labels, probes)
-    columns = list(dict.fromkeys(list(a.columns) + list(b.columns)))
-    a, b = a.reindex(columns=columns), b.reindex(columns=columns)
-    rows = [{"run": run, "metric": column, "a": a.loc[run, column], "b": b.loc[run, column],
-             "diff": b.loc[run, column] - a.loc[run, column]}
-            for run in shared for column in columns
-            if not (np.isnan(a.loc[run, column]) and np.isnan(b.loc[run, column]))]
-    diffs = pd.DataFrame(rows, columns=["run", "metric", "a", "b", "diff"])
+    sides = [Side.of(Study(results, Path(folder), recipe), labels, probes)
+             for results, folder, recipe in ((results_a, dir_a, recipe_a), (results_b, dir_b, recipe_b))]
+    a, b = sides
+    shared = [g for g in a.groups if g in b.groups]
+    columns = list(dict.fromkeys(list(a.frame.columns) + list(b.frame.columns)))
+    rows = []
+    for group in shared:
+        for column in columns:
+            values_a, values_b = a.by_seed(group, column), b.by_seed(group, column)
+            if values_a.isna().all() and values_b.isna().all():
+                continue
+            found = effect(values_a, values_b)
+            rows.append({"run": group, "metric": column, "a": values_a.mean(), "b": values_b.mean(),
+                         "diff": found.mean, "half_width": found.half_width, "n": found.n,
+                         "marked": found.excludes_zero})
+    diffs = pd.DataFrame(rows, columns=["run", "metric", "a", "b", "diff", "half_width", "n", "marked"])
     console.print(escape(f"A = {dir_a}\nB = {dir_b}"), highlight=False)
     table = Table()
     for name, justify in (("run", "left"), ("metric", "left"), ("A", "right"), ("B", "right"), ("B - A", "right")):
@@ -67,13 +78,44 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
             table.add_section()
         better = -row.diff if row.metric == "gap" else row.diff
         colour = "dim" if np.isnan(row.diff) or round(100 * row.diff, 1) == 0 else "green" if better > 0 else "red"
+        text = percent(row.diff, signed=True) + (f" ± {100 * row.half_width:.1f}" if np.isfinite(row.half_width)
+                                                 else "")
         table.add_row(escape(row.run) if row.run != previous else "", escape(row.metric), percent(row.a), percent(row.b),
-                      f"[{colour}]{percent(row.diff, signed=True)}[/]")
+                      f"[{colour}]{marked(text, 'real' if row.marked else None)}[/]")
         previous = row.run
     console.print(table)
     console.print("accuracy in %; B - A in points, [green]green[/] where B is better, [red]red[/] where worse")
-    for side, mine, other in (("A", runs_a, runs_b), ("B", runs_b, runs_a)):
+    if diffs["half_width"].notna().any():
+        console.print(f"several seeds: A and B are means; B - A ± half-width of its {CONFIDENCE:.0%} interval, paired "
+                      f"by seed (Welch where seeds do not pair), {MARKS['real'][1]} where it excludes zero")
+    for side, mine, other in (("A", a.groups, b.groups), ("B", b.groups, a.groups)):
         alone = [r for r in mine if r not in other]
         if alone:
             console.print(f"only in {side}: {escape(', '.join(alone))}")
     return diffs
+
+
+@dataclass
+class Side:
+    """One result set of a comparison: its summary per run (seeds apart) and which run is whose seed."""
+
+    frame: pd.DataFrame
+    base: dict[str, str]
+    seeds: dict[str, float]
+
+    @classmethod
+    def of(cls, study: Study, labels: Labels, probes) -> "Side":
+        runs = list(study.results["run"].unique())
+        base, seeds = study.base_runs(), study.seeds()
+        return cls(comparable_summary(study.results, runs, labels, probes), {r: base.get(r, r) for r in runs},
+                   {r: seeds.get(r, np.nan) for r in runs})
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(self.base.values()))
+
+    def by_seed(self, group: str, column: str) -> pd.Series:
+        """The column's values of a run's seeds, indexed by seed (NaN where this side lacks the column)."""
+        runs = [run for run, base in self.base.items() if base == group]
+        values = [self.frame.loc[run, column] if column in self.frame else np.nan for run in runs]
+        return pd.Series(values, index=[self.seeds[run] for run in runs], dtype=float)

@@ -11,6 +11,8 @@ fewer radii than the others.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -21,19 +23,20 @@ from ablate.report.attack_table import attack_frame, attack_table
 from ablate.report.labels import Labels
 from ablate.report.probes import print_probes
 from ablate.report.results import Study, probe_reports
-from ablate.report.tables import (LEGEND, Column, figure3_columns, figure5_columns, print_figure, probed_radii,
-                                  summary_frame, summary_table)
+from ablate.report.tables import Column, figure3_columns, figure5_columns, print_figure, probed_radii, summary_frame
+from ablate.report.uncertainty import print_summary
 from ablate.schema import EXAMPLES
 
 
 def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test",
-                  registry=None) -> None:
+                  registry=None, reference: Sequence[str] = ()) -> None:
     """A summary table per run and a panel of curves per run (Figures 3, 4 and 5), then the other probes'
-    tables and figures (with the ``registry`` that registered them)."""
+    tables and figures (with the ``registry`` that registered them). With several seeds, the table shows
+    confidence intervals and an effect table follows, against the first of ``reference`` the study has
+    (else its first run)."""
     columns = figure3_columns(study.results) if probe_split == "train" else figure5_columns(study.results)
     frame = summary_frame(study.results, study.runs, columns)
-    console.print(summary_table(frame, title, study=study, width=console.width))
-    console.print(LEGEND + "; gap = train - test, smaller is better")
+    print_summary(study, console, frame, title, "gap = train - test, smaller is better", reference)
     study.print_problems(console)
     print_figure(console, plots.curves_figure(study.results, study.runs, probe_split), study.out_dir, name, formats)
     if registry is not None:
@@ -43,20 +46,21 @@ def curves_layout(study: Study, console: Console, formats, name: str, title: str
 def figure5_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 5: train, test, and test LFC/HFC accuracy at each radius, per heuristic."""
     curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius",
-                  registry=registry)
+                  registry=registry, reference=["vanilla"])
 
 
 def figure4_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 4: Figure 5's table and curves, one run per batch size."""
     curves_layout(study, console, formats, "figure4",
-                  "Figure 4: final accuracy per batch size, test LFC / HFC at each radius", registry=registry)
+                  "Figure 4: final accuracy per batch size, test LFC / HFC at each radius", registry=registry,
+                  reference=["batch-size100"])
 
 
 def figure3_layout(study: Study, console: Console, formats, registry=None) -> None:
     """Figure 3: true vs shuffled labels, accuracy on the LFC of the training set."""
     curves_layout(study, console, formats, "figure3",
                   "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train",
-                  registry=registry)
+                  registry=registry, reference=["true-labels"])
 
 
 def generic_layout(study: Study, console: Console, formats, labels: Labels, registry=None) -> None:
@@ -64,7 +68,7 @@ def generic_layout(study: Study, console: Console, formats, labels: Labels, regi
     curves_layout(study, console, formats, "generic", "Final accuracy per run", registry=registry)
     if probed_radii(study.results, "train", ("low",)):
         frame = summary_frame(study.results, study.runs, figure3_columns(study.results)[2:], gap=False)
-        console.print(summary_table(frame, "Accuracy on the LFC of the training set", width=console.width))
+        print_summary(study, console, frame, "Accuracy on the LFC of the training set", reference=None)
     attacks = attack_frame(study.results, labels)
     if not attacks.empty:
         console.print(attack_table(attacks, labels, console.width))
@@ -79,9 +83,8 @@ def table1_layout(study: Study, console: Console, formats, labels: Labels) -> No
     frame = summary_frame(study.results, study.runs,
                           [Column("train", "train", "original"), Column("test", "test", "original")], gap=False)
     extra = {"trained on": {run: labels.training(study.plugins(run)) for run in study.runs}}
-    console.print(summary_table(frame, "Table 1: trained on LFC / HFC, tested on the original test set",
-                                study=study, extra=extra, width=console.width))
-    console.print(LEGEND)
+    print_summary(study, console, frame, "Table 1: trained on LFC / HFC, tested on the original test set",
+                  extra=extra, reference=None)
     study.print_problems(console)
     print_figure(console, plots.curves_figure(study.results, study.runs), study.out_dir, "table1", formats)
 

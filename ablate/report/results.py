@@ -19,7 +19,8 @@ from rich.markup import escape
 
 from ablate.checkpoint import load_checkpoint
 from ablate.errors import AblateError
-from ablate.schema import CHECKPOINT, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS
+from ablate.seeds import base_run
+from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED
 
 
 def tidy(results: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +31,9 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
             frame[column] = np.nan
     for column in ("run", "split", "component", "metric", "attack", "variant"):
         frame[column] = frame[column].replace("", np.nan)
-    for column in ("epoch", "radius", "value", "eps"):
+    for column in ("epoch", "radius", "value", "eps", SEED):
+        if column not in frame:
+            frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame = frame.dropna(subset=["run", "value"])
     frame["run"] = frame["run"].astype(str)
@@ -96,15 +99,38 @@ class Study:
     out_dir: Path
     recipe: dict
 
+    def __post_init__(self) -> None:
+        self.results = with_seeds(self.results, self)
+
     @classmethod
     def of(cls, results: pd.DataFrame, out_dir: Path) -> "Study":
         return cls(tidy(results), Path(out_dir), read_recipe(out_dir))
+
+    def seed(self, run: str) -> float:
+        """The run's seed: recipe.json's settings, else its config.json, else NaN (not known)."""
+        seed = (self.info(run).get("settings") or {}).get("seed")
+        run_dir = self.run_dir(run)
+        if seed is None and run_dir and (run_dir / CONFIG).exists():
+            try:
+                seed = (json.loads((run_dir / CONFIG).read_text()).get("settings") or {}).get("seed")
+            except (OSError, ValueError, AttributeError):
+                seed = None
+        return float(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else np.nan
 
     @property
     def runs(self) -> list[str]:
         """The recipe's runs in its order, then any run found only in the results."""
         listed = [r["name"] for r in self.recipe.get("runs", []) if "name" in r]
         return list(dict.fromkeys(listed + list(self.results["run"].unique())))
+
+    def seeds(self) -> dict[str, float]:
+        """``{run: seed}`` of every run (NaN where no seed is known)."""
+        found = self.results.dropna(subset=[SEED]).groupby("run")[SEED].first().to_dict()
+        return {run: found[run] if run in found else self.seed(run) for run in self.runs}
+
+    def base_runs(self) -> dict[str, str]:
+        """``{run: its name without the seed's -sN}``: the runs that differ only by seed share a base run."""
+        return {run: base_run(run, seed) for run, seed in self.seeds().items()}
 
     def info(self, run: str) -> dict:
         return next((r for r in self.recipe.get("runs", []) if r.get("name") == run), {})
@@ -138,6 +164,16 @@ class Study:
         waiting = [r for r in self.runs if self.status(r) in ("pending", "running", "partial")]
         if waiting:
             console.print(f"[yellow]not finished yet[/]: {escape(', '.join(waiting))} (the numbers shown are partial)")
+
+
+def with_seeds(results: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """The results with every row's seed: rows of a results.csv written before the seed column take their run's."""
+    if SEED in results and not results[SEED].isna().any():
+        return results
+    frame = results.copy()
+    known = frame[SEED] if SEED in frame else pd.Series(np.nan, index=frame.index)
+    frame[SEED] = known.fillna(frame["run"].map({run: study.seed(run) for run in frame["run"].unique()}))
+    return frame
 
 
 def first_conv_weight(state_dict: dict):

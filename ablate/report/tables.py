@@ -23,7 +23,9 @@ from ablate import plots
 from ablate.report.results import Study
 
 BEST, WORST = "bold green", "red"
-LEGEND = f"[{BEST}]best[/] and [{WORST}]worst[/] of each column marked; accuracy in %"
+# Each mark is a style and a symbol: the symbol survives plain text (NO_COLOR, a file, a screen reader).
+MARKS = {"best": (BEST, "▲"), "worst": (WORST, "▼"), "real": ("bold", "*")}
+LEGEND = f"[{BEST}]▲ best[/] and [{WORST}]▼ worst[/] of each column marked; accuracy in %"
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,14 @@ def extremes(frame: pd.DataFrame, lower_is_better: Sequence[str] = ("gap",)) -> 
     return marks
 
 
+def marked(text: str, mark: str | None) -> str:
+    """A cell's markup with its mark's style and symbol (see :data:`MARKS`)."""
+    if not mark:
+        return text
+    style, symbol = MARKS[mark]
+    return f"[{style}]{text}{symbol}[/]"
+
+
 def percent(value: float, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "[dim]–[/]"
@@ -121,13 +131,16 @@ def percent(value: float, signed: bool = False) -> str:
 
 def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | None = None,
                   study: Study | None = None, row_labels: dict[str, dict] | None = None,
-                  extra: dict[str, dict] | None = None, width: int | None = None) -> Group:
+                  extra: dict[str, dict] | None = None, width: int | None = None,
+                  spread: pd.DataFrame | None = None, counts: pd.Series | None = None, signed: bool = False) -> Group:
     """Rich tables of a summary frame: index columns first, then one column per accuracy.
 
     ``marks`` colours the best and worst cells; with ``study``, a ``status``
     column appears when a run is not finished; ``row_labels`` renames index
     values per index level; ``extra`` adds text columns ``{name: {row: text}}``
-    after the index. Where the table is wider than ``width`` (the console's),
+    after the index. With ``spread`` (half-widths of confidence intervals, shaped
+    like ``frame``) a cell reads ``mean ± half-width``, and ``counts`` adds a
+    column ``n``; ``signed`` shows every number with its sign. Where the table is wider than ``width`` (the console's),
     the accuracy columns go into several tables that repeat the row labels,
     so that no column is cut off or squeezed into ellipses.
     """
@@ -142,12 +155,18 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
     if any(status != "finished" for status in statuses):
         colours = {"finished": "green", "failed": "red"}
         left["status"] = [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]
+    if counts is not None:
+        left["n"] = [(str(int(n)), len(str(int(n)))) for n in counts.reindex(frame.index).fillna(0)]
     right = {}
     for column in frame.columns:
         cells = []
         for row, value in frame[column].items():
-            text, mark = percent(value, signed=column == "gap"), marks.get((row, column))
-            cells.append((f"[{BEST if mark == 'best' else WORST}]{text}[/]" if mark else text, len(Text.from_markup(text))))
+            text = percent(value, signed=signed or column == "gap")
+            half = np.nan if spread is None else spread.loc[row, column]
+            if np.isfinite(half):
+                text += f" ± {100 * half:.1f}"
+            mark = marks.get((row, column))
+            cells.append((marked(text, mark), len(Text.from_markup(text)) + bool(mark)))
         right[str(column)] = cells
 
     def needed(name, cells):        # the column's text, its padding and one border

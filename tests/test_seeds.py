@@ -1,0 +1,192 @@
+"""Seeds: recipes expand them into runs, results carry them, and reports say how sure each number is."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from ablate import AblateError
+from ablate.cli import cli
+from ablate.recipe import expand, load_recipe
+from ablate.runner import run_recipe
+from conftest import TINY
+from test_runner import RUNS          # vanilla and dropout
+
+
+def names(runs):
+    return [(r.name, r.settings.seed) for r in runs]
+
+
+def test_one_seed_is_exactly_todays_runs(write_recipe):
+    today = expand(load_recipe(write_recipe(RUNS)))
+    seeded = expand(load_recipe(write_recipe(RUNS, name="one", head="seeds = 1\n" + TINY)))
+    assert [(r.name, r.short_hash) for r in seeded] == [(r.name, r.short_hash) for r in today]
+
+
+def test_seeds_expand_each_run_and_seed_zero_keeps_its_folder(write_recipe):
+    recipe = load_recipe(write_recipe(RUNS))
+    today = {r.name: r.dir_name for r in expand(recipe)}
+    runs = expand(recipe, overrides=["seeds=3"])
+    assert names(runs) == [("vanilla", 0), ("vanilla-s1", 1), ("vanilla-s2", 2),
+                           ("dropout", 0), ("dropout-s1", 1), ("dropout-s2", 2)]
+    assert {r.name: r.dir_name for r in runs if r.settings.seed == 0} == today
+    assert len({r.dir_name for r in runs}) == 6
+
+
+def test_seeds_in_a_run_a_scale_and_on_the_command_line(write_recipe):
+    path = write_recipe(RUNS.replace('name = "dropout"', 'name = "dropout"\nseeds = 1')
+                        + '\n[scales.few]\nseeds = [1, 2]\n', head="seeds = [0, 5]\n" + TINY)
+    recipe = load_recipe(path)
+    assert names(expand(recipe)) == [("vanilla", 0), ("vanilla-s5", 5), ("dropout", 0)]
+    assert names(expand(recipe, "few")) == [("vanilla-s1", 1), ("vanilla-s2", 2), ("dropout-s1", 1), ("dropout-s2", 2)]
+    assert names(expand(recipe, "few", ["seeds=1"])) == [("vanilla", 0), ("dropout", 0)]
+
+
+def test_the_seed_a_run_has_without_seeds_keeps_the_plain_name(write_recipe):
+    runs = expand(load_recipe(write_recipe(RUNS.replace('name = "vanilla"', 'name = "vanilla"\nsettings = {seed = 3}'),
+                                           head="seeds = [3, 4]\n" + TINY)))
+    assert names(runs)[:2] == [("vanilla", 3), ("vanilla-s4", 4)]
+
+
+@pytest.mark.parametrize("head, overrides, message", [
+    ("seeds = 0", [], r"seeds = 0: give a number of seeds from 1"),
+    ("seeds = [1, 1]", [], r"expected a number of seeds .* distinct"),
+    ("seeds = 'three'", [], r"seeds = 'three'"),
+    ("seeds = 2", ["seed=4"], r"seeds and --set seed both choose the seed"),
+])
+def test_bad_seeds_are_refused_in_one_line(write_recipe, head, overrides, message):
+    with pytest.raises(AblateError, match=message):
+        expand(load_recipe(write_recipe(RUNS, head=head + "\n" + TINY)), overrides=overrides)
+
+
+def test_seeds_and_a_grid_over_seed_are_refused(write_recipe):
+    path = write_recipe('[[runs]]\nname = "v"\nseeds = 2\n[runs.grid]\nseed = [0, 1]\n')
+    with pytest.raises(AblateError, match=r"seeds and a grid over seed"):
+        expand(load_recipe(path))
+
+
+def test_cli_seeds_option_in_the_dry_run(write_recipe, tmp_path):
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(cli, ["recipe", str(write_recipe(RUNS)), "--seeds", "2",
+                                                           "--dry-run", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "4 runs" in result.output and "vanilla-s1" in result.output and "dropout-s1" in result.output
+
+
+# --------------------------------------------------------------------------
+# Reports over seeds
+
+def seeded_study(out_dir, effects: dict[str, float], seeds=(0, 1, 2, 3), seed_column=True, layout="figure5"):
+    """A recipe output folder: runs whose test accuracy is shared per-seed noise plus a planted effect."""
+    noise = np.random.default_rng(3).normal(0, 0.02, size=len(seeds))
+    out_dir.mkdir(parents=True)
+    rows, plan = [], []
+    for run, shift in effects.items():
+        for seed, e in zip(seeds, noise):
+            name = run if seed == 0 else f"{run}-s{seed}"
+            plan.append({"name": name, "dir": f"{name}-0123abcd", "plugins": {}, "settings": {"seed": seed},
+                         "status": "finished"})
+            (out_dir / f"{name}-0123abcd").mkdir()
+            for split, value in (("train", 0.9 + e / 2), ("test", 0.6 + shift + e)):
+                rows.append({"run": name, "epoch": 1, "split": split, "component": "original", "metric": "accuracy",
+                             "value": value, **({"seed": seed} if seed_column else {})})
+    pd.DataFrame(rows).to_csv(out_dir / "results.csv", index=False)
+    (out_dir / "recipe.json").write_text(json.dumps({"recipe": "t", "report": layout, "runs": plan}))
+    return out_dir
+
+
+def report_text(out_dir, **env):
+    result = CliRunner(env={"COLUMNS": "250", **env}).invoke(cli, ["report", str(out_dir)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def body_rows(text: str) -> dict[str, list[list[str]]]:
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            rows.setdefault(cells[0], []).append(cells[1:])
+    return rows
+
+
+@pytest.mark.parametrize("seed_column", [True, False])     # False: an older results.csv, seeds from recipe.json
+def test_a_planted_effect_is_marked_and_no_effect_is_not(tmp_path, seed_column):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05, "dropout": 0.0}, seed_column=seed_column)
+    text = report_text(out, NO_COLOR="1")
+    rows = body_rows(text)
+    assert set(rows) == {"vanilla", "mixup", "dropout"}                  # one row per run, not per seed
+    summary, effects = rows["mixup"]
+    assert summary[0] == "4" and " ± " in summary[2]                     # n, then train, test (mean ± CI)
+    assert summary[2].startswith(f"{100 * (0.65 + np.random.default_rng(3).normal(0, 0.02, 4).mean()):.1f} ± ")
+    assert effects[2].startswith("+5.0 ± ") and effects[2].endswith("*")  # test: marked
+    assert not rows["dropout"][1][2].endswith("*")                        # no effect: not marked
+    assert "Effect vs vanilla" in text and "Student t" in text
+    assert "▲" in summary[2]                                                # best test mean, visible without colour
+
+
+def test_marks_survive_plain_text(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05}, seeds=(0,))
+    text = report_text(out, NO_COLOR="1")                # CliRunner's output is not a terminal either
+    rows = body_rows(text)
+    assert rows["mixup"][0][1].endswith("▲") and rows["vanilla"][0][1].endswith("▼")
+    assert "Effect vs" not in text and " ± " not in text                   # one seed: the table of old
+
+
+def test_results_carry_the_seed_and_rerunning_trains_only_new_seeds(write_recipe, tmp_path):
+    path = write_recipe('[[runs]]\nname = "vanilla"\n')
+    out = tmp_path / "out"
+    run_recipe(path, "smoke", out=out, report=False)
+    first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "tiny").glob("vanilla-*/done.json")}
+    results = run_recipe(path, "smoke", ["seeds=2"], out=out, report=False)
+    assert sorted(results.groupby("run")["seed"].first().items()) == [("vanilla", 0), ("vanilla-s1", 1)]
+    done = {p.parent.name: p.stat().st_mtime_ns for p in (out / "tiny").glob("vanilla-*/done.json")}
+    assert len(done) == 2 and all(done[name] == stamp for name, stamp in first.items())
+    saved = pd.read_csv(out / "tiny" / "results.csv")
+    assert set(saved["seed"]) == {0, 1}
+
+
+def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
+    from ablate.plots import curves_figure
+    from ablate.report import Study
+
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05})
+    study = Study.of(pd.read_csv(out / "results.csv"), out)
+    fig = curves_figure(study.results, study.runs)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["vanilla (mean of 4 seeds, 95% CI)", "mixup (mean of 4 seeds, 95% CI)"]
+    assert all(ax.collections for ax in panels)                                   # the shaded bands
+    test_line = panels[1].lines[1]
+    expected = 0.65 + np.random.default_rng(3).normal(0, 0.02, 4).mean()
+    assert test_line.get_ydata()[0] == pytest.approx(expected)
+
+    single = Study.of(pd.read_csv(out / "results.csv").query("seed == 0"), out)
+    fig = curves_figure(single.results, ["vanilla", "mixup"])
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["vanilla", "mixup"]
+    assert not any(ax.collections for ax in fig.axes)
+
+
+def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
+    a = seeded_study(tmp_path / "a", {"vanilla": 0.0, "mixup": 0.0})
+    b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.04})
+    result = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"}).invoke(cli, ["compare", str(a), str(b)])
+    assert result.exit_code == 0, result.output
+    rows, run = {}, None
+    for line in result.output.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            run = cells[0] or run                     # a run's name is shown on its first row only
+            rows[(run, cells[1])] = cells
+    assert rows[("mixup", "test")][4] == "+4.0 ± 0.0*"
+    assert rows[("vanilla", "test")][4] == "+0.0 ± 0.0"
+    assert "paired by seed" in result.output
+
+    from ablate.report import compare
+    from rich.console import Console
+    import io
+    diffs = compare(a, b, Console(file=io.StringIO())).set_index(["run", "metric"])
+    assert diffs.loc[("mixup", "test"), "n"] == 4 and diffs.loc[("mixup", "test"), "marked"]
+    assert not diffs.loc[("vanilla", "test"), "marked"]

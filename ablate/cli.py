@@ -198,7 +198,10 @@ def compare(dir_a, dir_b) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where to write the results and figures (default: beside the checkpoint).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
-def probe(checkpoint, probe_names, overrides, radii, dataset, device, out, formats) -> None:
+@click.option("--example-radius", type=click.FloatRange(min=0), default=None,
+              help="Radius of examples.png (default: of the radii where both LFC and HFC are non-empty, the one "
+                   "with the most HFC-only images).")
+def probe(checkpoint, probe_names, overrides, radii, dataset, device, out, formats, example_radius) -> None:
     """Probe a trained model: Figure 1's counts per radius, or the probes named with --probe."""
     from ablate.probe import report_table, write_probe_report
     from ablate.runner import check_radii
@@ -217,10 +220,15 @@ def probe(checkpoint, probe_names, overrides, radii, dataset, device, out, forma
     if params:
         raise AblateError("--set: probe parameters need --probe NAME; without it the Figure 1 report takes --radii")
     check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
+    if example_radius is not None:
+        check_radii([example_radius], *data.x_test.shape[-2:], "--example-radius")
     settings.report_radii = report_radii
-    frame = write_probe_report(model, data, settings, out_dir, None)
+    frame = write_probe_report(model, data, settings, out_dir, None, example_at=example_radius)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
-    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES}")
+    drawn = frame.attrs["example_radius"]
+    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES} "
+                  + ("(no radius splits the images into two non-empty components)" if drawn is None
+                     else f"(examples at r = {drawn:g})"), highlight=False)
 
 
 def load_for_probe(checkpoint: Path, device: str, dataset: str | None):

@@ -17,10 +17,13 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch, tmp_path):
-    """Each test sees freshly discovered plugins and its own data cache folder."""
+    """Each test sees freshly discovered plugins, its own data and cache folders, and measures no
+    calibration for `ablate recipes` unless it asks (tests/test_calibration.py)."""
     monkeypatch.delenv("ABLATE_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("ABLATE_STRICT_PLUGINS", raising=False)
     monkeypatch.setenv("ABLATE_DATA", str(tmp_path / "data-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("ABLATE_NO_CALIBRATION", "1")
     reset_registry()
     yield
     reset_registry()

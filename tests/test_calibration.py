@@ -1,0 +1,94 @@
+"""`ablate recipes`: runs, epochs and a time estimate per scale, from a short cached calibration."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from ablate import calibration
+from ablate.calibration import builtin_overview, cache_path, calibration_run, estimate, run_steps
+from ablate.cli import cli
+from ablate.plugins import get_registry
+from ablate.progress import StepCost, run_kind
+from ablate.recipe import expand, load_recipe
+
+
+def runs_of(write_recipe, text, scale=None):
+    return expand(load_recipe(write_recipe(text)), scale)
+
+
+def test_calibration_copy_keeps_the_run_and_shrinks_the_data(write_recipe):
+    (run,) = runs_of(write_recipe, '[[runs]]\nname = "v"\nplugins = ["dropout"]\n')
+    small = calibration_run(run, 240, 120)
+    assert small.settings.dataset == "synthetic:train=80,test=40"        # 2 steps of 40, test in proportion
+    assert (small.settings.epochs, small.settings.train_size, small.settings.test_size) == (2, 0, 0)
+    assert small.plugins == run.plugins and small.settings.model == run.settings.model
+    assert run.settings.dataset == "synthetic:train=240,test=120"        # the run itself is untouched
+    assert run_steps(run, get_registry()) == 2 * math.ceil(240 / 40)
+
+
+def test_estimate_measures_once_per_kind_then_reads_the_cache(write_recipe, monkeypatch, tmp_path):
+    runs = runs_of(write_recipe, '[[runs]]\nname = "a"\n[[runs]]\nname = "b"\n'
+                                 '[[runs]]\nname = "c"\nplugins = ["dropout"]\n')
+    measured = []
+
+    def fake_measure(run, registry):
+        measured.append(run.name)
+        return 2, 0.5 if "dropout" in run.plugin_names() else 0.25        # seconds per epoch of 2 steps
+
+    monkeypatch.setattr(calibration, "measure", fake_measure)
+    heard = []
+    seconds = estimate(runs, get_registry(), measuring=True, say=heard.append)
+    assert measured == ["a", "c"] and len(heard) == 2                   # one run per kind
+    cost = StepCost()
+    cost.record(run_kind(runs[0]), 2, 0.25)
+    cost.record(run_kind(runs[2]), 2, 0.5)
+    assert seconds == pytest.approx(cost.estimate([(run_kind(r), run_steps(r, get_registry())) for r in runs]))
+    assert seconds == pytest.approx(2 * 12 * 0.125 + 12 * 0.25)
+    assert cache_path().parent == tmp_path / "user-cache" / "ablate" and len(json.loads(cache_path().read_text())) == 2
+    assert estimate(runs, get_registry(), measuring=False) == pytest.approx(seconds) and len(measured) == 2
+
+
+def test_without_measuring_and_nothing_cached_the_estimate_is_unknown(write_recipe):
+    runs = runs_of(write_recipe, '[[runs]]\nname = "a"\n')
+    assert estimate(runs, get_registry()) is None            # ABLATE_NO_CALIBRATION=1 in the tests
+
+
+def test_a_real_calibration_of_a_tiny_run(write_recipe):
+    runs = runs_of(write_recipe, '[[runs]]\nname = "a"\n')
+    seconds = estimate(runs, get_registry(), measuring=True)
+    assert 0 < seconds < 120
+    ((steps, measured),) = json.loads(cache_path().read_text()).values()
+    assert steps == 2 and seconds == pytest.approx(measured / 2 * run_steps(runs[0], get_registry()))
+
+
+def test_full_cifar_runs_are_counted_without_downloading():
+    rows = builtin_overview(get_registry(), ["paper"], measuring=False)
+    figure5 = next(r for r in rows if r["recipe"] == "figure5")
+    assert (figure5["runs"], figure5["epochs"], figure5["estimate"]) == (5, 500, "?")
+    (run, *_) = expand(load_recipe("figure5"), "paper")
+    assert run_steps(run, get_registry()) == 100 * 500
+
+
+def test_recipes_shows_runs_epochs_and_an_estimate_per_scale(monkeypatch):
+    monkeypatch.setattr(calibration, "measure", lambda run, registry: (2, 2 * 0.01))
+    result = CliRunner(env={"COLUMNS": "250", "ABLATE_NO_CALIBRATION": ""}).invoke(cli, ["recipes"])
+    assert result.exit_code == 0, result.output
+    rows = {}
+    for line in result.output.splitlines():
+        cells = [c.strip() for c in line.strip("│").split("│")] if line.startswith("│") else []
+        if cells and cells[1] in ("paper", "quick", "smoke"):
+            name = cells[0] or name
+            rows[(name, cells[1])] = cells[2:5]
+    assert rows[("figure5", "quick")] == ["5", "50", "about 25 s"]      # 5 runs x 10 epochs x 50 steps x 0.01 s
+    assert rows[("figure5", "paper")] == ["5", "500", "about 41 min 40 s"]
+    assert rows[("table1", "smoke")][:2] == ["4", "8"]
+    assert {scale for _, scale in rows} == {"paper", "quick", "smoke"}
+    monkeypatch.setattr(calibration, "measure", None)               # --no-estimate measures nothing...
+    cached = CliRunner(env={"COLUMNS": "250", "ABLATE_NO_CALIBRATION": ""}).invoke(
+        cli, ["recipes", "--no-estimate", "--scale", "quick"])
+    assert cached.exit_code == 0, cached.output
+    assert "about 25 s" in cached.output and "smoke" not in cached.output     # ...and reads the cache

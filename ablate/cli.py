@@ -86,30 +86,14 @@ def recipes(scales, no_estimate) -> None:
     The estimate comes from a short measurement of each kind of run, made once and cached in
     ~/.cache/ablate/calibration.json; `?` where nothing is measured or the data set's size is unknown.
     """
-    from ablate.calibration import builtin_overview, cache_path
+    from ablate.calibration import builtin_overview, cache_path, overview_table
     from ablate.plugins import get_registry
 
     def say(text: str) -> None:
         err_console.print(f"ablate: {text} (once; cached in {cache_path()})", highlight=False)
 
     rows = builtin_overview(get_registry(), list(scales) or None, False if no_estimate else None, say)
-    table = Table(title="built-in recipes (run one with `ablate recipe NAME --scale SCALE`)",
-                  caption=f"estimate: training and per-epoch probes on {resolve_device_name()}, measured once; "
-                          f"the final evaluation adds a little", caption_justify="left")
-    for column in ("name", "scale", "runs", "epochs", "estimate", "description"):
-        table.add_column(column, style="bold" if column == "name" else None,
-                         justify="right" if column in ("runs", "epochs") else "left")
-    for row in rows:
-        first = row is next(r for r in rows if r["recipe"] == row["recipe"])
-        table.add_row(row["recipe"] if first else "", row["scale"], str(row["runs"]), str(row["epochs"]),
-                      row["estimate"], row["description"] if first else "")
-    console.print(table)
-
-
-def resolve_device_name() -> str:
-    from ablate.device import resolve_device
-
-    return str(resolve_device("auto"))
+    console.print(overview_table(rows))
 
 
 @cli.command()

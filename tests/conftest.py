@@ -17,13 +17,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch, tmp_path):
-    """Each test sees freshly discovered plugins, its own data and cache folders, and measures no
-    calibration for `ablate recipes` unless it asks (tests/test_calibration.py)."""
+    """Each test sees freshly discovered plugins and its own data cache folder."""
     monkeypatch.delenv("ABLATE_DISABLE_PLUGINS", raising=False)
     monkeypatch.delenv("ABLATE_STRICT_PLUGINS", raising=False)
     monkeypatch.setenv("ABLATE_DATA", str(tmp_path / "data-cache"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    monkeypatch.setenv("ABLATE_NO_CALIBRATION", "1")
     reset_registry()
     yield
     reset_registry()
@@ -59,3 +56,11 @@ def write_recipe(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def no_calibration(monkeypatch, tmp_path):
+    """`ablate recipes` reads and writes its calibration cache in the test's own folder and measures
+    nothing unless a test asks (tests/test_calibration.py)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("ABLATE_NO_CALIBRATION", "1")

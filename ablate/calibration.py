@@ -45,8 +45,8 @@ from ablate.schema import CALIBRATION
 from ablate.trainer import Trainer
 
 CALIBRATION_STEPS = 2
-CALIBRATION_TEST_IMAGES = 1000   # a larger test set's evaluation is timed on this many and scaled up
-CALIBRATION_VERSION = 2          # bump when the measurement changes: older cached rates are not reused
+CALIBRATION_TEST_IMAGES = 250    # a larger test set's evaluation is timed on this many and scaled up
+CALIBRATION_VERSION = 3          # bump when the measurement changes: older cached rates are not reused
 # Training-set sizes of the full data sets that need a download; a listing must not download them to count.
 FULL_TRAIN_SIZE = {"cifar10": 50_000, "cifar100": 50_000}
 FULL_TEST_SIZE = {"cifar10": 10_000, "cifar100": 10_000}

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from ablate import calibration
-from ablate.calibration import builtin_overview, cache_path, calibration_run, cost_kind, estimate, run_steps
+from ablate.calibration import (CALIBRATION_TEST_IMAGES, builtin_overview, cache_path, calibration_run, cost_kind,
+                                estimate, run_steps)
 from ablate.cli import cli
 from ablate.plugins import get_registry
 from ablate.progress import StepCost
@@ -24,7 +25,7 @@ def test_calibration_copy_keeps_the_run_and_shrinks_the_data(write_recipe):
     (run,) = runs_of(write_recipe, '[[runs]]\nname = "v"\nplugins = ["dropout"]\n')
     small = calibration_run(run, 120)
     assert small.settings.dataset == "synthetic:train=80,test=120"       # 2 steps of 40, the run's test set
-    assert calibration_run(run, 10_000).settings.dataset == "synthetic:train=80,test=1000"
+    assert calibration_run(run, 10_000).settings.dataset == f"synthetic:train=80,test={CALIBRATION_TEST_IMAGES}"
     assert (small.settings.epochs, small.settings.train_size, small.settings.test_size) == (2, 0, 0)
     assert small.plugins == run.plugins and small.settings.model == run.settings.model
     assert run.settings.dataset == "synthetic:train=240,test=120"        # the run itself is untouched
@@ -57,7 +58,8 @@ def test_a_larger_test_set_scales_the_evaluation(write_recipe, monkeypatch):
     (run,) = runs_of(write_recipe, '[[runs]]\nname = "a"\n')
     run.settings.dataset, run.settings.train_size, run.settings.test_size = "cifar10", 400, 3000
     monkeypatch.setattr(calibration, "measure", lambda run, registry: (0.0, 1.0))
-    assert estimate([run], get_registry(), measuring=True) == pytest.approx(2 * 3.0)    # 2 epochs, 3x the images
+    scale = 3000 / CALIBRATION_TEST_IMAGES                          # the evaluation timed on fewer
+    assert estimate([run], get_registry(), measuring=True) == pytest.approx(2 * scale)   # 2 epochs
 
 
 def test_without_measuring_and_nothing_cached_the_estimate_is_unknown(write_recipe):

@@ -77,20 +77,23 @@ def plugins(as_json: bool) -> None:
 
 
 @cli.command()
-def recipes() -> None:
-    """List the built-in recipes."""
-    from ablate.recipe import builtin_recipes, load_recipe
+@click.option("--scale", "scales", multiple=True, help="Only this scale (paper, quick, smoke); repeatable.")
+@click.option("--estimate", is_flag=True, help="Measure each kind of run on this machine (a few training steps "
+              "and an evaluation each: minutes in all, once; cached) to fill in the time column.")
+def recipes(scales, estimate) -> None:
+    """List the built-in recipes: runs, epochs and an estimated time on this machine, per scale.
 
-    table = Table(title="built-in recipes (run one with `ablate recipe NAME`)")
-    table.add_column("name", style="bold")
-    table.add_column("scales")
-    table.add_column("runs", justify="right")
-    table.add_column("description")
-    for name, path in sorted(builtin_recipes().items()):
-        recipe = load_recipe(path)
-        scales = ", ".join(dict.fromkeys(["paper", *recipe.scales]))
-        table.add_row(name, scales, str(len(recipe.runs)), recipe.description)
-    console.print(table)
+    The estimate comes from a short measurement of each kind of run, made with --estimate and cached in
+    ~/.cache/ablate/calibration.json; `?` where nothing is measured yet or the data set's size is unknown.
+    """
+    from ablate.calibration import builtin_overview, cache_path, overview_table
+    from ablate.plugins import get_registry
+
+    def say(text: str) -> None:
+        err_console.print(f"ablate: {text} (once; cached in {cache_path()})", highlight=False)
+
+    rows = builtin_overview(get_registry(), list(scales) or None, None if estimate else False, say)
+    console.print(overview_table(rows))
 
 
 @cli.command()
@@ -230,15 +233,18 @@ class ProbeCommand(click.Command):
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
+@click.option("--example-radius", type=click.FloatRange(min=0), default=None,
+              help="Radius of examples.png (default: of the radii where both LFC and HFC are non-empty, the one "
+                   "with the most HFC-only images).")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, models_file, num_classes,
-          limit, max_memory, per_class, batch_size, device, out, formats) -> None:
+          limit, max_memory, per_class, batch_size, device, out, formats, example_radius) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
 
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
     Several models are compared on one data set.
     """
     from ablate.model_comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
-                                   probe_checkpoint)
+                                         probe_checkpoint)
 
     report_radii = parse_radii(radii)
     params = probe_overrides(overrides)
@@ -246,10 +252,10 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
                                                                      or num_classes or per_class):
         probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
-                         console)
+                         console, example_radius)
         return
-    if probe_names or params:
-        raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
+    if probe_names or params or example_radius is not None:
+        raise AblateError("--probe, --set and --example-radius take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
     specs = model_specs(models, shared, own, models_file)
     loaded, data, classes = load_models(specs, dataset, device, num_classes)

@@ -120,6 +120,21 @@ def ablate_register_trained_on(register):
 
 
 @hookspec
+def ablate_register_train_examples(register):
+    """Say what a run's training accuracy is measured on, when a plugin changes the training batch.
+
+    Fires once, when a report first needs the labels. The "train" curve and column
+    are the accuracy on the batches the model learnt from, after ``ablate_train_batch``:
+    mixed images for mix-up, adversarial examples for PGD. ``register(plugin,
+    describe, help="")``: for each run that uses plugin ``plugin``,
+    ``describe(params: dict) -> str`` turns that plugin's parameters as recorded in
+    recipe.json into a short text (pgd: ``"adversarial examples"``), or ``""`` when
+    these parameters leave the batch as it was. Reports then label that run's
+    training accuracy ``train (adversarial examples)``. Returns nothing.
+    """
+
+
+@hookspec
 def ablate_register_launchers(register):
     """Add launchers: ways to train a recipe's runs (a process pool, a cluster, Ray...).
 

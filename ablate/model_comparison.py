@@ -156,7 +156,7 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
 
 
 def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, dataset, device, out, formats,
-                     console) -> None:
+                     console, example_radius: float | None = None) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
     from ablate.probe import report_table, write_probe_report
     from ablate.runner import check_radii
@@ -173,10 +173,15 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
     if params:
         raise AblateError("--set: probe parameters need --probe NAME; without it the Figure 1 report takes --radii")
     check_radii(report_radii, *data.x_test.shape[-2:], "--radii")
+    if example_radius is not None:
+        check_radii([example_radius], *data.x_test.shape[-2:], "--example-radius")
     settings.report_radii = report_radii
-    frame = write_probe_report(model, data, settings, out_dir, None)
+    frame = write_probe_report(model, data, settings, out_dir, None, example_at=example_radius)
     console.print(report_table(frame, title=f"probe report: {checkpoint} on the {settings.dataset} test set"))
-    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES}")
+    drawn = frame.attrs["example_radius"]
+    console.print(f"wrote {out_dir / PROBE_REPORT} and {out_dir / EXAMPLES} "
+                  + ("(no radius splits the images into two non-empty components)" if drawn is None
+                     else f"(examples at r = {drawn:g})"), highlight=False)
 
 
 def load_models(specs: list[ModelSpec], dataset: str | None, device: str,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,10 +23,24 @@ from ablate.errors import AblateError
 from ablate.seeds import base_runs
 from ablate.stats import t_interval
 
-TRAIN_STYLE = {"color": "black", "linewidth": 1.8}
-TEST_STYLE = {"color": "0.55", "linewidth": 1.8}
+# Train and test are drawn last, on top of the probe curves, thick and black with a white edge, so that
+# neither hides under an LFC curve; solid and dashed tell them apart in colour and in greyscale print.
+# LFC and HFC curves differ in line style (solid, dotted) as well as radius colour, so they too survive
+# greyscale (viridis also darkens monotonically with the radius).
+CURVE_ON_TOP = 5
+TRAIN_STYLE = {"color": "black", "linewidth": 2.4, "linestyle": "-", "zorder": CURVE_ON_TOP}
+TEST_STYLE = {"color": "black", "linewidth": 2.4, "linestyle": (0, (5, 2)), "zorder": CURVE_ON_TOP + 1}
 COMPONENT_LINESTYLE = {"low": "-", "high": ":"}
+COMPONENT_LINEWIDTH = {"low": 1.3, "high": 1.8}      # dots need a little more width to read as a line
 COMPONENT_NAME = {"low": "LFC", "high": "HFC"}
+
+
+def outlined(style: dict) -> dict:
+    """``style`` with a white edge under the line, so that it stands out from the curves it crosses."""
+    from matplotlib import patheffects
+
+    edge = [patheffects.Stroke(linewidth=style["linewidth"] + 2, foreground="white"), patheffects.Normal()]
+    return {**style, "path_effects": edge}
 
 
 def new_figure(panels: int, columns: int = 3, panel_size: tuple[float, float] = (4.2, 3.2)):
@@ -93,12 +107,16 @@ def banded(ax, mean: pd.Series, half: pd.Series, **style) -> None:
         ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
 
 
-def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test"):
+def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test",
+                  train_labels: Mapping[str, str] | None = None):
     """Figure 4/5 (``probe_split="test"``) or Figure 3 (``"train"``): one panel per run.
 
-    Each panel plots, against the epoch, train and test accuracy, and the
+    Each panel plots, against the epoch, train and test accuracy (on top), and the
     accuracy on the LFC (solid) and HFC (dotted) of the ``probe_split`` set at
     each radius, one colour per radius. Runs with no epoch rows get no panel.
+    ``train_labels`` names a run's training accuracy where it is not plain ``train``
+    (``train (adversarial examples)``, :meth:`ablate.report.Labels.train_label`): that
+    panel gets its own legend entry for the train curve.
     """
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
@@ -117,12 +135,16 @@ def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str =
         return fig
     for ax, run in zip(axes, runs):
         rows = epochs[group == run]
-        for split, style in (("train", TRAIN_STYLE), ("test", TEST_STYLE)):
-            banded(ax, *curve_band(rows, split, "original"), **style)
+        train_label = (train_labels or {}).get(run, "train")
+        for split, style, label in (("train", TRAIN_STYLE, train_label), ("test", TEST_STYLE, "test")):
+            banded(ax, *curve_band(rows, split, "original"), label=label, **outlined(style))
         for component, linestyle in COMPONENT_LINESTYLE.items():
             for r in radii:
                 banded(ax, *curve_band(rows, probe_split, component, r), linestyle=linestyle, color=colors[r],
-                       linewidth=1.3)
+                       linewidth=COMPONENT_LINEWIDTH[component])
+        if train_label != "train":
+            ax.legend(handles=[h for h in ax.get_lines() if h.get_label() == train_label], loc="lower right",
+                      fontsize="x-small")
         seeds = rows["run"].nunique()
         ax.set_title(run if seeds == 1 else f"{run} (mean of {seeds} seeds, 95% CI)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -133,7 +155,8 @@ def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str =
     probe_name = "test" if probe_split == "test" else "train"
     handles = [Line2D([], [], label="train", **TRAIN_STYLE), Line2D([], [], label="test", **TEST_STYLE)]
     handles += [Line2D([], [], color=colors[r], label=f"r = {r:g}") for r in radii]
-    handles += [Line2D([], [], color="0.3", linestyle=ls, label=f"{COMPONENT_NAME[c]} of {probe_name} set")
+    handles += [Line2D([], [], color="0.3", linestyle=ls, linewidth=COMPONENT_LINEWIDTH[c],
+                       label=f"{COMPONENT_NAME[c]} of {probe_name} set")
                 for c, ls in COMPONENT_LINESTYLE.items() if (probe["component"] == c).any()]
     fig.legend(handles=handles, loc="outside right upper", fontsize="small")
     return fig

@@ -4,7 +4,7 @@ A :class:`Prober` is built once per data split and probe (the study's: the LFC
 and HFC at every radius, :func:`ablate.probes.lfc_hfc`); it makes the variants
 once and keeps them, already scaled as the model sees them, so each later pass
 (every epoch) costs only the model's forward passes.
-:func:`probe_report` and :func:`save_example_grid` give Figure 1 and 2 of the study:
+:func:`probe_report` and :func:`ablate.example_grid.save_example_grid` give Figure 1 and 2 of the study:
 per radius, how many test images are right on the LFC only, the HFC only, both or
 neither, and pictures of images whose HFC is right while their LFC is wrong.
 """
@@ -22,9 +22,10 @@ import torch.nn.functional as F
 
 from ablate.device import autocast
 from ablate.errors import AblateError
+from ablate.example_grid import example_radius, save_example_grid
 from ablate.frequency import check_images, split
 from ablate.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
-from ablate.scaling import NORMALIZE_MODES, model_input, to_float
+from ablate.scaling import NORMALIZE_MODES, model_input, to_float, without_round_off
 from ablate.schema import EXAMPLES, PROBE_REPORT
 
 Key = tuple       # (component, radius, *other labels): see ablate.probes.variant_key
@@ -64,8 +65,10 @@ class Prober:
     given float images on the pixel scale (uint8 divided by 255; the split is
     linear, so this equals splitting raw pixels). The variants are made once, here,
     one call per chunk of images, and kept scaled by
-    :func:`ablate.scaling.model_input` with ``normalize``, unless they would take
-    more than ``max_bytes``: then each pass makes them again, chunk by chunk (same
+    :func:`ablate.scaling.model_input` with ``normalize`` (a variant image that is
+    FFT round-off of its original becomes exactly zero first, so that ``"max"``
+    does not stretch noise into a picture: :func:`ablate.scaling.without_round_off`),
+    unless they would take more than ``max_bytes``: then each pass makes them again, chunk by chunk (same
     results, slower). Variants are evaluated as one stream of images, so a batch may
     hold several variants: a probe of many variants of few images (a Fourier heat
     map) fills the model's batches as well as one variant of many images does.
@@ -131,7 +134,7 @@ class Prober:
         if [v.labels for v in variants] != self.labels or shared_images(variants) != self.source:
             raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
                               f"for the first image; a probe must give the same variants for every chunk")
-        return [model_input(variants[k].images, self.normalize) for k in self.firsts]
+        return [model_input(without_round_off(variants[k].images, images), self.normalize) for k in self.firsts]
 
     def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
                  with_variants: bool = True) -> ProbeResult:
@@ -263,91 +266,38 @@ def hfc_only_examples(correct: dict[Key, torch.Tensor], radius: float) -> torch.
 
 
 # --------------------------------------------------------------------------
-# Figure 2: examples
-# --------------------------------------------------------------------------
-
-def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, indices, path,
-                      classes: Sequence[str] | None = None, labels: torch.Tensor | None = None, n: int = 8,
-                      title: str | None = None) -> Path:
-    """Write a PNG: one row per example (at most ``n``), columns original / LFC / HFC.
-
-    ``low`` and ``high`` are :func:`ablate.frequency.split` of ``x`` (same shape, same
-    pixel scale: 0..255 for uint8 ``x``); ``indices`` pick the examples. The original
-    and LFC are shown on the pixel scale, clipped; each HFC is stretched to its own
-    min..max so that it is visible. With no indices, the PNG says so.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    if not (x.shape == low.shape == high.shape):
-        raise AblateError(f"example grid: x, low and high must have the same shape, got {tuple(x.shape)}, "
-                          f"{tuple(low.shape)} and {tuple(high.shape)}; split one radius at a time")
-    chosen = [int(i) for i in torch.as_tensor(indices).flatten()[:n]]
-    scale = 255.0 if x.dtype == torch.uint8 else 1.0
-    heading = title or "images whose HFC is classified right and LFC wrong"
-    heading += "\n(HFC stretched to its own min..max for visibility)"
-    rows = max(1, len(chosen))
-    fig = Figure(figsize=(3 * 1.6, rows * 1.6 + 0.8))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, 3, squeeze=False)
-    for row, index in enumerate(chosen):
-        stretched = high[index].float()
-        span = (stretched.max() - stretched.min()).clamp_min(1e-12)
-        panels = [(x[index].float() / scale).clamp(0, 1), (low[index].float() / scale).clamp(0, 1),
-                  (stretched - stretched.min()) / span]
-        name = ""
-        if labels is not None:
-            label = int(labels[index])
-            name = classes[label] if classes is not None and label < len(classes) else str(label)
-        for col, image in enumerate(panels):
-            ax = axes[row][col]
-            picture = image.detach().cpu().permute(1, 2, 0).numpy()
-            if picture.shape[2] == 1:
-                ax.imshow(picture[:, :, 0], cmap="gray", vmin=0, vmax=1)
-            else:
-                ax.imshow(picture)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(("original", "LFC", "HFC")[col], fontsize="small")
-        axes[row][0].set_ylabel(f"#{index} {name}".strip(), fontsize="x-small")
-    if not chosen:
-        for ax in axes[0]:
-            ax.set_axis_off()
-        axes[0][1].text(0.5, 0.5, "no such examples", ha="center", va="center")
-    fig.suptitle(heading, fontsize="small")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=100)
-    return path
-
-
-# --------------------------------------------------------------------------
 # After training (and `ablate probe`): the report and the examples on disk
 # --------------------------------------------------------------------------
 
-def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast_dtype=None) -> pd.DataFrame:
+def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast_dtype=None,
+                       example_at: float | None = None) -> pd.DataFrame:
     """Probe ``model`` on the test set at ``settings.report_radii``; write probe_report.csv and examples.png.
 
-    The examples are taken at the radius with the most HFC-only images (the first
-    listed on ties). Returns the report.
+    The examples are drawn at ``example_at`` when given (probed too if it is not a
+    report radius), else at :func:`ablate.example_grid.example_radius` of the report.
+    Returns the report; ``report.attrs["example_radius"]`` is the radius drawn (None
+    when no radius splits the images into two non-empty components).
     """
     radii = list(settings.report_radii)
-    prober = Prober(data.x_test, data.y_test, split_probe(radii, settings.inclusive),
+    probed = radii + ([example_at] if example_at is not None and example_at not in radii else [])
+    prober = Prober(data.x_test, data.y_test, split_probe(probed, settings.inclusive),
                     normalize=settings.normalize, batch_size=settings.eval_batch_size, split_name="test")
     result = prober(model, autocast_dtype)
     report = probe_report(result.correct, radii)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report.to_csv(out_dir / PROBE_REPORT, index=False)
-    title, radius, chosen = None, 0.0, torch.zeros(0, dtype=torch.long)
-    if len(report):
-        row = int(report["hfc_only"].idxmax())      # idxmax: the first listed radius on ties
-        radius = radii[row]
-        chosen = hfc_only_examples(result.correct, radius)[:8]
-        title = f"HFC right, LFC wrong at r = {radius:g} ({int(report['hfc_only'][row])} test images)"
+    radius = example_at if example_at is not None else example_radius(report, *data.x_test.shape[-2:],
+                                                                      settings.inclusive)
+    chosen = torch.zeros(0, dtype=torch.long)
+    title = "no probed radius leaves both the LFC and the HFC non-empty"
+    if radius is not None:
+        found = hfc_only_examples(result.correct, radius)
+        chosen = found[:8]
+        title = f"HFC right, LFC wrong at r = {radius:g} ({len(found)} test images)"
     images = data.x_test[chosen.to(data.x_test.device)]
-    low, high = split(images, radius, inclusive=settings.inclusive)
+    low, high = split(images, radius or 0.0, inclusive=settings.inclusive)
     save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES, classes=data.classes,
                       labels=data.y_test[chosen.to(data.y_test.device)], title=title)
+    report.attrs["example_radius"] = radius
     return report

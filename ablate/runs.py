@@ -87,7 +87,7 @@ def training_process(path: Path) -> str | None:
 
 
 def read_json(path: Path) -> dict:
-    """A small JSON file of a run folder, or {} when it is damaged (a kill mid-write of an older version)."""
+    """A small JSON file (of a run folder, the calibration cache), or {} when it is missing or damaged."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -4,6 +4,15 @@ The official code fed the network ``img / max(img)`` (each image by its own
 maximum, after splitting raw pixels); its adversarial script fed ``img / 255``.
 Both the trainer and the probe scale through :func:`model_input`, so that a model
 always sees originals, LFC and HFC scaled the same way.
+
+Round-off. A component that is empty in exact arithmetic (the HFC when the disc
+keeps every frequency, r >= 23 on 32x32; the LFC at r = 0) comes out of the FFT
+as round-off, about 1e-7 of the pixel range, and ``"max"`` would stretch that
+noise into a full-scale image. The probe therefore passes its variants through
+:func:`without_round_off` first: an image whose peak magnitude is below
+:data:`ROUND_OFF` times its original's peak magnitude becomes exactly zero (a
+blank image, which every scaling leaves blank). ``ablate.frequency.split`` itself
+stays exact.
 """
 
 from __future__ import annotations
@@ -11,6 +20,9 @@ from __future__ import annotations
 import torch
 
 NORMALIZE_MODES = ("max", "none")
+# Below this fraction of its original's peak magnitude, a component is FFT round-off (about 1e-7 on
+# float32), not content: a real component of a real image is thousands of times larger.
+ROUND_OFF = 1e-5
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -35,3 +47,18 @@ def model_input(x: torch.Tensor, normalize: str = "none") -> torch.Tensor:
         raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, not {normalize!r}")
     peak = x.amax(dim=(-3, -2, -1), keepdim=True)
     return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def without_round_off(component: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    """``component`` ``(N, C, H, W)`` with every image that is round-off of its ``original`` set to exactly zero.
+
+    An image is round-off when its peak magnitude is below :data:`ROUND_OFF` times
+    the peak magnitude of the original it was made from (both on the same scale);
+    the other images are returned unchanged, as the same tensor when none is.
+    """
+    peak = component.abs().amax(dim=(-3, -2, -1), keepdim=True)
+    reference = original.float().abs().amax(dim=(-3, -2, -1), keepdim=True)
+    blank = peak < ROUND_OFF * reference
+    if not bool(blank.any()):
+        return component
+    return torch.where(blank, torch.zeros_like(component), component)

@@ -51,6 +51,7 @@ SEED = "seed"
 RESULT_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "value", "attack", "eps", "variant"]
 
 PLAN = "recipe.json"
+CALIBRATION = "calibration.json"     # in the user's cache folder: measured seconds per step (ablate.calibration)
 RESULTS = "results.csv"
 JOBS = "jobs.json"
 CONFIG = "config.json"

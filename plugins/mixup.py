@@ -11,6 +11,10 @@ Randomness comes from torch's global generators (``lam`` on the CPU one, the
 permutation on the batch's device), which ablate checkpoints, so a resumed run
 mixes exactly as an uninterrupted one.
 
+In reports, the training accuracy of a mix-up run is accuracy on mixed images
+against their mixed labels' larger share: it is labelled ``train (mixed examples)``
+(registered through ``ablate_register_train_examples``).
+
 Order: list ``pgd`` before ``mixup`` (attack, then mix); the other order is refused
 because the attack needs integer labels.
 """
@@ -47,3 +51,7 @@ class Mixup(ablate.Plugin):
         lam = float(Beta(concentration, concentration).sample())
         perm = torch.randperm(x.shape[0], device=x.device)
         batch.x, batch.y = mix(x, targets, lam, perm)
+
+    @ablate.hookimpl
+    def ablate_register_train_examples(self, register):
+        register(self.name, lambda params: "mixed examples", help="training accuracy is on mixed images")

@@ -32,6 +32,11 @@ active, batch statistics); BatchNorm running averages are saved before and
 restored after the attack so that only the real training step updates them.
 Either way every module is back in its mode when the hook returns.
 
+Reports. The training accuracy of a PGD run is accuracy on the adversarial
+examples it trained on: it is labelled ``train (adversarial examples)`` (or
+``train (50% adversarial examples)`` with ``clean_fraction = 0.5``), registered
+through ``ablate_register_train_examples``.
+
 Order. The attack needs integer labels, so ``pgd`` must be listed before
 ``mixup`` (attack, then mix adversarial examples); the other order is refused
 at validation. Randomness (``random_start``) uses torch's global generator.
@@ -99,6 +104,10 @@ class PGD(ablate.Plugin):
         adversarial = self.attack(model, batch.x[keep:], batch.y[keep:], state)
         batch.x = torch.cat([batch.x[:keep], adversarial]) if keep else adversarial
 
+    @ablate.hookimpl
+    def ablate_register_train_examples(self, register):
+        register(self.name, train_examples, help="training accuracy is on the adversarial examples")
+
     def check_range(self, x: torch.Tensor) -> None:
         low, high = float(x.min()), float(x.max())
         if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
@@ -121,3 +130,12 @@ class PGD(ablate.Plugin):
                                        dropout_training=train_mode)
         with model_mode(model, train_mode), torch.enable_grad(), precision(x.device, dtype):
             return attack(x.detach(), y).to(x.dtype)
+
+
+def train_examples(params: dict) -> str:
+    """What a PGD run's training accuracy is measured on: ``adversarial examples``, or the adversarial share."""
+    values = {p.name: p.default for p in PGD.params} | params
+    if values["steps"] == 0 or values["eps"] == 0 or values["clean_fraction"] >= 1:
+        return ""
+    share = 1 - values["clean_fraction"]
+    return "adversarial examples" if share == 1 else f"{100 * share:g}% adversarial examples"

@@ -64,3 +64,11 @@ def write_recipe(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def no_calibration(monkeypatch, tmp_path):
+    """`ablate recipes` reads and writes its calibration cache in the test's own folder and measures
+    nothing unless a test asks (tests/test_calibration.py)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("ABLATE_NO_CALIBRATION", "1")

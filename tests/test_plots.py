@@ -48,7 +48,7 @@ def test_figure3_curves_read_the_training_set_probe():
     results = tidy(pd.DataFrame([r for r in rows if r["component"] != "high"]))
     fig = plots.curves_figure(results, ["shuffled"], probe_split="train")
     assert len(fig.axes) == 1
-    assert [line.get_linestyle() for line in fig.axes[0].get_lines()] == ["-", "-", "-", "-"]
+    assert [line.get_linestyle() for line in fig.axes[0].get_lines()] == ["-", "--", "-", "-"]  # test dashed
     assert len(plots.curves_figure(results, ["shuffled"], probe_split="test").axes[0].get_lines()) == 2
 
 
@@ -109,3 +109,24 @@ def test_probe_figure_has_a_panel_per_report():
     assert len(fig.axes) == 2
     first = fig.axes[0].get_lines()[0]
     assert list(first.get_xdata()) == [4, 8] and list(first.get_ydata()) == [1, 3]
+
+
+def test_train_and_test_curves_lie_on_top_and_differ_without_colour():
+    results = tidy(pd.DataFrame(epoch_rows("vanilla", 3)))
+    lines = plots.curves_figure(results, ["vanilla"]).axes[0].get_lines()
+    train, test, probes = lines[0], lines[1], lines[2:]
+    assert min(train.get_zorder(), test.get_zorder()) > max(p.get_zorder() for p in probes)
+    assert train.get_linestyle() != test.get_linestyle()                      # not told apart by colour alone
+    assert min(train.get_linewidth(), test.get_linewidth()) > max(p.get_linewidth() for p in probes)
+    low, high = probes[0], probes[2]                                          # LFC and HFC at one radius
+    assert low.get_color() == high.get_color() and low.get_linestyle() != high.get_linestyle()
+
+
+def test_a_changed_training_accuracy_is_labelled_in_its_panel():
+    results = tidy(pd.DataFrame(epoch_rows("vanilla", 2) + epoch_rows("adversarial", 2)))
+    fig = plots.curves_figure(results, ["vanilla", "adversarial"],
+                              train_labels={"adversarial": "train (adversarial examples)"})
+    plain, attacked = fig.axes
+    assert plain.get_legend() is None
+    assert [t.get_text() for t in attacked.get_legend().get_texts()] == ["train (adversarial examples)"]
+    assert attacked.get_lines()[0].get_label() == "train (adversarial examples)"

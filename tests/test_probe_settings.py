@@ -151,6 +151,21 @@ def test_ablate_probe_evaluates_named_probes_on_a_checkpoint(finished, tmp_path)
     assert unused.exit_code == 2 and "add --probe split" in unused.output
 
 
+def test_ablate_probe_draws_examples_at_a_nontrivial_radius_and_says_which(finished, tmp_path):
+    checkpoint = next(finished.glob("v-*")) / CHECKPOINT
+    chosen = CliRunner().invoke(cli, ["probe", str(checkpoint), "--radii", "0,4,8,30", "--device", "cpu",
+                                      "--out", str(tmp_path / "a")])
+    assert chosen.exit_code == 0, chosen.output
+    drawn = float(chosen.output.split("examples at r = ")[1].split(")")[0])
+    assert drawn in (4, 8)                                       # never r = 0 (no LFC) or 30 (no HFC)
+    asked = CliRunner().invoke(cli, ["probe", str(checkpoint), "--radii", "0,4", "--example-radius", "6",
+                                     "--device", "cpu", "--out", str(tmp_path / "b")])
+    assert asked.exit_code == 0 and "examples at r = 6)" in asked.output
+    assert list(pd.read_csv(tmp_path / "b" / "probe_report.csv")["radius"]) == [0, 4]
+    refused = CliRunner().invoke(cli, ["probe", str(checkpoint), "--example-radius", "-1"])
+    assert refused.exit_code == 2 and "--example-radius" in refused.output
+
+
 # --------------------------------------------------------------------------
 # gaussian_noise
 # --------------------------------------------------------------------------

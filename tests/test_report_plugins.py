@@ -166,3 +166,35 @@ def test_two_plugins_describing_the_same_plugins_runs_are_named(monkeypatch, cap
     monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
     with pytest.raises(AblateError, match=both):
         registry_of(FrequencyFilter, Again).registry("trained_on")
+
+
+def test_training_accuracy_is_labelled_where_a_plugin_changes_the_training_batch(tmp_path):
+    from ablate_plugins.mixup import Mixup
+    from ablate_plugins.pgd import PGD
+
+    runs = [{"name": "plain"}, {"name": "mixup", "plugins": {"mixup": {"alpha": 1.0}}},
+            {"name": "adversarial", "plugins": {"pgd": {"eps": 0.03}}},
+            {"name": "half", "plugins": {"pgd": {"clean_fraction": 0.5}}}]
+    finals = {run["name"]: {("train", "original", None): 0.9, ("test", "original", None): 0.5} for run in runs}
+    out = write_study(tmp_path / "study", metric_rows(finals), layout="figure5", runs=runs)
+    registry = registry_of(Reports, Mixup, PGD)
+    labels = Labels.of(registry)
+    assert labels.train_label({}) == "train" and labels.train_label({"pgd": {}}) == "train (adversarial examples)"
+    assert labels.train_label({"pgd": {"steps": 0}}) == "train"
+    assert labels.train_label({"pgd": {}, "mixup": {}}) == "train (adversarial examples, mixed examples)"
+    console = recording_console()
+    print_report(out, console, formats=["png"], registry=registry)
+    text = console.export_text()
+    rows = table_rows(text)
+    assert header(text, "train on")[:2] == ["run", "train on"]
+    assert [rows[run][0] for run in ("mixup", "adversarial", "half")] == [
+        "mixed examples", "adversarial examples", "50% adversarial examples"]
+    assert "train on: what the train accuracy is measured on" in text
+
+
+def test_no_train_on_column_when_no_plugin_changes_the_training_batch(tmp_path):
+    finals = {"plain": {("train", "original", None): 0.9, ("test", "original", None): 0.5}}
+    out = write_study(tmp_path / "study", metric_rows(finals), layout="figure5", runs=[{"name": "plain"}])
+    console = recording_console()
+    print_report(out, console, formats=["png"], registry=registry_of(Reports))
+    assert "train on" not in console.export_text()

@@ -4,9 +4,12 @@ The engine knows no plugin's names. A plugin that offers model variants to the
 final evaluation (kernel smoothing's ``smooth1.0``) registers a labeller through
 ``ablate_register_variants``; a plugin that changes a run's training images
 (frequency_filter's LFC at radius 4) registers a description of its parameters
-through ``ablate_register_trained_on``. :class:`Labels` gathers both from the
-registry and answers the tables' questions; without a registered answer a table
-shows the raw variant name, or ``original`` for the training images.
+through ``ablate_register_trained_on``; a plugin that changes each training batch
+(mix-up, PGD) says what the training accuracy is then measured on through
+``ablate_register_train_examples``. :class:`Labels` gathers them from the
+registry and answers the reports' questions; without a registered answer a table
+shows the raw variant name, ``original`` for the training images, and ``train``
+for the training accuracy.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ class Labels:
 
     variants: Mapping[str, tuple[Callable, str, str]] = field(default_factory=dict)
     trained_on: Mapping[str, tuple[Callable, str, str]] = field(default_factory=dict)
+    train_examples: Mapping[str, tuple[Callable, str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, registry) -> "Labels":
         """The labels a :class:`ablate.plugins.PluginRegistry` holds."""
-        return cls(registry.registry("variants"), registry.registry("trained_on"))
+        return cls(registry.registry("variants"), registry.registry("trained_on"),
+                   registry.registry("train_examples"))
 
     def variant_label(self, variant: str) -> tuple[str, VariantLabel] | None:
         """``(heading, label)`` from the first labeller that knows ``variant``; None when none does."""
@@ -70,3 +75,15 @@ class Labels:
         """What a run with ``{plugin: parameters}`` was trained on (``LFC r4``); ``original`` if unchanged."""
         texts = [self.trained_on[name][0](params) for name, params in plugins.items() if name in self.trained_on]
         return ", ".join(t for t in texts if t) or ORIGINAL
+
+    def train_examples_of(self, plugins: Mapping[str, dict]) -> str:
+        """What the training accuracy of a run with ``{plugin: parameters}`` is measured on
+        (``adversarial examples``); ``""`` when no plugin changed its training batches."""
+        texts = [self.train_examples[name][0](params) for name, params in plugins.items()
+                 if name in self.train_examples]
+        return ", ".join(t for t in texts if t)
+
+    def train_label(self, plugins: Mapping[str, dict]) -> str:
+        """The name of a run's training accuracy: ``train``, or ``train (adversarial examples)``."""
+        examples = self.train_examples_of(plugins)
+        return f"train ({examples})" if examples else "train"

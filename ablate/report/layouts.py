@@ -28,44 +28,59 @@ from ablate.report.uncertainty import print_summary
 from ablate.schema import EXAMPLES
 
 
+def train_examples(study: Study, labels: Labels | None) -> dict[str, dict]:
+    """The ``train on`` column of a summary table: what each run's training accuracy is measured on, where a
+    plugin changed its training batches (``adversarial examples``); no column when none did."""
+    if labels is None:
+        return {}
+    texts = {run: labels.train_examples_of(study.plugins(run)) for run in study.runs}
+    return {"train on": texts} if any(texts.values()) else {}
+
+
 def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test",
-                  registry=None, reference: Sequence[str] = ()) -> None:
+                  registry=None, reference: Sequence[str] = (), labels: Labels | None = None) -> None:
     """A summary table per run and a panel of curves per run (Figures 3, 4 and 5), then the other probes'
     tables and figures (with the ``registry`` that registered them). With several seeds, the table shows
     confidence intervals and an effect table follows, against the first of ``reference`` the study has
-    (else its first run)."""
+    (else its first run). Runs whose training batches a plugin changed (mix-up, PGD) have their training
+    accuracy labelled, from the ``labels`` plugins registered."""
     columns = figure3_columns(study.results) if probe_split == "train" else figure5_columns(study.results)
     frame = summary_frame(study.results, study.runs, columns)
-    print_summary(study, console, frame, title, "gap = train - test, smaller is better", reference)
+    extra = train_examples(study, labels)
+    legend = "gap = train - test, smaller is better" + (
+        "; train on: what the train accuracy is measured on, where not the training images" if extra else "")
+    print_summary(study, console, frame, title, legend, reference, extra=extra)
     study.print_problems(console)
-    print_figure(console, plots.curves_figure(study.results, study.runs, probe_split), study.out_dir, name, formats)
+    train_labels = {run: labels.train_label(study.plugins(run)) for run in study.runs} if labels else None
+    print_figure(console, plots.curves_figure(study.results, study.runs, probe_split, train_labels),
+                 study.out_dir, name, formats)
     if registry is not None:
         print_probes(study, console, formats, registry.registry("probes"))
 
 
-def figure5_layout(study: Study, console: Console, formats, registry=None) -> None:
+def figure5_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 5: train, test, and test LFC/HFC accuracy at each radius, per heuristic."""
     curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius",
-                  registry=registry, reference=["vanilla"])
+                  registry=registry, reference=["vanilla"], labels=labels)
 
 
-def figure4_layout(study: Study, console: Console, formats, registry=None) -> None:
+def figure4_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 4: Figure 5's table and curves, one run per batch size."""
     curves_layout(study, console, formats, "figure4",
                   "Figure 4: final accuracy per batch size, test LFC / HFC at each radius", registry=registry,
-                  reference=["batch-size100"])
+                  reference=["batch-size100"], labels=labels)
 
 
-def figure3_layout(study: Study, console: Console, formats, registry=None) -> None:
+def figure3_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 3: true vs shuffled labels, accuracy on the LFC of the training set."""
     curves_layout(study, console, formats, "figure3",
                   "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train",
-                  registry=registry, reference=["true-labels"])
+                  registry=registry, reference=["true-labels"], labels=labels)
 
 
 def generic_layout(study: Study, console: Console, formats, labels: Labels, registry=None) -> None:
     """Figure 5's table and curves, plus whatever else the results hold (other probes, attacks, train-set probe)."""
-    curves_layout(study, console, formats, "generic", "Final accuracy per run", registry=registry)
+    curves_layout(study, console, formats, "generic", "Final accuracy per run", registry=registry, labels=labels)
     if probed_radii(study.results, "train", ("low",)):
         frame = summary_frame(study.results, study.runs, figure3_columns(study.results)[2:], gap=False)
         print_summary(study, console, frame, "Accuracy on the LFC of the training set", reference=None)
@@ -83,10 +98,13 @@ def table1_layout(study: Study, console: Console, formats, labels: Labels) -> No
     frame = summary_frame(study.results, study.runs,
                           [Column("train", "train", "original"), Column("test", "test", "original")], gap=False)
     extra = {"trained on": {run: labels.training(study.plugins(run)) for run in study.runs}}
+    extra |= train_examples(study, labels)
     print_summary(study, console, frame, "Table 1: trained on LFC / HFC, tested on the original test set",
                   extra=extra, reference=None)
     study.print_problems(console)
-    print_figure(console, plots.curves_figure(study.results, study.runs), study.out_dir, "table1", formats)
+    train_labels = {run: labels.train_label(study.plugins(run)) for run in study.runs}
+    print_figure(console, plots.curves_figure(study.results, study.runs, train_labels=train_labels), study.out_dir,
+                 "table1", formats)
 
 
 def figure1_layout(study: Study, console: Console, formats) -> None:

@@ -216,7 +216,7 @@ class Trainer:
         self.setup()
         s = self.settings
         start = self.resume()
-        if start == 0:
+        if not self.rows:           # a fresh run (a checkpoint of epoch 0 already holds its rows)
             self.record(self.evaluate(0))
             self.save(0, finished=False)
         self.progress.start_epochs(start, s.epochs, self.steps_per_epoch())

@@ -108,3 +108,22 @@ def test_checkpoints_of_earlier_versions_still_resume(write_recipe, tmp_path, mo
     with pytest.raises(Exception):
         torch.load(checkpoint, weights_only=True)       # plain weights_only refuses it: the allowlist is needed
     pd.testing.assert_frame_equal(ablate.run_recipe(path, None, out=tmp_path / "old"), whole)
+
+
+def test_a_run_stopped_in_its_first_epoch_resumes_without_repeating_epoch_0(write_recipe, tmp_path, monkeypatch):
+    from ablate.trainer import Trainer
+
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    whole = ablate.run_recipe(path, None, out=tmp_path / "whole")
+    train_epoch = Trainer.train_epoch
+
+    def stop_in_epoch_1(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", stop_in_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        ablate.run_recipe(path, None, out=tmp_path / "stopped")
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    pd.testing.assert_frame_equal(ablate.run_recipe(path, None, out=tmp_path / "stopped"), whole)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,21 @@ def no_calibration(monkeypatch, tmp_path):
     nothing unless a test asks (tests/test_calibration.py)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     monkeypatch.setenv("ABLATE_NO_CALIBRATION", "1")
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """torchvision's downloaders (CIFAR, MNIST-like, SVHN, STL-10) fail as they would offline, and record
+    the addresses they were asked for."""
+    from torchvision.datasets import cifar, mnist, stl10, svhn
+
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    for module, name in ((cifar, "download_and_extract_archive"), (mnist, "download_and_extract_archive"),
+                         (stl10, "download_and_extract_archive"), (svhn, "download_url")):
+        monkeypatch.setattr(module, name, offline)
+    return calls

@@ -82,23 +82,27 @@ def test_new_checkpoints_load_with_weights_only_and_no_allowlist(write_recipe, t
     assert state["finished"] and state["rng"]["numpy"][0] == "MT19937"
 
 
-def test_checkpoints_of_earlier_versions_still_resume(write_recipe, tmp_path, monkeypatch):
-    """Before the safe format, the numpy random state was saved as an array: such a run still resumes."""
+def stop_at_epoch(path, out, epoch, monkeypatch) -> None:
+    """Run the recipe at ``path`` until ``epoch`` starts, where Ctrl-C stops it."""
     from ablate.trainer import Trainer
 
-    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["mixup"]\n')
-    whole = ablate.run_recipe(path, None, out=tmp_path / "whole")
     train_epoch = Trainer.train_epoch
 
-    def stop_in_epoch_2(self, epoch):
-        if epoch == 2:
+    def stop(self, number):
+        if number == epoch:
             raise KeyboardInterrupt
-        return train_epoch(self, epoch)
+        return train_epoch(self, number)
 
-    monkeypatch.setattr(Trainer, "train_epoch", stop_in_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        ablate.run_recipe(path, None, out=tmp_path / "old")
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(Trainer, "train_epoch", stop)
+        ablate.run_recipe(path, None, out=out)
+
+
+def test_checkpoints_of_earlier_versions_still_resume(write_recipe, tmp_path, monkeypatch):
+    """Before the safe format, the numpy random state was saved as an array: such a run still resumes."""
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["mixup"]\n')
+    whole = ablate.run_recipe(path, None, out=tmp_path / "whole")
+    stop_at_epoch(path, tmp_path / "old", 2, monkeypatch)
     (checkpoint,) = (tmp_path / "old" / "tiny").glob("x-*/checkpoint.pt")
     state = torch.load(checkpoint, weights_only=True)
     assert state["epoch"] == 1
@@ -111,19 +115,7 @@ def test_checkpoints_of_earlier_versions_still_resume(write_recipe, tmp_path, mo
 
 
 def test_a_run_stopped_in_its_first_epoch_resumes_without_repeating_epoch_0(write_recipe, tmp_path, monkeypatch):
-    from ablate.trainer import Trainer
-
     path = write_recipe('[[runs]]\nname = "x"\n')
     whole = ablate.run_recipe(path, None, out=tmp_path / "whole")
-    train_epoch = Trainer.train_epoch
-
-    def stop_in_epoch_1(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return train_epoch(self, epoch)
-
-    monkeypatch.setattr(Trainer, "train_epoch", stop_in_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        ablate.run_recipe(path, None, out=tmp_path / "stopped")
-    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    stop_at_epoch(path, tmp_path / "stopped", 1, monkeypatch)
     pd.testing.assert_frame_equal(ablate.run_recipe(path, None, out=tmp_path / "stopped"), whole)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import socket
-import urllib.error
 
 import numpy as np
 import pytest
@@ -75,19 +74,6 @@ def write_fake_cifar(root, name, monkeypatch):
     monkeypatch.setattr(cls, "test_list", [[f, md5[f]] for f in files if "test" in f])
     monkeypatch.setattr(cls, "meta", {"filename": meta_file, "key": meta_key, "md5": md5[meta_file]})
     return written, classes
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """torchvision's downloader fails as it would offline, and records that it was asked."""
-    calls = []
-
-    def offline(url, *args, **kwargs):
-        calls.append(url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
-    return calls
 
 
 @pytest.mark.parametrize("name", ["cifar10", "cifar100"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import urllib.error
 
 import numpy as np
 import pandas as pd
@@ -12,26 +11,11 @@ import torch
 import torchvision
 from click.testing import CliRunner
 from PIL import Image
-from torchvision.datasets import mnist as tv_mnist, stl10 as tv_stl10, svhn as tv_svhn
 
 from ablate.cli import cli
 from ablate.datasets import load_full
 from ablate.errors import AblateError
 from ablate.schema import PROBE_COUNTS
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    calls = []
-
-    def offline(url, *args, **kwargs):
-        calls.append(url)
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    for module, name in ((tv_mnist, "download_and_extract_archive"), (tv_stl10, "download_and_extract_archive"),
-                         (tv_svhn, "download_url")):
-        monkeypatch.setattr(module, name, offline)
-    return calls
 
 
 def idx(path, array: np.ndarray) -> None:

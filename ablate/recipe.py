@@ -218,7 +218,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                        for p, v in plugins.items()]
             run = Run(name=raw_run["name"], settings=settings, plugins=checked)
             configure(run, registry, run_where, pinned=set(set_settings))
-            run.name = run_name(raw_run["name"], values, run)
+            run.name = run_name(raw_run["name"], values, run, registry)
             run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)
             check_name(run.name, f"{run_where}.grid", "run name made from the grid values")
             if run.name in made_by:
@@ -253,13 +253,13 @@ def refuse_set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: di
                               f"({grid[key]!r}); remove --set {key}, or change the grid in the recipe")
 
 
-def run_name(base: str, grid_values: dict[str, Any], run: Run) -> str:
+def run_name(base: str, grid_values: dict[str, Any], run: Run, registry: PluginRegistry) -> str:
     """``batch-size32``: the run's name, then each grid key's final value (a plugin may have changed a setting)."""
     name = base
     for key, value in grid_values.items():
-        if "." in key and key.split(".", 1)[0] in run.settings.probe_params:
+        if is_probe_key(key, registry):
             probe, param = key.split(".", 1)
-            final = run.settings.probe_params[probe].get(param, value)
+            final = run.settings.probe_params.get(probe, {}).get(param, value)
         elif "." in key:
             plugin, param = key.split(".", 1)
             final = dict(run.plugins)[plugin][param]
@@ -309,11 +309,10 @@ def grid_points(grid: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def split_overrides(overrides, registry: PluginRegistry) -> tuple[dict, dict[str, dict]]:
-    """``["epochs=3", "pgd.steps=2"]`` -> ({"epochs": 3}, {"pgd": {"steps": 2}})."""
-    items = overrides.items() if isinstance(overrides, dict) else [parse_assignment(o) for o in overrides]
+def split_overrides(overrides: dict[str, Any], registry: PluginRegistry) -> tuple[dict, dict[str, dict]]:
+    """``{"epochs": 3, "pgd.steps": 2}`` -> ({"epochs": 3}, {"pgd": {"steps": 2}}), each value checked."""
     settings, plugins = {}, {}
-    for key, value in items:
+    for key, value in overrides.items():
         if is_probe_key(key, registry):
             probe, param = key.split(".", 1)
             lookup(registry.registry("probes"), probe, f"--set {key}").checked({param: value}, f"--set {probe}",

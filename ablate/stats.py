@@ -140,33 +140,61 @@ def effect(reference: pd.Series, other: pd.Series, confidence: float = CONFIDENC
 # Tables
 # --------------------------------------------------------------------------
 
+def row_group(row, base: dict[str, str]):
+    """The seed group of a summary row: its run's base run, or for a row keyed ``(run, variant, ...)`` (Table 2)
+    the tuple with the run replaced by its base run, so that only the run's seeds are pooled."""
+    if isinstance(row, tuple):
+        return (base.get(row[0], row[0]), *row[1:])
+    return base.get(row, row)
+
+
+def group_index(groups: list, like: pd.Index) -> pd.Index:
+    """An index of seed groups, named like the summary frame's (a MultiIndex for tuple rows)."""
+    if isinstance(like, pd.MultiIndex):
+        return pd.MultiIndex.from_tuples(groups, names=like.names)
+    return pd.Index(groups, name=like.name)
+
+
 def seed_groups(frame: pd.DataFrame, base: dict[str, str], confidence: float = CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """A summary frame indexed by run (one row per seeded run) as ``(means, half-widths, n)`` indexed by base
-    run, in first-seen order; ``base`` maps a run to its base run."""
-    groups = list(dict.fromkeys(base.get(run, run) for run in frame.index))
-    means, halves, counts = {}, {}, {}
+    """A summary frame (one row per seeded run, or per ``(run, ...)``) as ``(means, half-widths, n)`` indexed
+    by seed group (:func:`row_group`), in first-seen order; ``base`` maps a run to its base run."""
+    keys = [row_group(row, base) for row in frame.index]
+    groups = list(dict.fromkeys(keys))
+    means, halves, counts = [], [], []
     for group in groups:
-        rows = frame[[base.get(run, run) == group for run in frame.index]]
+        rows = frame[[key == group for key in keys]]
         intervals = {column: t_interval(rows[column], confidence) for column in frame.columns}
-        means[group] = {c: i.mean for c, i in intervals.items()}
-        halves[group] = {c: i.half_width for c, i in intervals.items()}
-        counts[group] = len(rows)
-    index = pd.Index(groups, name=frame.index.name)
-    return (pd.DataFrame.from_dict(means, orient="index").reindex(index),
-            pd.DataFrame.from_dict(halves, orient="index").reindex(index), pd.Series(counts).reindex(index))
+        means.append({c: i.mean for c, i in intervals.items()})
+        halves.append({c: i.half_width for c, i in intervals.items()})
+        counts.append(len(rows))
+    index = group_index(groups, frame.index)
+    return (pd.DataFrame(means, index=index, columns=frame.columns), pd.DataFrame(halves, index=index,
+            columns=frame.columns), pd.Series(counts, index=index, dtype=int))
 
 
 def effect_frames(frame: pd.DataFrame, base: dict[str, str], seeds: dict[str, float], reference: str,
                   confidence: float = CONFIDENCE) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per base run other than ``reference`` and column: ``(mean effect, half-width, CI excludes zero)`` of
-    the run minus the reference, paired by seed (see :func:`effect`)."""
-    def by_seed(group, column):
-        rows = [run for run in frame.index if base.get(run, run) == group]
-        return pd.Series([frame.loc[run, column] for run in rows], index=[seeds.get(run, 0.0) for run in rows])
+    """Per seed group of a run other than ``reference`` and column: ``(mean effect, half-width, CI excludes
+    zero)`` of the run minus the reference, paired by seed (see :func:`effect`). Rows keyed ``(run, variant)``
+    are compared with the reference run's row of the same variant (NaN where it has none)."""
+    keys = [row_group(row, base) for row in frame.index]
 
-    groups = [g for g in dict.fromkeys(base.get(run, run) for run in frame.index) if g != reference]
-    found = {g: {c: effect(by_seed(reference, c), by_seed(g, c), confidence) for c in frame.columns} for g in groups}
-    index = pd.Index(groups, name=frame.index.name)
+    def by_seed(group, column):
+        rows = [row for row, key in zip(frame.index, keys) if key == group]
+        return pd.Series([frame.loc[row, column] for row in rows],
+                         index=[seeds.get(row[0] if isinstance(row, tuple) else row, 0.0) for row in rows],
+                         dtype=float)
+
+    def reference_of(group):
+        return (reference, *group[1:]) if isinstance(group, tuple) else reference
+
+    def run_of(group):
+        return group[0] if isinstance(group, tuple) else group
+
+    groups = [g for g in dict.fromkeys(keys) if run_of(g) != reference]
+    found = {g: {c: effect(by_seed(reference_of(g), c), by_seed(g, c), confidence) for c in frame.columns}
+             for g in groups}
+    index = group_index(groups, frame.index)
 
     def part(pick):
         return pd.DataFrame({c: [pick(found[g][c]) for g in groups] for c in frame.columns}, index=index)

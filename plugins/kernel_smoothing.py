@@ -33,7 +33,7 @@ from rich.table import Table
 import ablate
 from ablate import Param, plots
 from ablate.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
-from ablate.report import (FINAL, LEGEND, Labels, VariantLabel, attack_frame, attack_rows, attack_table,
+from ablate.report import (FINAL, Labels, VariantLabel, attack_frame, attack_rows, print_attack_table,
                            first_layer_kernels, print_figure)
 from ablate_plugins.attacks import minimal_eps_results
 
@@ -93,8 +93,7 @@ def adversarial_layout(study, console, formats, labels):
     if frame.empty:
         console.print("[yellow]no attack results yet[/]: the final evaluation writes them after the last epoch")
     else:
-        console.print(attack_table(frame, labels, console.width))
-        console.print(LEGEND)
+        print_attack_table(study, console, frame, labels)
     if not medians.empty:
         console.print(minimal_eps_table(medians, curves, labels))
     study.print_problems(console)

@@ -79,8 +79,16 @@ def test_cli_seeds_option_in_the_dry_run(write_recipe, tmp_path):
 # --------------------------------------------------------------------------
 # Reports over seeds
 
-def seeded_study(out_dir, effects: dict[str, float], seeds=(0, 1, 2, 3), seed_column=True, layout="figure5"):
-    """A recipe output folder: runs whose test accuracy is shared per-seed noise plus a planted effect."""
+def accuracy_rows(shift: float, noise: float) -> list[dict]:
+    """A run's train and test accuracy: shared per-seed noise, and ``shift`` planted in the test accuracy."""
+    return [{"split": split, "component": "original", "value": value}
+            for split, value in (("train", 0.9 + noise / 2), ("test", 0.6 + shift + noise))]
+
+
+def seeded_study(out_dir, effects: dict[str, float], seeds=(0, 1, 2, 3), seed_column=True, layout="figure5",
+                 rows_of=accuracy_rows, status=None):
+    """A recipe output folder: runs whose numbers are shared per-seed noise plus a planted effect (``rows_of``
+    gives a run's result rows from its effect and its seed's noise); ``status`` overrides runs' statuses."""
     noise = np.random.default_rng(3).normal(0, 0.02, size=len(seeds))
     out_dir.mkdir(parents=True)
     rows, plan = [], []
@@ -88,11 +96,11 @@ def seeded_study(out_dir, effects: dict[str, float], seeds=(0, 1, 2, 3), seed_co
         for seed, e in zip(seeds, noise):
             name = run if seed == 0 else f"{run}-s{seed}"
             plan.append({"name": name, "dir": f"{name}-0123abcd", "plugins": {}, "settings": {"seed": seed},
-                         "status": "finished"})
+                         "status": (status or {}).get(name, "finished")})
             (out_dir / f"{name}-0123abcd").mkdir()
-            for split, value in (("train", 0.9 + e / 2), ("test", 0.6 + shift + e)):
-                rows.append({"run": name, "epoch": 1, "split": split, "component": "original", "metric": "accuracy",
-                             "value": value, **({"seed": seed} if seed_column else {})})
+            for row in rows_of(shift, e):
+                rows.append({"run": name, "epoch": 1, "metric": "accuracy", **row,
+                             **({"seed": seed} if seed_column else {})})
     pd.DataFrame(rows).to_csv(out_dir / "results.csv", index=False)
     (out_dir / "recipe.json").write_text(json.dumps({"recipe": "t", "report": layout, "runs": plan}))
     return out_dir
@@ -126,6 +134,53 @@ def test_a_planted_effect_is_marked_and_no_effect_is_not(tmp_path, seed_column):
     assert not rows["dropout"][1][2].endswith("*")                        # no effect: not marked
     assert "Effect vs vanilla" in text and "Student t" in text
     assert "▲" in summary[2]                                                # best test mean, visible without colour
+
+
+def attack_rows(shift: float, noise: float) -> list[dict]:
+    """Table 2's rows of a run: clean and PGD accuracy of the final and the smoothed model; ``shift`` planted
+    in the final model's PGD accuracy only."""
+    return [{"split": "test", "component": "original", "value": 0.8 + noise},
+            {"split": "test", "component": "original", "attack": "none", "eps": 0.0, "value": 0.8 + noise},
+            {"split": "test", "component": "original", "attack": "pgd", "eps": 0.03, "value": 0.1 + shift + noise},
+            {"split": "test", "component": "original", "attack": "none", "eps": 0.0, "variant": "smooth1.0",
+             "value": 0.7 + noise},
+            {"split": "test", "component": "original", "attack": "pgd", "eps": 0.03, "variant": "smooth1.0",
+             "value": 0.2 + noise}]
+
+
+def test_table2_over_seeds_has_intervals_and_effects_variant_by_variant(tmp_path):
+    out = seeded_study(tmp_path / "study", {"natural": 0.0, "adversarial": 0.3}, layout="adversarial",
+                       rows_of=attack_rows)
+    text = report_text(out, NO_COLOR="1")
+    table2 = text[text.index("Table 2"):]
+    rows = body_rows(table2)
+    assert set(rows) == {"natural", "adversarial"}
+    summary = rows["adversarial"][:2]                     # one row per variant, not per seed
+    assert [r[0] for r in summary] == ["none", "ρ=1"] and all(r[1] == "4" for r in summary)
+    assert all(" ± " in cell for r in summary for cell in r[2:])
+    assert "Effect vs natural" in table2
+    final, smoothed = rows["adversarial"][2:]             # paired against natural's row of the same variant
+    assert final[0] == "none" and final[3].startswith("+30.0 ± ") and final[3].endswith("*")
+    assert smoothed[0] == "ρ=1" and smoothed[3].startswith("+0.0") and not smoothed[3].endswith("*")
+
+
+def test_probe_tables_over_seeds_have_intervals(tmp_path):
+    def band_rows(shift, noise):
+        return accuracy_rows(shift, noise) + [{"split": "test", "component": "band", "radius": 0.0,
+                                               "radius_outer": 4.0, "value": 0.3 + shift + noise}]
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.1}, rows_of=band_rows)
+    text = report_text(out, NO_COLOR="1")
+    probe = body_rows(text[text.index("probe bandpass"):])
+    mean = 0.4 + np.random.default_rng(3).normal(0, 0.02, 4).mean()
+    assert probe["mixup"][0][0] == "4" and probe["mixup"][0][1].startswith(f"{100 * mean:.1f} ± ")
+    assert probe["mixup"][1][1].startswith("+10.0 ± ") and probe["mixup"][1][1].endswith("*")
+
+
+def test_a_seeded_row_shows_the_status_of_all_its_seeds(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05}, seeds=(0, 1, 2),
+                       status={"mixup-s2": "running"})
+    rows = body_rows(report_text(out, NO_COLOR="1"))
+    assert rows["mixup"][0][0] == "2/3 finished" and rows["vanilla"][0][0] == "finished"
 
 
 def test_marks_survive_plain_text(tmp_path):

@@ -26,7 +26,7 @@ from rich.markup import escape
 
 from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry, get_registry
-from ablate.report.attack_table import attack_frame, attack_rows, attack_table
+from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
 from ablate.report.probes import print_probes, probe_summary
@@ -39,7 +39,7 @@ __all__ = [
     "Study", "load_results", "tidy", "first_layer_kernels", "probe_reports",
     "Labels", "VariantLabel", "FINAL", "print_probes", "probe_summary",
     "Column", "LEGEND", "extremes", "figure3_columns", "figure5_columns", "latest_accuracies", "summary_frame",
-    "summary_table", "print_figure", "attack_frame", "attack_rows", "attack_table",
+    "summary_table", "print_figure", "attack_frame", "attack_rows", "print_attack_table",
 ]
 
 DEFAULT_LAYOUT = "generic"

@@ -8,13 +8,15 @@ Variants are ordered and named through the registered :class:`Labels`.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from rich.console import Group
+from rich.console import Console
 
 from ablate.report.labels import FINAL, Labels
-from ablate.report.tables import summary_table
+from ablate.report.results import Study
+from ablate.report.uncertainty import print_summary
 
 TITLE = "Table 2: accuracy under attack (eps on pixels in [0, 1])"
 NO_ATTACK = "none"                   # the clean accuracy's row: attack "none", eps 0
@@ -53,10 +55,12 @@ def attack_frame(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFra
     return frame
 
 
-def attack_table(frame: pd.DataFrame, labels: Labels = Labels(), width: int | None = None) -> Group:
-    """:func:`attack_frame` as rich tables, each variant under its short label and its labeller's heading."""
+def print_attack_table(study: Study, console: Console, frame: pd.DataFrame, labels: Labels = Labels(),
+                       reference: Sequence[str] = ("natural",)) -> None:
+    """:func:`attack_frame` as a summary table, each variant under its short label and its labeller's heading;
+    with several seeds, means ± intervals and each run's effect against ``reference`` variant by variant."""
     variants = frame.index.get_level_values("variant")
     level = labels.variant_heading(variants)
     frame = frame.rename_axis(["run", level])
-    return summary_table(frame, TITLE, row_labels={level: {v: labels.variant(v, short=True) for v in variants}},
-                         width=width)
+    print_summary(study, console, frame, TITLE, reference=reference, lower_is_better=(),
+                  row_labels={level: {v: labels.variant(v, short=True) for v in variants}})

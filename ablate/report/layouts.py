@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ablate import plots
-from ablate.report.attack_table import attack_frame, attack_table
+from ablate.report.attack_table import attack_frame, print_attack_table
 from ablate.report.labels import Labels
 from ablate.report.probes import print_probes
 from ablate.report.results import Study, probe_reports
@@ -55,7 +55,7 @@ def curves_layout(study: Study, console: Console, formats, name: str, title: str
     print_figure(console, plots.curves_figure(study.results, study.runs, probe_split, train_labels),
                  study.out_dir, name, formats)
     if registry is not None:
-        print_probes(study, console, formats, registry.registry("probes"))
+        print_probes(study, console, formats, registry.registry("probes"), reference)
 
 
 def figure5_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
@@ -86,7 +86,7 @@ def generic_layout(study: Study, console: Console, formats, labels: Labels, regi
         print_summary(study, console, frame, "Accuracy on the LFC of the training set", reference=None)
     attacks = attack_frame(study.results, labels)
     if not attacks.empty:
-        console.print(attack_table(attacks, labels, console.width))
+        print_attack_table(study, console, attacks, labels, reference=())
 
 
 def table1_layout(study: Study, console: Console, formats, labels: Labels) -> None:

@@ -23,7 +23,8 @@ from ablate.plugins import get_registry
 from ablate.probe import planned_probers
 from ablate.probes import as_probe, plan_probes
 from ablate.report.results import Study, tidy
-from ablate.report.tables import print_figure, summary_table
+from ablate.report.tables import print_figure
+from ablate.report.uncertainty import print_summary
 from ablate.schema import PROBES, results_frame
 
 
@@ -44,13 +45,15 @@ def probe_summary(results: pd.DataFrame, runs: Sequence[str], probes: dict[str, 
     return frame.reindex(index=list(runs)).rename_axis("run")
 
 
-def print_probes(study: Study, console: Console, formats: Sequence[str], probes: dict[str, tuple]) -> None:
-    """Each shown probe's table on the console and its figure on disk."""
+def print_probes(study: Study, console: Console, formats: Sequence[str], probes: dict[str, tuple],
+                 reference: Sequence[str] | None = ()) -> None:
+    """Each shown probe's table on the console (with several seeds: means ± intervals, and effects against
+    the first of ``reference`` the study has) and its figure on disk."""
     for name, probe in present_probes(study.results, probes).items():
         if probe.table:
             frame = probe.table(study.results).reindex(index=study.runs).rename_axis("run").dropna(how="all")
-            console.print(summary_table(frame, f"probe {name}: test accuracy per run (latest epoch)",
-                                        width=console.width))
+            print_summary(study, console, frame, f"probe {name}: test accuracy per run (latest epoch)",
+                          reference=reference, lower_is_better=())
         if probe.figure:
             print_figure(console, probe.figure(study.results, study.runs), study.out_dir, name, formats)
 

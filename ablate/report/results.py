@@ -143,6 +143,17 @@ class Study:
     def status(self, run: str) -> str:
         return self.info(run).get("status") or ("finished" if (self.results["run"] == run).any() else "unknown")
 
+    def group_status(self, group: str) -> str:
+        """The status of a run and its repeats with other seeds: their common status, else how many of them
+        finished (``2/3 finished``), or ``failed`` as soon as one failed."""
+        base = self.base_runs()
+        statuses = [self.status(run) for run in self.runs if base.get(run, run) == group] or [self.status(group)]
+        if len(set(statuses)) == 1:
+            return statuses[0]
+        if "failed" in statuses:
+            return "failed"
+        return f"{statuses.count('finished')}/{len(statuses)} finished"
+
     def run_dir(self, run: str) -> Path | None:
         """The run's directory (``dir`` in recipe.json is relative to the output directory)."""
         relative = self.info(run).get("dir")

@@ -38,22 +38,25 @@ def pick_reference(study: Study, candidates: Sequence[str]) -> str | None:
 
 def print_summary(study: Study, console: Console, frame: pd.DataFrame, title: str, legend: str = "",
                   reference: Sequence[str] | None = (), extra: dict[str, dict] | None = None,
-                  lower_is_better: Sequence[str] = ("gap",)) -> None:
-    """Print a summary frame (one row per run) as a table, its legend, and with several seeds the effects.
+                  lower_is_better: Sequence[str] = ("gap",), row_labels: dict[str, dict] | None = None) -> None:
+    """Print a summary frame (one row per run, or per ``(run, variant)``) as a table, its legend, and with
+    several seeds the effects.
 
     ``reference`` lists the preferred reference runs of the layout (the first found is used; the study's
-    first run otherwise); None shows no effect table (Table 1 has no reference).
+    first run otherwise); None shows no effect table (Table 1 has no reference). ``row_labels`` renames
+    index values per index level (see :func:`summary_table`).
     """
     legend = LEGEND + (f"; {legend}" if legend else "")
     if not is_seeded(study):
         console.print(summary_table(frame, title, study=study, extra=extra, width=console.width,
-                                    marks=extremes(frame, lower_is_better)))
+                                    marks=extremes(frame, lower_is_better), row_labels=row_labels))
         console.print(legend)
         return
     base = study.base_runs()
     means, halves, counts = seed_groups(frame, base)
     console.print(summary_table(means, title, marks=extremes(means, lower_is_better), study=study,
-                                extra=regroup(extra, base), width=console.width, spread=halves, counts=counts))
+                                extra=regroup(extra, base), width=console.width, spread=halves, counts=counts,
+                                row_labels=row_labels))
     console.print(f"{legend}; {CI_NOTE}; best / worst on the means")
     chosen = None if reference is None else pick_reference(study, reference)
     if chosen is None or len(means) < 2:
@@ -61,8 +64,8 @@ def print_summary(study: Study, console: Console, frame: pd.DataFrame, title: st
     effects, effect_halves, real = effect_frames(frame, base, study.seeds(), chosen)
     marks = {(row, column): "real" for row in real.index for column in real.columns if real.loc[row, column]}
     console.print(summary_table(effects, f"Effect vs {escape(chosen)}: run - {escape(chosen)}, in points",
-                                marks=marks, width=console.width, spread=effect_halves, counts=counts.drop(chosen),
-                                signed=True))
+                                marks=marks, width=console.width, spread=effect_halves,
+                                counts=counts.reindex(effects.index), signed=True, row_labels=row_labels))
     console.print(f"mean paired difference over seeds ± half-width of its {CONFIDENCE:.0%} interval (Student t; "
                   f"Welch where seeds do not pair); [{MARKS['real'][0]}]{MARKS['real'][1]}[/] where the "
                   f"interval excludes zero")

@@ -34,6 +34,10 @@ SANE_EPOCHS = 100_000
 SANE_BATCH = 1_000_000
 SANE_COUNT = 1_000_000_000
 SANE_RADIUS = 4096            # DFT bins: the diagonal of a 5792 x 5792 image
+PRECISIONS = ("fp32", "tf32", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# Saved by ablate 0.1, when precision was not part of a run's identity: bf16 autocast on CUDA, fp32 elsewhere.
+LEGACY_PRECISION = "auto"
 
 
 @dataclass
@@ -77,14 +81,21 @@ class Settings:
     probes: list = setting(["split"], "registered probes to record (split: LFC/HFC at radii; see `ablate plugins`)",
                            items=str, since="0.2")
     probe_params: dict = setting({}, "{probe: {parameter: value}}; --set PROBE.PARAM=VALUE sets one", since="0.2")
+    # numerics: opt-in faster arithmetic changes results, so it names the run (docs/recipes.md, "Precision")
+    precision: str = setting("fp32", "fp32 (true float32; TF32 off on CUDA) | tf32 (TF32 matmuls and "
+                             "convolutions, CUDA) | bf16 (bf16 autocast, float32 weights)",
+                             choices=PRECISIONS, since="0.2")
     # execution: how a run is computed, not what (not part of a run's identity)
     eval_batch_size: int = setting(500, "images per evaluation batch", minimum=1, maximum=SANE_BATCH, **NOT_RESULTS)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N, mps", pattern=r"auto|cpu|mps|cuda(:\d+)?",
                           **NOT_RESULTS)
-    precision: str = setting("auto", "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16",
-                             choices=("auto", "fp32", "bf16"), **NOT_RESULTS)
-    compile: bool = setting(False, "torch.compile the model (CUDA)", **NOT_RESULTS)
-
+    compile: bool = setting(False, "torch.compile the model's training forward pass (CUDA)", **NOT_RESULTS)
+    compile_mode: str = setting("default", "torch.compile mode when compile is on: default | reduce-overhead "
+                                "(CUDA graphs) | max-autotune", choices=COMPILE_MODES, **NOT_RESULTS)
+    fused: bool = setting(True, "on CUDA, ablate's Adam/SGD as one fused kernel per step (the same update, "
+                          "rounded in another order)", **NOT_RESULTS)
+    deterministic: bool = setting(False, "on CUDA, deterministic algorithms only (cuDNN, scatter/index_add): "
+                                  "bit-identical reruns, slower", **NOT_RESULTS)
     @classmethod
     @functools.cache
     def params(cls) -> dict[str, Param]:
@@ -119,6 +130,18 @@ class Settings:
                     merged.get(name), dict) else table
             value = merged
         setattr(self, key, value)
+
+    @classmethod
+    def saved(cls, values: dict[str, Any], where: str, device_type: str) -> "Settings":
+        """Settings as a run saved them (checkpoint, config.json), by this or an earlier version: keys this
+        version does not know are dropped, and the legacy ``precision = "auto"`` reads as what it meant on
+        ``device_type``, the device the model now runs on (``bf16`` on CUDA, ``fp32`` elsewhere)."""
+        values = {k: v for k, v in values.items() if k in cls.names()}
+        if values.get("precision") == LEGACY_PRECISION:
+            values["precision"] = "bf16" if device_type == "cuda" else "fp32"
+        settings = cls()
+        settings.update(values, where)
+        return settings
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

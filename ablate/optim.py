@@ -14,12 +14,18 @@ from ablate.config import Settings
 
 
 def make_optimizer(model: torch.nn.Module, settings: Settings) -> torch.optim.Optimizer:
-    """Adam (the study's) or SGD with momentum, over all of ``model``'s parameters."""
+    """Adam (the study's) or SGD with momentum, over all of ``model``'s parameters.
+
+    With ``fused`` (the default) and every parameter on CUDA, the update is torch's fused kernel: one
+    launch per step instead of several per parameter, the same arithmetic in another rounding order,
+    which is why ``fused`` is no part of a run's identity. Elsewhere torch's default implementation."""
+    parameters = list(model.parameters())
+    fused = settings.fused and bool(parameters) and all(p.is_cuda for p in parameters)
+    options = {"fused": True} if fused else {}
     if settings.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                               weight_decay=settings.weight_decay, nesterov=False)
-    fused = all(p.is_cuda for p in model.parameters())      # one kernel per step instead of many
-    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=fused)
+        return torch.optim.SGD(parameters, lr=settings.lr, momentum=settings.momentum,
+                               weight_decay=settings.weight_decay, nesterov=False, **options)
+    return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, **options)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: Settings):

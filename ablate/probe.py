@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ablate.device import autocast
+from ablate.device import autocast, probe_budget
 from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
 from ablate.frequency import check_images, split
@@ -68,8 +68,11 @@ class Prober:
     :func:`ablate.scaling.model_input` with ``normalize`` (a variant image that is
     FFT round-off of its original becomes exactly zero first, so that ``"max"``
     does not stretch noise into a picture: :func:`ablate.scaling.without_round_off`),
-    unless they would take more than ``max_bytes``: then each pass makes them again, chunk by chunk (same
-    results, slower). Variants are evaluated as one stream of images, so a batch may
+    unless they would take more than ``max_bytes`` (default: a share of the memory free on the device
+    now, :func:`ablate.device.probe_budget`): then each pass makes them again, chunk by chunk (same
+    results, slower). They are kept as float32, or as ``cache_dtype = torch.bfloat16`` (half the memory)
+    for a model evaluated under bf16 autocast, whose first convolution rounds its input to bf16 anyway;
+    evaluated without autocast, such copies are widened back to float32 batch by batch. Variants are evaluated as one stream of images, so a batch may
     hold several variants: a probe of many variants of few images (a Fourier heat
     map) fills the model's batches as well as one variant of many images does.
     ``originals=False`` leaves out the originals' rows (another probe of the same
@@ -79,7 +82,8 @@ class Prober:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, variants: Callable[[torch.Tensor], list[Variant]], *,
                  normalize: str = "max", batch_size: int = 500, split_name: str = "test",
-                 max_bytes: int = 2**30, originals: bool = True) -> None:
+                 max_bytes: int | None = None, originals: bool = True,
+                 cache_dtype: torch.dtype = torch.float32) -> None:
         check_images(x, f"probe of the {split_name} set")
         if x.ndim != 4:
             raise AblateError(f"probe of the {split_name} set: images must be (N, C, H, W), got {tuple(x.shape)}")
@@ -90,6 +94,10 @@ class Prober:
             raise AblateError(f"normalize={normalize!r} is not known; use one of {', '.join(NORMALIZE_MODES)}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
+        if cache_dtype not in (torch.float32, torch.bfloat16):
+            raise AblateError(f"cache_dtype={cache_dtype}: the probe keeps its copies as float32 or bfloat16")
+        if max_bytes is None:
+            max_bytes = probe_budget(x.device)
         self.variants = variants
         self.originals = originals
         self.normalize = normalize
@@ -105,18 +113,20 @@ class Prober:
         self.source = shared_images(made)           # variant -> the distinct images it is evaluated on
         self.firsts = [self.source.index(k) for k in range(len(set(self.source)))]
         distinct = len(self.firsts)
-        image_bytes = 4 * x[0].numel() if len(x) else 0
-        copies_bytes = distinct * len(x) * image_bytes
-        self.cached = copies_bytes <= max_bytes
+        self.cache_dtype = cache_dtype
+        image_bytes = cache_dtype.itemsize * x[0].numel() if len(x) else 0
+        self.copies_bytes = distinct * len(x) * image_bytes
+        self.cached = self.copies_bytes <= max_bytes
         # images whose variants are made together: all of them once when cached, else what fits in max_bytes
-        per_chunk = max(1, max_bytes // max(1, distinct * image_bytes))
+        made_bytes = 4 * x[0].numel() if len(x) else 0           # remade copies are float32
+        per_chunk = max(1, max_bytes // max(1, distinct * made_bytes))
         if per_chunk > batch_size:
             per_chunk -= per_chunk % batch_size
         self.chunk = len(x) if self.cached else per_chunk
         self.cache: torch.Tensor | None = None
         if self.cached and self.labels:
-            self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=torch.float32, device=x.device)
-            step = max(1, 2**27 // max(1, distinct * image_bytes))
+            self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=cache_dtype, device=x.device)
+            step = max(1, 2**27 // max(1, distinct * made_bytes))
             for start in range(0, len(x), step):
                 for k, images in enumerate(self.scaled_variants(start, start + step)):
                     self.cache[k, start:start + step] = images
@@ -164,6 +174,8 @@ class Prober:
             the other, as one stream of batches (a batch may span two variants)."""
             for offset in range(0, len(images), self.batch_size):
                 batch = images[offset:offset + self.batch_size]
+                if autocast_dtype is None:
+                    batch = batch.float()           # bf16 copies evaluated without autocast
                 rows = torch.arange(offset, offset + len(batch), device=self.x.device)
                 variant, image = first + torch.div(rows, m, rounding_mode="floor"), start + rows % m
                 with autocast(self.x.device, autocast_dtype):

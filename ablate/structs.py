@@ -69,5 +69,5 @@ class TrainState:
     epoch: int = 0                # the epoch being trained (1-based); 0 before training
     step: int = 0                 # optimizer steps taken so far
     steps_per_epoch: int = 0
-    autocast_dtype: torch.dtype | None = None   # bf16 under the GPU path, None on the CPU
+    autocast_dtype: torch.dtype | None = None   # bf16 when precision = "bf16", else None
     extra: dict = field(default_factory=dict)   # free space for plugins, not checkpointed

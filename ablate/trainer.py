@@ -2,9 +2,9 @@
 
 Sections: set-up (data, model, optimizer, probes), the batches of an epoch, one
 epoch, evaluation, the hooks with ablate's own fallbacks, the run (resume, epochs,
-checkpoint, final evaluation). The CPU path is plain and exact; on CUDA the data
-stays on the device, the model runs channels_last under bf16 autocast (float32
-weights), optionally compiled (:mod:`ablate.device`).
+checkpoint, final evaluation). The data stays on the device; the model runs in
+true float32 unless the run opts into TF32 or bf16 autocast (``precision``), on
+CUDA channels_last and optionally compiled (:mod:`ablate.device`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ablate.augment import augment
 from ablate.checkpoint import load_checkpoint, save_checkpoint, write_csv
 from ablate.config import Settings
 from ablate.datasets import load_data
-from ablate.device import autocast, autocast_dtype, channels_last, model_on, resolve_device
+from ablate.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
 from ablate.errors import AblateError, TrainingDiverged
 from ablate.models import build_model
 from ablate.optim import make_optimizer, make_schedule, soft_cross_entropy
@@ -94,13 +94,15 @@ class Trainer:
     def setup(self) -> None:
         """Everything a run needs before its first epoch: :meth:`build`, then the optimizer, schedule and probes."""
         s = self.settings
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+        configure(s, self.device)
         self.build()
         self.optimizer = self.make_optimizer()
         self.schedule = make_schedule(self.optimizer, s)
-        self.forward = torch.compile(self.model) if s.compile else self.model
-        probe_args = dict(normalize=s.normalize, batch_size=s.eval_batch_size)
+        self.forward = torch.compile(self.model, mode=s.compile_mode) if s.compile else self.model
+        # bf16 copies of the probe's images only where the model would round them to bf16 anyway
+        compact = self.state.autocast_dtype == torch.bfloat16
+        probe_args = dict(normalize=s.normalize, batch_size=s.eval_batch_size,
+                          cache_dtype=torch.bfloat16 if compact else torch.float32)
         splits = {"test": (self.data.x_test, self.data.y_test)}
         if s.probe_train:
             splits["train"] = (self.data.x_train, self.data.y_train)
@@ -313,8 +315,7 @@ def load_trained(path: Path, device: str = "auto", dataset: str | None = None):
     state = load_checkpoint(path)
     if state is None or "model" not in state:
         raise AblateError(f"{path}: not an ablate checkpoint (expected a run's checkpoint.pt)")
-    settings = Settings()
-    settings.update({k: v for k, v in state["settings"].items() if k in Settings.names()}, str(path))
+    settings = Settings.saved(state["settings"], str(path), resolve_device(device).type)
     settings.device = device
     if dataset:
         settings.set("dataset", dataset, "--dataset")

@@ -5,23 +5,25 @@
     batch size, optimizer (Adam, lr 1e-4) and image scaling (``model_input``, "max"):
 
     plain       the same on-device uint8 data, gathered per batch and scaled the same
-                way, under the same precision path as ablate on that device (bf16
-                autocast and channels_last on CUDA, compiled when ``--compile``), but
+                way, under the same precision as ablate (``--precision``: fp32, tf32 or
+                bf16 autocast; channels_last on CUDA, compiled when ``--compile``), but
                 none of the trainer's extras (hooks, loss and accuracy sums, the
                 divergence check): the ratio ablate/plain is the trainer's own
                 overhead. Goal: >= 0.95.
     dataloader  what a first PyTorch script does: float32 images (scaled once) in a
                 TensorDataset on the CPU, a shuffling DataLoader (pinned memory on
                 CUDA), every batch moved to the device, float32, eager, PyTorch's
-                defaults otherwise (TF32 convolutions; cuDNN autotuning is on for the
-                whole process once a Trainer is set up, which helps this baseline too).
+                defaults otherwise (but the TF32 and cuDNN autotuning flags a Trainer
+                sets are process-wide: they apply to this baseline too).
                 The ratio ablate/dataloader is the speed-up of ablate's GPU path (on
                 CUDA; goal >= 3x).
 
     Epochs are timed in rounds whose order alternates (ABAB, then BABA), after one
     warm-up epoch each, and medians are reported: the machine may be shared and noisy.
 (b) the cost of one epoch with the probe on (originals + LFC + HFC of ``--probe-images``
-    test images at ``--radii``) as a ratio to the epoch without it (test originals only).
+    test images at ``--radii``) as a ratio to the epoch without it (test originals only),
+    and the probe's own cost (evaluation with it minus without) over the training epoch
+    (goal at paper scale: < 0.15); under ``--precision bf16`` the probe keeps bf16 copies.
 (c) the cost of an adversarial training epoch (the ``pgd`` plugin: eps 0.03, ``--pgd-steps``
     steps of eps/10, Madry et al.'s set-up) as a ratio to a clean epoch of the same trainer
     set-up, for ablate's PGD (``backend = "ablate"``) and, when the ``attacks`` extra is
@@ -30,7 +32,8 @@
 
     python benchmarks/train.py [--model resnet18] [--width 0.25] [--images 2000]
         [--batch-size 100[,512]] [--device cpu] [--rounds 5] [--epochs 1]
-        [--baseline plain[,dataloader]|none] [--compile] [--probe-images 1000]
+        [--baseline plain[,dataloader]|none] [--compile] [--compile-mode reduce-overhead]
+        [--precision fp32|tf32|bf16] [--probe-images 1000]
         [--pgd-steps 10] [--skip throughput|probe|adversarial]
 
 Not a test: it prints figures, and one ``RESULT key=value ...`` line per measurement for
@@ -90,6 +93,7 @@ def make_settings(args, dataset: str, radii: list[float], probe_every: int, batc
                      "model": args.model, "width": args.width, "batch_size": batch_size,
                      "optimizer": "adam", "lr": 1e-4, "normalize": "max", "radii": radii,
                      "probe_every": probe_every, "device": args.device, "compile": args.compile,
+                     "precision": args.precision, "compile_mode": args.compile_mode,
                      "epochs": 100_000}, "benchmark")       # the most Settings allows: never the last epoch
     return settings
 
@@ -119,7 +123,7 @@ class PlainLoop:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.forward = torch.compile(model) if settings.compile else model
+        self.forward = torch.compile(model, mode=settings.compile_mode) if settings.compile else model
         self.optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
     def epoch(self, epoch: int) -> None:
@@ -211,7 +215,7 @@ def throughput(args, dataset: str, device: torch.device, batch_size: int) -> flo
     for name in args.baseline:
         loop = (PlainLoop if name == "plain" else DataLoaderLoop)(settings, trainer)
         contenders[name] = loop.epoch
-    precision = f"{trainer.state.autocast_dtype} autocast" if trainer.state.autocast_dtype else "fp32"
+    precision = {"fp32": "float32", "tf32": "TF32", "bf16": "bf16 autocast"}[settings.precision]
     print(f"(a) training throughput: {settings.model} width {settings.width}, {n} images, batch "
           f"{settings.batch_size}, Adam lr {settings.lr}, {device} ({describe(device)}); ablate: {precision}"
           f"{', channels_last' if device.type == 'cuda' else ''}{', compiled' if settings.compile else ''}; "
@@ -258,8 +262,11 @@ def probe_cost(args, dataset: str, device: torch.device, batch_size: int, train_
     contenders = {"probe-off": evaluate(0), "probe-on": evaluate(1)}
     if train_seconds is None:
         contenders["train"] = trainer.train_epoch
+    copies = {str(prober.cache.dtype if prober.cache is not None else "remade each pass") for _, prober in
+              trainer.probers}
     print(f"(b) probe cost: {len(trainer.data.y_test)} test images, radii {settings.radii}, eval batch "
-          f"{settings.eval_batch_size}; {args.probe_rounds} rounds", flush=True)
+          f"{settings.eval_batch_size}, precision {settings.precision}, copies {', '.join(copies)}; "
+          f"{args.probe_rounds} rounds", flush=True)
     times = interleaved(contenders, args.probe_rounds, 1, device)
     off, on = statistics.median(times["probe-off"]), statistics.median(times["probe-on"])
     train = train_seconds if train_seconds is not None else statistics.median(times["train"])
@@ -267,12 +274,14 @@ def probe_cost(args, dataset: str, device: torch.device, batch_size: int, train_
              ("evaluation, test originals (probe off)", f"{off:8.3f} s"),
              ("evaluation with the probe", f"{on:8.3f} s  ({on / off:.1f}x the originals alone)"),
              ("epoch with probe / epoch without", f"{(train + on) / (train + off):8.3f}  "
-                                                  f"(= ({train:.2f} + {on:.2f}) / ({train:.2f} + {off:.2f}))")]
+                                                  f"(= ({train:.2f} + {on:.2f}) / ({train:.2f} + {off:.2f}))"),
+             ("probe cost / training epoch", f"{(on - off) / train:8.3f}  (goal < 0.15 at paper scale)")]
     for label, value in lines:
         print(f"    {label:<40}: {value}")
     print(f"    once per run: building the test probe (split + scale) {built:.3f} s; trainer set-up {setup:.2f} s")
     print(f"RESULT probe_images={len(trainer.data.y_test)} train_s={train:.4f} eval_off_s={off:.4f} "
-          f"eval_on_s={on:.4f} probe_epoch_ratio={(train + on) / (train + off):.3f}", flush=True)
+          f"eval_on_s={on:.4f} probe_epoch_ratio={(train + on) / (train + off):.3f} "
+          f"probe_share={(on - off) / train:.3f} precision={settings.precision}", flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -328,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default="plain",
                         help=f"comma-separated baselines: {', '.join(BASELINES)}, or none (ablate alone)")
     parser.add_argument("--compile", action="store_true", help="torch.compile ablate's model (and the plain loop's)")
+    parser.add_argument("--compile-mode", default="default", choices=Settings.params()["compile_mode"].choices)
+    parser.add_argument("--precision", default="fp32", choices=Settings.params()["precision"].choices,
+                        help="the run's precision (the plain loop autocasts alike; TF32 is process-wide)")
     parser.add_argument("--probe-images", type=int, default=1000, help="test images of the probe; 0 skips (b)")
     parser.add_argument("--radii", default="4,8,12,16")
     parser.add_argument("--probe-rounds", type=int, default=3)

@@ -17,10 +17,11 @@ as long as the images are ordinary ones; the first batch is checked, and
 ``frequency_filter`` (signed or out-of-range images) is refused at validation.
 
 Precision. By default (``precision = "fp32"``) the attack's forward and backward
-passes run in float32 with autocast disabled, even on the GPU path where the
-training step itself runs under bf16 autocast: a bf16 gradient's sign is noisy
-near zero and PGD only uses the sign. ``precision = "autocast"`` runs the attack
-under the training step's autocast dtype instead (faster, less exact).
+passes run in float32 with autocast disabled, even in a run whose training step
+runs under bf16 autocast (the run's ``precision = "bf16"``): a bf16 gradient's
+sign is noisy near zero and PGD only uses the sign. ``precision = "autocast"``
+runs the attack under the run's precision instead (bf16 in a bf16 run: faster,
+less exact; ``benchmarks/attack_precision.py`` measures how often signs differ).
 
 Model mode. By default (``mode = "eval"``, as torchattacks' default) the attack
 runs in eval mode: dropout is off, so the attack targets the deterministic

@@ -43,7 +43,6 @@ caption { text-align: left; font-style: italic; padding: .2em 0; }
 th, td { border: 1px solid #ccc; padding: .2em .6em; white-space: nowrap; vertical-align: top; }
 th { background: #f2f2f4; text-align: left; } td.right, th.right { text-align: right; }
 td.center, th.center { text-align: center; } tbody + tbody { border-top: 2px solid #888; }
-td.wrap { white-space: normal; max-width: 40em; }
 figure { margin: 1em 0; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 90%; }
 pre { background: #f6f6f8; padding: .8em; overflow-x: auto; border: 1px solid #ddd; }
@@ -64,7 +63,7 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     recipe, results = load_results(out_dir)
     study = Study(results, out_dir, recipe)
     name = str(recipe.get("recipe") or out_dir.name)
-    shown = {item.caption for item in console.items if isinstance(item, Image)}
+    shown = console.captions | {item.caption for item in console.items if isinstance(item, Image)}
     body = {
         "report": "".join(map(to_html, console.items)),
         "examples": examples_html(study, shown),

@@ -54,6 +54,7 @@ class PageConsole(Console):
     def __init__(self) -> None:
         super().__init__(file=io.StringIO(), width=WIDE, color_system="truecolor", force_terminal=False)
         self.items: list = []
+        self.captions: set[str] = set()       # of every image offered, shown or not (damaged)
 
     def print(self, *objects, markup: bool | None = None, **_) -> None:     # noqa: A003 (Console's name)
         self.items.append(Printed(objects, markup is not False))
@@ -66,6 +67,7 @@ class PageConsole(Console):
 
     def keep_image(self, png: bytes, caption: str) -> None:
         """Called by :func:`ablate.report.tables.print_image` (an image file a run wrote, such as its examples)."""
+        self.captions.add(caption)
         try:
             self.items.append(Image(compact_png(png), caption))
         except (OSError, ValueError):                   # PIL's UnidentifiedImageError is an OSError

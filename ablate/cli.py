@@ -175,11 +175,20 @@ def status(directory) -> None:
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
-def report(directory, formats) -> None:
-    """Print a recipe's report again from stored results (OUT/RECIPE)."""
+@click.option("--html", "html_path", is_flag=False, flag_value=".", default=None, metavar="[PATH]",
+              help="Write the report as one self-contained HTML page to share (tables, figures, recipe, settings, "
+                   "provenance; no network needed) instead of printing it; PATH defaults to DIRECTORY/report.html.")
+def report(directory, formats, html_path) -> None:
+    """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
     from ablate.report import print_report
 
-    print_report(Path(directory), console, parse_formats(formats))
+    if html_path is None:
+        print_report(Path(directory), console, parse_formats(formats))
+        return
+    from ablate.report.html import write_page
+
+    path = write_page(Path(directory), None if html_path == "." else Path(html_path))
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, self-contained)", highlight=False, markup=False)
 
 
 @cli.command()

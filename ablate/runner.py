@@ -95,9 +95,18 @@ def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs:
     """recipe.json: what the recipe expanded to, enough for `ablate status` and `report`."""
     write_json(out_dir / PLAN, {
         "recipe": recipe.name, "description": recipe.description, "report": recipe.report,
-        "scale": scale or "paper", "source": str(Path(recipe.path).resolve()), "overrides": list(overrides),
+        "scale": scale or "paper", "source": str(Path(recipe.path).resolve()), "text": recipe_text(recipe),
+        "overrides": list(overrides),
         "runs": [{"name": r.name, "dir": r.dir_name, "plugins": dict(r.plugins), "settings": r.settings.as_dict(),
                   **dict(zip(("status", "error"), run_status(out_dir / r.dir_name)))} for r in runs]})
+
+
+def recipe_text(recipe: Recipe) -> str | None:
+    """The recipe file's text as it is run, kept so that a shared report shows what made it."""
+    try:
+        return Path(recipe.path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def recipe_status(out_dir: Path) -> pd.DataFrame:

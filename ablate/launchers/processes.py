@@ -12,18 +12,19 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
-import time
 
 from ablate.config import Settings
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
+from ablate.launchers.sequential import steps_per_run
 from ablate.params import Param
-from ablate.progress import format_duration
 from ablate.recipe import Run
 from ablate.runs import RunTask
+from ablate.worker_progress import PoolProgress, QueueProgress
 
 _worker_device: str | None = None
+_worker_progress = None           # the queue a worker reports its runs' epochs to (see ablate.worker_progress)
 
 
 class ProcessPoolLauncher(Launcher):
@@ -53,11 +54,13 @@ class ProcessPoolLauncher(Launcher):
         for i in range(jobs):
             queue.put(devices[i % len(devices)])
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        progress = PoolProgress(context.progress, runs, steps_per_run(runs, context.registry), jobs,
+                                multiprocessing_context)
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing_context,
-                                                      initializer=claim_device, initargs=(queue, threads))
+                                                      initializer=claim_device, initargs=(queue, threads,
+                                                                                          progress.queue))
         errors: dict[str, str] = {}
         try:
-            started = time.perf_counter()
             futures = {pool.submit(train_in_worker, context.task(run)): run for run in runs}
             for future in concurrent.futures.as_completed(futures):
                 run = futures[future]
@@ -65,8 +68,7 @@ class ProcessPoolLauncher(Launcher):
                     error = future.result()
                 except concurrent.futures.process.BrokenProcessPool:
                     error = "its worker process died (killed, or out of memory); run the same command to resume it"
-                context.say(f"[{run.name}] {f'failed: {error}' if error else 'finished'} "
-                            f"({format_duration(time.perf_counter() - started)})")
+                progress.end_run(run, error)
                 if error:
                     errors[run.name] = error
                     if context.fail_fast:
@@ -75,6 +77,8 @@ class ProcessPoolLauncher(Launcher):
         except BaseException:
             stop_workers(pool)
             raise
+        finally:
+            progress.close()
         pool.shutdown(wait=True)
         return errors
 
@@ -95,18 +99,21 @@ def default_devices(jobs: int) -> list[str]:
     return ["cpu"] * jobs
 
 
-def claim_device(devices, threads: int) -> None:
-    """Pool initialiser: pin this worker to the next free device and its share of CPU threads."""
-    global _worker_device
+def claim_device(devices, threads: int, progress=None) -> None:
+    """Pool initialiser: pin this worker to the next free device and its share of CPU threads; keep the
+    queue its runs report their epochs to."""
+    global _worker_device, _worker_progress
     import torch
 
     _worker_device = devices.get()
+    _worker_progress = progress
     torch.set_num_threads(threads)
 
 
 def train_in_worker(task: RunTask) -> str | None:
     """What a worker does for one run: train it on the worker's device."""
-    return task(device=_worker_device)
+    return task(device=_worker_device,
+                progress=QueueProgress(_worker_progress, task.run.name) if _worker_progress is not None else None)
 
 
 def stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +22,8 @@ from ablate.report.attack_table import attack_frame, print_attack_table
 from ablate.report.labels import Labels
 from ablate.report.probes import print_probes
 from ablate.report.results import Study, probe_reports
-from ablate.report.tables import Column, figure3_columns, figure5_columns, print_figure, probed_radii, summary_frame
+from ablate.report.tables import (Column, example_caption, figure3_columns, figure5_columns, print_figure, print_image, probed_radii,
+                                  summary_frame)
 from ablate.report.uncertainty import print_summary
 from ablate.schema import EXAMPLES
 
@@ -125,7 +125,7 @@ def figure1_layout(study: Study, console: Console, formats) -> None:
             console.print(f"of {int(report[cells].iloc[0].sum())} test images")
         examples = study.run_dir(run) / EXAMPLES
         if examples.exists():
-            console.print(f"examples (HFC right, LFC wrong): {escape(str(examples))}")
+            print_image(console, examples, example_caption(run))
     if not reports:
         console.print("[yellow]no probe_report.csv yet[/]: runs with probe_report = true write one after training")
     study.print_problems(console)

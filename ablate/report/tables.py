@@ -203,6 +203,28 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
 
 
 def print_figure(console: Console, fig, out_dir: Path, name: str, formats: Sequence[str]) -> None:
-    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format and say so on the console."""
+    """Write ``fig`` as ``out_dir/name.<fmt>`` for each format and say so on the console.
+
+    A console that builds a page (:class:`ablate.report.rich_html.PageConsole`) takes the figure itself
+    instead: the page embeds it, and nothing is written.
+    """
+    keep = getattr(console, "keep_figure", None)
+    if keep is not None:
+        keep(fig, name)
+        return
     for path in plots.save(fig, out_dir, name, formats):
         console.print(f"wrote {escape(str(path))}")
+
+
+def print_image(console: Console, path: Path, caption: str) -> None:
+    """Say where an image a run wrote is (its probe examples); a page (see :func:`print_figure`) embeds it."""
+    keep = getattr(console, "keep_image", None)
+    if keep is not None:
+        keep(Path(path).read_bytes(), caption)
+        return
+    console.print(f"{escape(caption)}: {escape(str(path))}")
+
+
+def example_caption(run: str) -> str:
+    """What a run's examples.png shows, under the image."""
+    return f"{run}: test images the HFC classifies right and the LFC wrong"

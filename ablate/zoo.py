@@ -118,6 +118,7 @@ class ModelSpec:
     std: tuple[float, ...] | None = None
     image_size: int | None = None
     name: str | None = None
+    class_map: str | None = None       # a file: the model's output for each class of the data (ablate.class_map)
 
     @property
     def label(self) -> str:
@@ -136,6 +137,7 @@ class LoadedModel:
     module: nn.Module
     preprocess: Preprocess = field(default_factory=Preprocess)
     classes: Sequence[str] | None = None       # the classes its outputs stand for, when it knows them
+    label_map: torch.Tensor | None = None      # the output standing for each class of the data (--class-map)
 
 
 def is_file(source: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -203,6 +205,31 @@ def test_timm_missing_is_one_line(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "timm", None)
     result = invoke("probe", "timm:resnet18", "--dataset", DATA)
     assert result.exit_code == 2 and "pip install 'ablate[timm]'" in result.output
+
+
+def test_a_timm_architecture_is_built_offline_and_takes_a_state_dict(tmp_path, monkeypatch):
+    timm = pytest.importorskip("timm")
+    from ablate.zoo import ModelSpec, load_model
+
+    tried = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: tried.append(address) or 1 / 0)
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=10).state_dict(), tmp_path / "t18.pt")
+    own = load_model(ModelSpec("timm:resnet18"), 10)
+    config = timm.create_model("resnet18", pretrained=False).pretrained_cfg
+    assert own.preprocess.mean == tuple(config["mean"]) and own.preprocess.image_size == config["input_size"][-1]
+    result = invoke("probe", "--image-size", "32", "timm:resnet18", "timm:resnet18", "--weights", tmp_path / "t18.pt",
+                    "--dataset", DATA, "--radii", "4", "--limit", "10", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "out" / PROBE_RESULTS)
+    assert list(results["model"].unique()) == ["timm:resnet18", "timm:resnet18+t18"]
+    five = tmp_path / "five.pt"
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=5).state_dict(), five)
+    misfit = invoke("probe", "timm:resnet18", "--weights", five, "--dataset", DATA)
+    assert misfit.exit_code == 2 and "'fc.weight' is (5, 512) there and (10, 512) in the model" in misfit.output
+    unknown = invoke("probe", "timm:no_such_net", "--dataset", DATA)
+    assert unknown.exit_code == 2 and "timm:no_such_net" in unknown.output
+    assert tried == []
 
 
 def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):

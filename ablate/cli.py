@@ -260,7 +260,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
     specs = model_specs(models, shared, own, models_file)
-    loaded, data, classes = load_models(specs, dataset, device, num_classes)
+    loaded, data, classes = load_models(specs, dataset, device, num_classes, limit)
     compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
                    limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
                    dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes,

@@ -176,8 +176,16 @@ def load_imagefolder(arg: str | None, settings=None) -> Data:
     return Data(*splits, list(classes))
 
 
-def imagefolder_stream(arg: str):
+def imagefolder_stream(arg: str, limit: int = 0):
     """``(DataLoader of (uint8 images, labels), classes)`` over the test folder of ``imagefolder:PATH``: one
-    image per batch, since sizes may differ (the probe brings each to the model's size)."""
+    image per batch, since sizes may differ (the probe brings each to the model's size). ``limit``: a
+    stratified subset of that many images (the folder lists its classes one after another)."""
+    from ablate.datasets import stratified_indices
+
     folder = image_folder(imagefolder_splits(arg)[1])
-    return torch.utils.data.DataLoader(folder, batch_size=1), list(folder.classes)
+    dataset = folder
+    if limit:
+        targets = torch.as_tensor(folder.targets, dtype=torch.int64)
+        chosen = stratified_indices(targets, limit, len(folder.classes), "--limit", f"imagefolder:{arg}")
+        dataset = torch.utils.data.Subset(folder, chosen.tolist())
+    return torch.utils.data.DataLoader(dataset, batch_size=1), list(folder.classes)

@@ -185,10 +185,11 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
                      else f"(examples at r = {drawn:g})"), highlight=False)
 
 
-def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
-                num_classes: int | None) -> tuple[list[LoadedModel], object, list[str]]:
+def load_models(specs: list[ModelSpec], dataset: str | None, device: str, num_classes: int | None,
+                limit: int = 0) -> tuple[list[LoadedModel], object, list[str]]:
     """Every model, and the data they are probed on: ``dataset`` (else the first checkpoint's) as an
-    :class:`ablate.Data`, or a DataLoader that streams an image folder; and the names of its classes."""
+    :class:`ablate.Data`, or a DataLoader that streams an image folder (its stratified subset of ``limit``
+    images, when given); and the names of its classes."""
     from ablate.datasets import load_full
 
     loaded: list[LoadedModel | None] = []
@@ -209,7 +210,7 @@ def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
     if name == "imagefolder":                    # streamed: it need not fit in memory
         from ablate.image_datasets import imagefolder_stream
 
-        data, classes = imagefolder_stream(arg)
+        data, classes = imagefolder_stream(arg, limit)
     else:
         data = load_full(dataset)
         classes = data.classes

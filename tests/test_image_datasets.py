@@ -142,3 +142,16 @@ def test_a_torchvision_resnet_probes_an_image_folder_of_64x48_pngs(tmp_path):
     assert result.exit_code == 0, result.output
     counts = pd.read_csv(tmp_path / "out" / PROBE_COUNTS)
     assert (counts[["lfc_only", "hfc_only", "both", "neither"]].sum(axis=1) == 8).all()
+
+
+def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
+    from ablate.schema import PROBE_PER_CLASS
+
+    write_image_folder(tmp_path / "pets", per_class=5)
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pt")
+    result = CliRunner().invoke(cli, ["probe", "torchvision:resnet18", "--weights", str(tmp_path / "r18.pt"),
+                                      "--image-size", "32", "--dataset", f"imagefolder:{tmp_path / 'pets'}",
+                                      "--radii", "4", "--limit", "4", "--per-class", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    per_class = pd.read_csv(tmp_path / "out" / PROBE_PER_CLASS)
+    assert per_class.groupby("class")["images"].first().to_dict() == {"cat": 2, "dog": 2}   # not the first 4 cats

@@ -97,7 +97,7 @@ class Measured:
             torch.zeros((0, *(self.image_shape or (1, 1, 1))))
         low, high = split(images, radius or 0.0, inclusive=self.inclusive)
         save_example_grid(images, low, high, range(len(chosen)), path, classes=classes,
-                          labels=self.labels[chosen] if chosen else None, title=title)
+                          labels=self.labels[chosen] if chosen else None, title=title, numbers=chosen)
         return radius
 
 

@@ -44,14 +44,14 @@ def invoke(*args):
 
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
-    """A folder of bright and dark 16x12 PNGs, and the brightness model importable as nets:Brightness."""
+    """A folder of bright and dark 16x12 PNGs, and the brightness model importable as brightnets:Brightness."""
     rng = np.random.default_rng(0)
     for name, low in (("bright", 180), ("dark", 0)):
         (tmp_path / "pics" / name).mkdir(parents=True)
         for k in range(3):
             pixels = rng.integers(low, low + 70, (12, 16, 3), dtype=np.uint8)
             Image.fromarray(pixels, "RGB").save(tmp_path / "pics" / name / f"{k}.png")
-    (tmp_path / "nets.py").write_text(BRIGHTNESS_NET)
+    (tmp_path / "brightnets.py").write_text(BRIGHTNESS_NET)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -97,11 +97,11 @@ def test_a_map_is_never_executed(tmp_path):
 
 def test_a_class_map_sends_folder_classes_to_the_models_outputs(folder):
     (folder / "map.csv").write_text(f"bright,{BRIGHT_OUTPUT}\ndark,{DARK_OUTPUT}\n")
-    unmapped = invoke("probe", "nets:Brightness", "--dataset", "imagefolder:pics", "--num-classes", OUTPUTS,
+    unmapped = invoke("probe", "brightnets:Brightness", "--dataset", "imagefolder:pics", "--num-classes", OUTPUTS,
                       "--radii", "2", "--out", "plain")
     assert unmapped.exit_code == 0, unmapped.output
     assert original_accuracy(folder / "plain") == pytest.approx(0.5)        # only "dark" (label 1) happens to fit
-    mapped = invoke("probe", "nets:Brightness", "--class-map", "map.csv", "--dataset", "imagefolder:pics",
+    mapped = invoke("probe", "brightnets:Brightness", "--class-map", "map.csv", "--dataset", "imagefolder:pics",
                     "--num-classes", OUTPUTS, "--radii", "2", "--per-class", "--out", "mapped")
     assert mapped.exit_code == 0, mapped.output
     assert original_accuracy(folder / "mapped") == 1.0
@@ -113,7 +113,7 @@ def test_a_class_map_sends_folder_classes_to_the_models_outputs(folder):
 
 def test_a_map_beyond_the_models_outputs_is_one_line(folder):
     (folder / "map.json").write_text('{"bright": 7, "dark": 1}')
-    result = invoke("probe", "nets:Brightness", "--class-map", "map.json", "--dataset", "imagefolder:pics",
+    result = invoke("probe", "brightnets:Brightness", "--class-map", "map.json", "--dataset", "imagefolder:pics",
                     "--num-classes", OUTPUTS, "--radii", "2", "--out", "out")
     assert result.exit_code == 2
     assert "the class map names output 7 but the model has 5 outputs" in result.output

@@ -229,8 +229,10 @@ class ProbeCommand(click.Command):
 @click.option("--std", multiple=True, metavar="S1,S2,S3", help="Per-channel std of the MODEL it follows.")
 @click.option("--image-size", multiple=True, type=int, help="Resize and centre-crop to this size before the split, "
               "for the MODEL it follows.")
+@click.option("--class-map", multiple=True, metavar="FILE", help="The output of the MODEL it follows for each "
+              "class of the data set: JSON {\"class\": index} or class,index lines.")
 @click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size).")
+              help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, class_map).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1),
               help="Outputs of the architectures built (default: the data set's classes).")
 @click.option("--limit", default=0, type=click.IntRange(min=0), help="Probe a stratified subset of N test images.")
@@ -243,10 +245,10 @@ class ProbeCommand(click.Command):
               help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
 @click.option("--example-radius", type=click.FloatRange(min=0), default=None,
-              help="Radius of examples.png (default: of the radii where both LFC and HFC are non-empty, the one "
-                   "with the most HFC-only images).")
-def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, models_file, num_classes,
-          limit, max_memory, per_class, batch_size, device, out, formats, example_radius) -> None:
+              help="Radius of the example grid, examples[-MODEL].png (default: of the radii where both LFC and "
+                   "HFC are non-empty, the one with the most HFC-only images).")
+def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, class_map, models_file,
+          num_classes, limit, max_memory, per_class, batch_size, device, out, formats, example_radius) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
 
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
@@ -263,14 +265,15 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
         probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
                          console, example_radius)
         return
-    if probe_names or params or example_radius is not None:
-        raise AblateError("--probe, --set and --example-radius take one ablate checkpoint; several or other models get the LFC/HFC "
+    if probe_names or params:
+        raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
     specs = model_specs(models, shared, own, models_file)
-    loaded, data, classes = load_models(specs, dataset, device, num_classes)
+    loaded, data, classes = load_models(specs, dataset, device, num_classes, limit)
     compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
                    limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
-                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes)
+                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes,
+                   example_radius=example_radius)
 
 
 def probe_overrides(overrides) -> dict[str, dict]:

@@ -50,6 +50,9 @@ class Settings:
                                maximum=SANE_COUNT)
     test_size: int = setting(0, "0 = the whole test set; else a stratified subset", minimum=0,
                               maximum=SANE_COUNT)
+    image_size: int = setting(0, "0 = the images as the data set has them; N: resized (shorter side) and "
+                              "centre-cropped to N x N as loaded, e.g. an image folder of several sizes",
+                              minimum=0, maximum=SANE_RADIUS, since="0.2")
     normalize: str = setting("max", "max: each image / its max (official code); none: / 255",
                              choices=("max", "none"))
     augment: str = setting("none", "none | crop_flip (pad-4 crop + flip, on the device)",

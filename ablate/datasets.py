@@ -33,7 +33,7 @@ DEFAULT_DATA_DIR = "~/.cache/ablate"
 SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
 DOWNLOAD_TIMEOUT_S = 30      # per socket operation, so that a dead network fails instead of hanging
 
-_cache: dict[tuple[str, str], Data] = {}
+_cache: dict[tuple[str, str, int], Data] = {}
 
 
 # --------------------------------------------------------------------------
@@ -57,9 +57,11 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
     """The whole dataset named by ``dataset`` (``name`` or ``name:ARG``), from the per-process cache.
 
     The loader is looked up in ``registry`` (the process-wide one when None). The
-    cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh.
+    cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh,
+    and ``settings.image_size``: when set, the images are brought to that size.
     """
-    key = (dataset, str(data_root()))
+    size = getattr(settings, "image_size", 0) or 0
+    key = (dataset, str(data_root()), size)
     if key not in _cache:
         if registry is None:
             from ablate.plugins import get_registry
@@ -73,8 +75,21 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
         loader, _, owner = datasets[name]
         data = loader(arg if arg else None, settings)
         check_data(data, dataset, owner)
-        _cache[key] = data
+        _cache[key] = at_size(data, size) if size else data
     return _cache[key]
+
+
+def at_size(data: Data, size: int) -> Data:
+    """``data`` with every image resized (shorter side) and centre-cropped to ``size`` x ``size``, as
+    :class:`ablate.zoo.Preprocess` does for the probe (a few hundred images at a time)."""
+    from ablate.zoo import to_size
+
+    def resized(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] == (size, size) or not len(x):
+            return x if len(x) else x.new_zeros((0, x.shape[1], size, size))
+        return torch.cat([to_size(x[start:start + 256], size) for start in range(0, len(x), 256)])
+
+    return Data(resized(data.x_train), data.y_train, resized(data.x_test), data.y_test, list(data.classes))
 
 
 def clear_cache() -> None:

@@ -36,13 +36,15 @@ def example_radius(report: pd.DataFrame, height: int, width: int, inclusive: boo
 
 def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, indices, path,
                       classes: Sequence[str] | None = None, labels: torch.Tensor | None = None, n: int = 8,
-                      title: str | None = None) -> Path:
+                      title: str | None = None, numbers: Sequence[int] | None = None) -> Path:
     """Write a PNG: one row per example (at most ``n``), columns original / LFC / HFC.
 
     ``low`` and ``high`` are :func:`ablate.frequency.split` of ``x`` (same shape, same
     pixel scale: 0..255 for uint8 ``x``); ``indices`` pick the examples. The original
     and LFC are shown on the pixel scale, clipped; each HFC is stretched to its own
-    min..max so that it is visible. With no indices, the PNG says so.
+    min..max so that it is visible. Rows are labelled ``#index`` and the class, or with
+    ``numbers[row]`` (e.g. the image's place in the whole data set) for the index. With no
+    indices, the PNG says so.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -78,7 +80,8 @@ def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, in
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(("original", "LFC", "HFC")[col], fontsize="small")
-        axes[row][0].set_ylabel(f"#{index} {name}".strip(), fontsize="x-small")
+        shown = numbers[row] if numbers is not None else index
+        axes[row][0].set_ylabel(f"#{shown} {name}".strip(), fontsize="x-small")
     if not chosen:
         for ax in axes[0]:
             ax.set_axis_off()

@@ -69,7 +69,8 @@ def ablate_register_datasets(register):
     ``register(name, loader, help="")``: the setting ``dataset = "name"`` or
     ``"name:ARG"`` calls ``loader(arg: str | None, settings: ablate.Settings) ->
     ablate.Data`` (uint8 NCHW images and int64 labels, full size: ablate does the
-    stratified subsetting). The loader raises ``ablate.AblateError`` with a one-line
+    stratified subsetting, and brings the images to ``settings.image_size`` when it is
+    set, unless the loader already did). The loader raises ``ablate.AblateError`` with a one-line
     fix when the data is missing. Returns nothing.
     """
 

@@ -21,6 +21,7 @@ import torch
 from ablate.datasets import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
 from ablate.errors import AblateError
 from ablate.structs import Data
+from ablate.zoo import to_size
 
 IMAGEFOLDER_MEMORY = 2**33       # bytes of uint8 pixels an image folder may take in memory (8 GiB)
 TEST_FOLDERS = ("test", "val")
@@ -143,7 +144,10 @@ def open_image(path: str):
 
 
 def load_imagefolder(arg: str | None, settings=None) -> Data:
-    """``imagefolder:PATH`` in memory, as uint8: every image must have one size."""
+    """``imagefolder:PATH`` in memory, as uint8: at ``settings.image_size`` (each image resized, shorter side,
+    and centre-cropped as it is read), else as the files are, which must then share one size. Grey images
+    among colour ones get three channels."""
+    size = getattr(settings, "image_size", 0) or 0
     train_path, test_path = imagefolder_splits(arg)
     splits, classes = [], None
     for path in (train_path, test_path):
@@ -151,21 +155,37 @@ def load_imagefolder(arg: str | None, settings=None) -> Data:
         classes = classes or folder.classes
         if folder.classes != classes:
             raise AblateError(f"dataset imagefolder:{arg}: {train_path} and {test_path} hold other classes")
-        first = folder[0][0] if len(folder) else None
-        if first is not None and first.numel() * len(folder) > IMAGEFOLDER_MEMORY:
-            raise AblateError(f"dataset imagefolder:{arg}: {len(folder)} images of {tuple(first.shape)} would take "
-                              f"{first.numel() * len(folder) / 2**30:.1f} GiB; use fewer or smaller images (ablate "
-                              f"probe streams an image folder of any size)")
-        images = [image for image, _ in folder]
-        if len({tuple(i.shape) for i in images}) > 1:
-            raise AblateError(f"dataset imagefolder:{arg}: images of several sizes in {path}; resize them to one "
-                              f"size (ablate probe takes --image-size)")
+        first = folder[0][0]
+        needed = 3 * (size * size if size else first.shape[-2] * first.shape[-1]) * len(folder)
+        if needed > IMAGEFOLDER_MEMORY:
+            raise AblateError(f"dataset imagefolder:{arg}: {len(folder)} images at {size or tuple(first.shape[-2:])} "
+                              f"would take up to {needed / 2**30:.1f} GiB; set a smaller image_size or use fewer "
+                              f"images (ablate probe streams an image folder of any size)")
+        images = [to_size(image.unsqueeze(0), size)[0] if size else image for image, _ in folder]
+        if len({tuple(i.shape[-2:]) for i in images}) > 1:      # only without image_size
+            shapes = sorted({tuple(i.shape[-2:]) for i in images})
+            raise AblateError(f"dataset imagefolder:{arg}: images of several sizes in {path} ({shapes[0]}, "
+                              f"{shapes[1]}, ...); set image_size = N in the recipe (or --set image_size=N) to "
+                              f"resize and centre-crop them to N x N as they are loaded")
+        channels = max((i.shape[0] for i in images), default=1)
+        images = [i.expand(channels, -1, -1) if i.shape[0] != channels else i for i in images]
         splits += [torch.stack(images), torch.as_tensor(folder.targets, dtype=torch.int64)]
+    if splits[0].shape[1:] != splits[2].shape[1:]:
+        channels = max(splits[0].shape[1], splits[2].shape[1])
+        splits[0], splits[2] = (x.expand(-1, channels, -1, -1).contiguous() for x in (splits[0], splits[2]))
     return Data(*splits, list(classes))
 
 
-def imagefolder_stream(arg: str):
+def imagefolder_stream(arg: str, limit: int = 0):
     """``(DataLoader of (uint8 images, labels), classes)`` over the test folder of ``imagefolder:PATH``: one
-    image per batch, since sizes may differ (the probe brings each to the model's size)."""
+    image per batch, since sizes may differ (the probe brings each to the model's size). ``limit``: a
+    stratified subset of that many images (the folder lists its classes one after another)."""
+    from ablate.datasets import stratified_indices
+
     folder = image_folder(imagefolder_splits(arg)[1])
-    return torch.utils.data.DataLoader(folder, batch_size=1), list(folder.classes)
+    dataset = folder
+    if limit:
+        targets = torch.as_tensor(folder.targets, dtype=torch.int64)
+        chosen = stratified_indices(targets, limit, len(folder.classes), "--limit", f"imagefolder:{arg}")
+        dataset = torch.utils.data.Subset(folder, chosen.tolist())
+    return torch.utils.data.DataLoader(dataset, batch_size=1), list(folder.classes)

@@ -23,7 +23,8 @@ from ablate.probe_any import measure
 from ablate.schema import PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS, PROBE_RESULTS
 from ablate.zoo import LoadedModel, ModelSpec, Preprocess, is_file, is_torchscript, load_model
 
-PER_MODEL_OPTIONS = {"--weights": "weights", "--mean": "mean", "--std": "std", "--image-size": "image_size"}
+PER_MODEL_OPTIONS = {"--weights": "weights", "--mean": "mean", "--std": "std", "--image-size": "image_size",
+                     "--class-map": "class_map"}
 
 
 def per_model_options(args: Sequence[str], value_options: set[str]) -> tuple[dict, list[dict]]:
@@ -86,7 +87,7 @@ def model_specs(sources: Sequence[str], shared: dict, own: list[dict], models_fi
 
 def read_models_file(path: Path, shared: dict) -> list[ModelSpec]:
     """A TOML file of ``[[model]]`` tables: ``source`` and optional ``name``, ``weights``, ``mean``, ``std``,
-    ``image_size``."""
+    ``image_size``, ``class_map``."""
     try:
         tables = tomllib.loads(path.read_text()).get("model", [])
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -184,10 +185,11 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
                      else f"(examples at r = {drawn:g})"), highlight=False)
 
 
-def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
-                num_classes: int | None) -> tuple[list[LoadedModel], object, list[str]]:
+def load_models(specs: list[ModelSpec], dataset: str | None, device: str, num_classes: int | None,
+                limit: int = 0) -> tuple[list[LoadedModel], object, list[str]]:
     """Every model, and the data they are probed on: ``dataset`` (else the first checkpoint's) as an
-    :class:`ablate.Data`, or a DataLoader that streams an image folder; and the names of its classes."""
+    :class:`ablate.Data`, or a DataLoader that streams an image folder (its stratified subset of ``limit``
+    images, when given); and the names of its classes."""
     from ablate.datasets import load_full
 
     loaded: list[LoadedModel | None] = []
@@ -208,29 +210,58 @@ def load_models(specs: list[ModelSpec], dataset: str | None, device: str,
     if name == "imagefolder":                    # streamed: it need not fit in memory
         from ablate.image_datasets import imagefolder_stream
 
-        data, classes = imagefolder_stream(arg)
+        data, classes = imagefolder_stream(arg, limit)
     else:
         data = load_full(dataset)
         classes = data.classes
     models = [model or load_model(spec, num_classes or len(classes)) for model, spec in zip(loaded, specs)]
+    for model, spec in zip(models, specs):
+        if spec.class_map:
+            from ablate.class_map import read_class_map
+
+            model.label_map = read_class_map(spec.class_map, classes)
+            if model.classes is not None and int(model.label_map.max()) >= len(model.classes):
+                raise AblateError(f"--class-map {spec.class_map}: output {int(model.label_map.max())} is beyond "
+                                  f"{model.name}'s {len(model.classes)} outputs (0..{len(model.classes) - 1}); "
+                                  f"fix the map's indices")
+        elif model.classes is not None and len(model.classes) != len(classes):
+            raise AblateError(f"{model.name}: its {len(model.classes)} outputs are not the data set's {len(classes)} "
+                              f"classes; map each class to an output with --class-map FILE (JSON "
+                              f"{{\"class\": index}} or class,index lines)")
     return models, data, list(classes)
+
+
+def example_file(name: str, taken: set[str]) -> str:
+    """``examples-<model>.png``: the model's name made safe as one file name (letters, digits, ``.-_``; no
+    folders, no leading dot), unique among ``taken``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:80] or "model"
+    file, k = f"examples-{slug}.png", 1
+    while file in taken:
+        k += 1
+        file = f"examples-{slug}-{k}.png"
+    taken.add(file)
+    return file
 
 
 def compare_models(models: list[LoadedModel], data, radii: list[float], out_dir: Path, formats: list[str],
                    console, *, device: str = "auto", limit: int = 0, max_memory: int, batch_size: int = 256,
-                   dataset: str = "", per_class: bool = False, classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Probe every model on ``data``'s test split; write the files and print the comparison. Returns the rows."""
+                   dataset: str = "", per_class: bool = False, classes: Sequence[str] | None = None,
+                   example_radius: float | None = None) -> pd.DataFrame:
+    """Probe every model on ``data``'s test split; write the files (an example grid per model, at
+    ``example_radius`` or the radius the rule picks) and print the comparison. Returns the rows."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ablate import plots
 
     measured = []
+    probed = list(radii) + ([example_radius] if example_radius is not None and example_radius not in radii else [])
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         for model in models:
             task = bar.add_task(f"probing {model.name}", total=None)
-            measured.append(measure(model.module, data, radii, model.preprocess, name=model.name, device=device,
+            measured.append(measure(model.module, data, probed, model.preprocess, name=model.name, device=device,
                                     batch_size=batch_size, max_memory=max_memory, limit=limit,
+                                    label_map=model.label_map,
                                     progress=lambda done, total, task=task: bar.update(task, completed=done,
                                                                                        total=total)))
     results = pd.concat([m.frame for m in measured], ignore_index=True)
@@ -243,6 +274,12 @@ def compare_models(models: list[LoadedModel], data, radii: list[float], out_dir:
     written = plots.save(plots.radius_accuracy_figure(results), out_dir, PROBE_ACCURACY, formats)
     written += plots.save(plots.probe_figure({m.name: m.counts for m in measured}), out_dir, PROBE_COUNTS_FIGURE,
                           formats)
+    taken: set[str] = set()
+    for m in measured:
+        path = out_dir / example_file(m.name, taken)
+        drawn = m.save_examples(path, classes, example_radius)
+        written.append(f"{path} (" + ("no radius splits the images into two non-empty components" if drawn is None
+                                      else f"r = {drawn:g}") + ")")
     console.print(comparison_table(results, counts, f"{len(measured[0].labels)} test images of {dataset}"))
     console.print(f"wrote {out_dir / PROBE_RESULTS}, {out_dir / PROBE_COUNTS}, "
                   + (f"{out_dir / PROBE_PER_CLASS}, " if per_class else "")

@@ -310,6 +310,6 @@ def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast
     images = data.x_test[chosen.to(data.x_test.device)]
     low, high = split(images, radius or 0.0, inclusive=settings.inclusive)
     save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES, classes=data.classes,
-                      labels=data.y_test[chosen.to(data.y_test.device)], title=title)
+                      labels=data.y_test[chosen.to(data.y_test.device)], title=title, numbers=chosen.tolist())
     report.attrs["example_radius"] = radius
     return report

@@ -20,7 +20,9 @@ from torch import nn
 from ablate.datasets import stratified_indices
 from ablate.device import resolve_device
 from ablate.errors import AblateError
-from ablate.probe import Key, Prober, probe_report, split_probe
+from ablate.example_grid import example_radius, save_example_grid
+from ablate.frequency import split
+from ablate.probe import Key, Prober, hfc_only_examples, probe_report, split_probe
 from ablate.probes import variant_key
 from ablate.schema import results_frame
 from ablate.structs import Data
@@ -40,6 +42,21 @@ class Measured:
     rows: list[dict] = field(default_factory=list)
     correct: dict[Key, torch.Tensor] = field(default_factory=dict)
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    inclusive: bool = False
+    examples: dict[float, list[int]] = field(default_factory=dict)      # radius -> HFC-right, LFC-wrong images
+    pictures: dict[int, torch.Tensor] = field(default_factory=dict)     # image -> its pixels, as split (CPU)
+    image_shape: tuple[int, ...] = ()
+
+    def keep_examples(self, x: torch.Tensor, correct: dict[Key, torch.Tensor], offset: int, n: int) -> None:
+        """Keep the pixels of the first ``n`` images per radius whose HFC is right and LFC wrong (``x``:
+        one chunk, its first image the ``offset``-th): what the example grid draws."""
+        self.image_shape = tuple(x.shape[1:])
+        for radius in self.radii:
+            kept = self.examples.setdefault(radius, [])
+            for index in hfc_only_examples(correct, radius)[:max(0, n - len(kept))].tolist():
+                kept.append(offset + index)
+                if offset + index not in self.pictures:
+                    self.pictures[offset + index] = x[index].detach().cpu().clone()
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -64,6 +81,25 @@ class Measured:
         """Figure 1's LFC-only / HFC-only / both / neither counts per radius."""
         return probe_report(self.correct, self.radii)
 
+    def save_examples(self, path, classes: Sequence[str] | None = None, radius: float | None = None,
+                      n: int = 8) -> float | None:
+        """Figure 2 for this model: the kept images whose HFC is right and LFC wrong, at ``radius`` (a probed
+        one) or the one :func:`ablate.example_grid.example_radius` picks. Returns the radius drawn (None
+        when no probed radius leaves both components non-empty)."""
+        if radius is None and self.image_shape:
+            radius = example_radius(self.counts, *self.image_shape[-2:], self.inclusive)
+        chosen = self.examples.get(radius, [])[:n] if radius is not None else []
+        title = f"{self.name}: no probed radius leaves both the LFC and the HFC non-empty"
+        if radius is not None:
+            found = int(self.counts.set_index("radius").loc[radius, "hfc_only"])
+            title = f"{self.name}: HFC right, LFC wrong at r = {radius:g} ({found} test images)"
+        images = torch.stack([self.pictures[k] for k in chosen]) if chosen else \
+            torch.zeros((0, *(self.image_shape or (1, 1, 1))))
+        low, high = split(images, radius or 0.0, inclusive=self.inclusive)
+        save_example_grid(images, low, high, range(len(chosen)), path, classes=classes,
+                          labels=self.labels[chosen] if chosen else None, title=title, numbers=chosen)
+        return radius
+
 
 def probe_model(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII,
                 preprocess: Preprocess | None = None, **options) -> pd.DataFrame:
@@ -82,10 +118,14 @@ def probe_model(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII,
 def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, preprocess: Preprocess | None = None,
             *, name: str = "model", device: str = "auto", batch_size: int = 256,
             max_memory: int = DEFAULT_MAX_MEMORY, limit: int = 0, inclusive: bool = False,
+            label_map: Sequence[int] | torch.Tensor | None = None, examples: int = 8,
             progress: Callable[[int, int | None], None] | None = None) -> Measured:
     """:func:`probe_model` with per-image results. ``max_memory``: bytes of images, variants and
     their intermediates held at once; ``limit``: a stratified subset of that many images
-    (the first ones, for a DataLoader); ``progress(done, total)`` is called after every chunk."""
+    (the first ones, for a DataLoader); ``label_map``: the model's output for each label of
+    the data (:mod:`ablate.class_map`; the results keep the data's labels); ``examples``: how
+    many HFC-right, LFC-wrong images to keep per radius, for the example grid;
+    ``progress(done, total)`` is called after every chunk."""
     if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
         raise AblateError(f"max_memory={max_memory!r}: must be a number of bytes >= 1")
     radii = [float(r) if not float(r).is_integer() else int(r) for r in radii]
@@ -94,15 +134,17 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
     preprocess = preprocess or Preprocess()
     target = resolve_device(device)
     wrapped = nn.Sequential(ModelInput(preprocess), model).to(target)
-    found = Measured(name, list(radii))
+    lookup = None if label_map is None else torch.as_tensor(label_map, dtype=torch.int64).to(target)
+    found = Measured(name, list(radii), inclusive=inclusive)
     parts: dict[Key, list[torch.Tensor]] = {}
     losses: dict[Key, float] = {}
     labels, done = [], 0
     batches, total = image_batches(data, limit)
     for x, y in chunks(batches, preprocess, max_memory, len(radii)):
         x, y = x.to(target), y.to(target)
-        check_outputs(wrapped, x, y, name)
-        prober = Prober(x, y, split_probe(radii, inclusive), normalize="none", batch_size=batch_size,
+        outputs = model_labels(y, lookup, name)
+        check_outputs(wrapped, x, outputs, name, lookup is not None)
+        prober = Prober(x, outputs, split_probe(radii, inclusive), normalize="none", batch_size=batch_size,
                         max_bytes=max_memory // WORK_COPIES)
         result = prober(wrapped)
         for key, correct in result.correct.items():
@@ -111,6 +153,7 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
             if row["metric"] == "loss":
                 key = variant_key({k: row[k] for k in ("component", "radius")})
                 losses[key] = losses.get(key, 0.0) + row["value"] * len(y)
+        found.keep_examples(x, result.correct, done, examples)
         labels.append(y.cpu())
         done += len(y)
         if progress:
@@ -125,6 +168,16 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
             found.rows.append({"split": "test", "component": component, "radius": radius, "metric": metric,
                                "value": value, "model": name})
     return found
+
+
+def model_labels(y: torch.Tensor, lookup: torch.Tensor | None, name: str) -> torch.Tensor:
+    """The model's output index for each label: the label itself, or its entry in the class map."""
+    if lookup is None:
+        return y
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(lookup)):
+        raise AblateError(f"probe of {name}: the class map covers {len(lookup)} classes but the labels go up to "
+                          f"{int(y.max())}; map every class of the data set")
+    return lookup[y]
 
 
 def image_batches(data, limit: int) -> tuple[Iterable[tuple[torch.Tensor, torch.Tensor]], int | None]:
@@ -191,8 +244,9 @@ def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int) -> Iter
         yield torch.cat(held_x), torch.cat(held_y)
 
 
-def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> None:
-    """One image through the model: its outputs must be ``(1, classes)`` with every label below ``classes``."""
+def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str, mapped: bool = False) -> None:
+    """One image through the model: its outputs must be ``(1, classes)`` with every label below ``classes``
+    (``mapped``: the labels are a class map's output indices)."""
     if not len(y):
         return
     modes = [(module, module.training) for module in model.modules()]
@@ -210,5 +264,10 @@ def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str)
         raise AblateError(f"probe of {name}: the model must return logits (N, classes), got "
                           f"{getattr(out, 'shape', type(out).__name__)}")
     if int(y.max()) >= out.shape[1] or int(y.min()) < 0:
+        if mapped:
+            raise AblateError(f"probe of {name}: the class map names output {int(y.max())} but the model has "
+                              f"{out.shape[1]} outputs (0..{out.shape[1] - 1}); fix the map's indices (or "
+                              f"--num-classes)")
         raise AblateError(f"probe of {name}: the model has {out.shape[1]} outputs but the labels go up to "
-                          f"{int(y.max())}; build it with the data set's classes (--num-classes) or map them")
+                          f"{int(y.max())}; build it with the data set's classes (--num-classes) or map them "
+                          f"(--class-map FILE)")

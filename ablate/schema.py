@@ -36,6 +36,8 @@ Output folder ``<out>/<recipe>/``::
     probe_accuracy.<fmt>   accuracy against the radius, per model and component (PROBE_ACCURACY)
     probe_counts.<fmt>     the counts against the radius, one panel per model (PROBE_COUNTS_FIGURE)
     probe_per_class.csv    accuracy per model, class, component and radius, with --per-class (PROBE_PER_CLASS)
+    examples-<model>.png   per model, images whose HFC is right and LFC wrong (Figure 2; its name made safe:
+                           ablate.model_comparison.example_file)
 """
 
 from __future__ import annotations

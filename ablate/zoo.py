@@ -92,6 +92,16 @@ def resize_crop(x: torch.Tensor, shorter: int, crop: int) -> torch.Tensor:
     return x[..., top:top + crop, left:left + crop]
 
 
+def to_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` (uint8, or float pixels in [0, 1]) resized (shorter side) and centre-cropped to
+    ``size`` x ``size``, in their own dtype: how data sets are brought to ``image_size`` as they are loaded."""
+    if x.shape[-2:] == (size, size):
+        return x
+    if x.dtype != torch.uint8:
+        return resize_crop(x.float(), size, size).to(x.dtype)
+    return resize_crop(x.float() / 255.0, size, size).mul_(255).round_().to(torch.uint8)
+
+
 class ModelInput(nn.Module):
     """The model's own preprocessing after the split: scale, then ``(x - mean) / std`` per channel."""
 
@@ -118,6 +128,7 @@ class ModelSpec:
     std: tuple[float, ...] | None = None
     image_size: int | None = None
     name: str | None = None
+    class_map: str | None = None       # a file: the model's output for each class of the data (ablate.class_map)
 
     @property
     def label(self) -> str:
@@ -136,6 +147,7 @@ class LoadedModel:
     module: nn.Module
     preprocess: Preprocess = field(default_factory=Preprocess)
     classes: Sequence[str] | None = None       # the classes its outputs stand for, when it knows them
+    label_map: torch.Tensor | None = None      # the output standing for each class of the data (--class-map)
 
 
 def is_file(source: str) -> bool:

@@ -33,4 +33,4 @@ class Datasets(ablate.Plugin):
         register("stl10", load_stl10, help="STL-10's labelled images (96x96) in $ABLATE_DATA/stl10_binary")
         register("imagefolder", load_imagefolder,
                  help="imagefolder:PATH, one folder per class (with train/ and test/ or val/, those splits; "
-                      "else the folder is both); in memory, one image size")
+                      "else the folder is both); in memory, at image_size when set, else one image size")

@@ -101,6 +101,38 @@ def test_an_image_folder_loads_in_memory(tmp_path):
     assert data.y_test.tolist() == [0] * 4 + [1] * 4
 
 
+def test_an_image_folder_of_several_sizes_needs_image_size_and_loads_at_it(tmp_path):
+    from ablate.config import Settings
+    from ablate.datasets import load_data
+
+    root = tmp_path / "mixed"
+    for name, (size, mode, value) in {"big": ((64, 48), "RGB", (200, 10, 90)), "grey": ((20, 30), "L", 77),
+                                      "small": ((24, 24), "RGB", (5, 250, 128))}.items():
+        (root / name).mkdir(parents=True)
+        for k in range(2):
+            Image.new(mode, size, value).save(root / name / f"{k}.png")
+    with pytest.raises(AblateError, match=r"images of several sizes .*set image_size = N in the recipe"):
+        load_full(f"imagefolder:{root}")
+    settings = Settings(dataset=f"imagefolder:{root}", image_size=16)
+    data = load_data(settings)
+    assert data.x_train.shape == (6, 3, 16, 16) and data.x_train.dtype == torch.uint8
+    assert data.classes == ["big", "grey", "small"] and data.y_test.tolist() == [0, 0, 1, 1, 2, 2]
+    for k, colour in ((0, (200, 10, 90)), (2, (77, 77, 77)), (4, (5, 250, 128))):    # plain colours stay exact
+        assert torch.equal(data.x_test[k], torch.tensor(colour, dtype=torch.uint8).view(3, 1, 1).expand(3, 16, 16))
+    assert "image_size" in settings.identity() and "image_size" not in Settings().identity()
+
+
+def test_image_size_brings_any_data_set_to_its_size(tmp_path):
+    from ablate.config import Settings
+
+    own = load_full("synthetic:train=8,test=8,size=32")
+    resized = load_full("synthetic:train=8,test=8,size=32", Settings(image_size=16))
+    assert own.x_test.shape[-2:] == (32, 32) and resized.x_test.shape == (8, 3, 16, 16)
+    expected = torch.nn.functional.interpolate(own.x_test.float(), size=(16, 16), mode="bilinear", antialias=True)
+    assert (resized.x_test.float() - expected).abs().max() <= 1            # rounding to uint8
+    assert torch.equal(resized.y_test, own.y_test)
+
+
 def test_a_torchvision_resnet_probes_an_image_folder_of_64x48_pngs(tmp_path):
     write_image_folder(tmp_path / "pets")
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pt")
@@ -110,3 +142,16 @@ def test_a_torchvision_resnet_probes_an_image_folder_of_64x48_pngs(tmp_path):
     assert result.exit_code == 0, result.output
     counts = pd.read_csv(tmp_path / "out" / PROBE_COUNTS)
     assert (counts[["lfc_only", "hfc_only", "both", "neither"]].sum(axis=1) == 8).all()
+
+
+def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
+    from ablate.schema import PROBE_PER_CLASS
+
+    write_image_folder(tmp_path / "pets", per_class=5)
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pt")
+    result = CliRunner().invoke(cli, ["probe", "torchvision:resnet18", "--weights", str(tmp_path / "r18.pt"),
+                                      "--image-size", "32", "--dataset", f"imagefolder:{tmp_path / 'pets'}",
+                                      "--radii", "4", "--limit", "4", "--per-class", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    per_class = pd.read_csv(tmp_path / "out" / PROBE_PER_CLASS)
+    assert per_class.groupby("class")["images"].first().to_dict() == {"cat": 2, "dog": 2}   # not the first 4 cats

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,6 +102,30 @@ def test_probe_model_gives_the_results_columns_plus_model_and_streams_the_same()
     pd.testing.assert_series_equal(whole["value"], streamed["value"], atol=1e-5)
 
 
+class Texture(nn.Module):
+    """Answers class 1 for fine texture (what the HFC keeps), class 0 for smooth images (the LFC)."""
+
+    def forward(self, x):
+        fine = (x - nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)).abs().mean(dim=(1, 2, 3))
+        return torch.stack([torch.full_like(fine, 0.05), fine], 1)
+
+
+def test_the_example_grid_keeps_the_first_hfc_only_images_across_chunks(tmp_path):
+    torch.manual_seed(0)
+    textured = torch.tensor([1, 4, 5, 8, 9])
+    x = torch.rand(10, 1, 1, 1).expand(10, 3, 16, 16).clone()          # smooth: right on the LFC and the HFC
+    x[textured] = torch.rand(5, 3, 16, 16)                              # textured: right on the HFC only
+    y = torch.zeros(10, dtype=torch.int64)
+    y[textured] = 1
+    found = measure(Texture(), (x, y), [0, 2, 4, 8], device="cpu", max_memory=50_000, examples=3)
+    assert found.counts["hfc_only"].tolist() == [5, 5, 5, 0]
+    assert found.examples == {0: [1, 4, 5], 2: [1, 4, 5], 4: [1, 4, 5], 8: []}
+    assert all(torch.equal(found.pictures[k], x[k]) for k in (1, 4, 5)) and set(found.pictures) == {1, 4, 5}
+    assert found.save_examples(tmp_path / "grid.png", ["smooth", "fine"]) == 2    # r = 0 leaves the LFC empty
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    assert found.save_examples(tmp_path / "none.png", radius=8) == 8 and (tmp_path / "none.png").exists()
+
+
 def test_limit_takes_a_stratified_subset():
     x, y = torch.rand(40, 3, 8, 8), torch.arange(40) % 4
     found = measure(Recorder(4), (x, y), [2], device="cpu", limit=8)
@@ -150,6 +176,8 @@ def test_torchvision_state_dicts_factories_and_torchscript_are_compared(tmp_path
     assert len(counts) == 3 * 2
     assert (counts[["lfc_only", "hfc_only", "both", "neither"]].sum(axis=1) == 40).all()
     assert (tmp_path / "out" / "probe_accuracy.png").exists()
+    for name in ("torchvision_resnet18_r18", "mynets_tiny_tiny", "scripted.pt"):
+        assert (tmp_path / "out" / f"examples-{name}.png").exists()
 
 
 def test_a_state_dict_that_does_not_fit_names_the_first_mismatched_key(tmp_path):
@@ -179,6 +207,31 @@ def test_timm_missing_is_one_line(monkeypatch):
     assert result.exit_code == 2 and "pip install 'ablate[timm]'" in result.output
 
 
+def test_a_timm_architecture_is_built_offline_and_takes_a_state_dict(tmp_path, monkeypatch):
+    timm = pytest.importorskip("timm")
+    from ablate.zoo import ModelSpec, load_model
+
+    tried = []
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: tried.append(address) or 1 / 0)
+    torch.manual_seed(0)
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=10).state_dict(), tmp_path / "t18.pt")
+    own = load_model(ModelSpec("timm:resnet18"), 10)
+    config = timm.create_model("resnet18", pretrained=False).pretrained_cfg
+    assert own.preprocess.mean == tuple(config["mean"]) and own.preprocess.image_size == config["input_size"][-1]
+    result = invoke("probe", "--image-size", "32", "timm:resnet18", "timm:resnet18", "--weights", tmp_path / "t18.pt",
+                    "--dataset", DATA, "--radii", "4", "--limit", "10", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    results = pd.read_csv(tmp_path / "out" / PROBE_RESULTS)
+    assert list(results["model"].unique()) == ["timm:resnet18", "timm:resnet18+t18"]
+    five = tmp_path / "five.pt"
+    torch.save(timm.create_model("resnet18", pretrained=False, num_classes=5).state_dict(), five)
+    misfit = invoke("probe", "timm:resnet18", "--weights", five, "--dataset", DATA)
+    assert misfit.exit_code == 2 and "'fc.weight' is (5, 512) there and (10, 512) in the model" in misfit.output
+    unknown = invoke("probe", "timm:no_such_net", "--dataset", DATA)
+    assert unknown.exit_code == 2 and "timm:no_such_net" in unknown.output
+    assert tried == []
+
+
 def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nets.py").write_text("import torch.nn as nn\n"
@@ -191,6 +244,27 @@ def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "probe" / PROBE_RESULTS)
     assert list(results["model"].unique()) == ["small", "big"]
+
+
+def test_example_grids_are_named_per_model_and_stay_under_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets.py").write_text("import torch.nn as nn\n"
+                                      "def net(num_classes):\n"
+                                      "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+    (tmp_path / "models.toml").write_text('[[model]]\nsource = "nets:net"\nname = "../../escaped"\n'
+                                          '[[model]]\nsource = "nets:net"\nname = "a/b:c"\n'
+                                          '[[model]]\nsource = "nets:net"\nname = "a_b_c"\n')
+    before = {p.name for p in tmp_path.parent.iterdir()}
+    result = invoke("probe", "--models", "models.toml", "--dataset", DATA, "--radii", "2,4", "--limit", "10",
+                    "--example-radius", "3", "--out", "out")
+    assert result.exit_code == 0, result.output
+    grids = sorted(p.name for p in (tmp_path / "out").glob("examples-*.png"))
+    assert grids == ["examples-a_b_c-2.png", "examples-a_b_c.png", "examples-escaped.png"]
+    assert {p.name for p in tmp_path.parent.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models.toml", "nets.py", "out"]
+    assert "(r = 3)" in " ".join(result.output.split())
+    results = pd.read_csv(tmp_path / "out" / PROBE_RESULTS)
+    assert sorted(results["radius"].dropna().unique()) == [2, 3, 4]       # the example radius is probed too
 
 
 def test_grey_non_square_images_reach_a_torchvision_model(tmp_path):

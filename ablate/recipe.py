@@ -1,6 +1,6 @@
-"""Recipes: TOML files that describe a study, and their expansion into runs.
+"""Recipes expanded into runs: every run, grid value and seed resolved into settings and plugins.
 
-The format is documented in docs/recipes.md. Expansion validates everything
+The format is documented in docs/recipes.md and read by :mod:`ablate.recipe_file`. Expansion validates everything
 (settings, plugins, parameters, scales, grid keys) before anything is trained, so
 that a typo in hour zero does not cost a crash in hour ten.
 """
@@ -9,42 +9,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.resources
 import itertools
 import json
-import re
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ablate.config import Settings
 from ablate.errors import AblateError
+# the recipe file's names that users of expansion import from here
+from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, load_recipe,  # noqa: F401
+                                scale_run_settings)
 from ablate.params import identity_values, parse_text
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
 from ablate.probes import canonical_probe_params, lookup
 from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
-
-RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher", SEEDS)
-RUN_KEYS = ("name", "plugins", "settings", "grid", SEEDS)
-DEFAULT_SCALE = "paper"
-MAX_NAME = 120
-SAFE_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
-
-
-@dataclass
-class Recipe:
-    """A parsed recipe file, not yet expanded."""
-
-    name: str
-    path: Path
-    description: str
-    report: str
-    settings: dict[str, Any]
-    scales: dict[str, dict[str, Any]]
-    runs: list[dict[str, Any]]
-    launcher: dict[str, Any] = field(default_factory=dict)   # cluster options, see ablate.launchers
-    seeds: Any = None                                         # see ablate.seeds
 
 
 @dataclass
@@ -82,71 +60,6 @@ class Run:
 
 
 # --------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------
-
-def builtin_recipes() -> dict[str, Path]:
-    """Names and paths of the recipes installed with ablate."""
-    folder = importlib.resources.files("ablate_recipes")
-    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".toml")}
-
-
-def load_recipe(name_or_path: str | Path) -> Recipe:
-    """Read a built-in recipe by name, or a recipe file by path."""
-    path = Path(name_or_path)
-    builtins = builtin_recipes()
-    if not path.suffix and str(name_or_path) in builtins:
-        path = builtins[str(name_or_path)]
-    elif not path.exists():
-        raise AblateError(f"no recipe {str(name_or_path)!r}: not a file, and not a built-in recipe "
-                          f"({', '.join(sorted(builtins))}); see `ablate recipes`")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise AblateError(f"{path}: malformed TOML: {exc}") from None
-    except OSError as exc:
-        raise AblateError(f"{path}: cannot read the recipe: {exc.strerror}") from None
-    return parse_recipe(raw, path)
-
-
-def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
-    unknown_keys(raw, RECIPE_KEYS, f"{path}")
-    runs = raw.get("runs", [])
-    if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
-        raise AblateError(f"{path}: runs: a recipe needs at least one [[runs]] table")
-    for i, run in enumerate(runs):
-        unknown_keys(run, RUN_KEYS, f"{path}: runs[{i}]")
-        if not isinstance(run.get("name"), str) or not run["name"]:
-            raise AblateError(f"{path}: runs[{i}].name: every run needs a name (a string)")
-        check_name(run["name"], f"{path}: runs[{i}].name", "run name")
-    names = [r["name"] for r in runs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise AblateError(f"{path}: runs: the run name {duplicates[0]!r} is used twice; names must be unique")
-    for key in ("settings", "scales", "launcher"):
-        if not isinstance(raw.get(key, {}), dict):
-            raise AblateError(f"{path}: {key}: expected a table, found {raw[key]!r}")
-    check_name(path.stem, f"{path}", "recipe name (the file's name without .toml)")
-    return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
-                  report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
-                  scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}),
-                  seeds=raw.get(SEEDS))
-
-
-def check_name(name: str, where: str, what: str) -> None:
-    """Recipe and run names become folder names under ``--out``: only a safe set of characters."""
-    if not SAFE_NAME.fullmatch(name):
-        raise AblateError(f"{where}: the {what} {name!r} is not allowed: use 1 to {MAX_NAME} letters, digits, "
-                          f"'-', '_' or '.', not starting with '.' or '-'")
-
-
-def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise AblateError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
-
-
-# --------------------------------------------------------------------------
 # Expansion
 # --------------------------------------------------------------------------
 
@@ -165,6 +78,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
     scale_plugins = scale_table.pop("plugins", {})
     scale_grid = scale_table.pop("grid", {})
     scale_seeds = scale_table.pop(SEEDS, None)
+    scale_runs = scale_run_settings(recipe, scale, scale_table.pop("runs", {}))
     overrides = dict(overrides) if isinstance(overrides, dict) else dict(map(parse_assignment, overrides))
     set_seeds = overrides.pop(SEEDS, None)
     set_settings, set_plugins = split_overrides(overrides, registry)
@@ -193,6 +107,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             settings.update(recipe.settings, f"{where}: settings")
             settings.update(scale_table, f"{where}: scales.{scale}")
             settings.update(raw_run.get("settings", {}), f"{run_where}.settings")
+            settings.update(scale_runs.get(raw_run["name"], {}), f"{where}: scales.{scale}.runs.{raw_run['name']}")
             plugins = plugin_table(raw_run, where, registry)
             plugins.update({name: {} for name in autoloaded if name not in plugins})
             for name in plugins:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import textwrap
 import urllib.error
@@ -91,3 +92,20 @@ def no_network(monkeypatch):
                          (stl10, "download_and_extract_archive"), (svhn, "download_url")):
         monkeypatch.setattr(module, name, offline)
     return calls
+
+
+@contextlib.contextmanager
+def ctrl_c_at_epoch(epoch: int, monkeypatch):
+    """Ctrl-C as epoch ``epoch`` starts in whatever trains inside the block, which must stop there."""
+    from ablate.trainer import Trainer
+
+    train_epoch = Trainer.train_epoch
+
+    def stop(self, number):
+        if number == epoch:
+            raise KeyboardInterrupt
+        return train_epoch(self, number)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(Trainer, "train_epoch", stop)
+        yield

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import ablate
 from ablate.checkpoint import load_checkpoint
 from ablate.cli import cli
+from conftest import ctrl_c_at_epoch
 
 
 class Payload:
@@ -84,17 +85,7 @@ def test_new_checkpoints_load_with_weights_only_and_no_allowlist(write_recipe, t
 
 def stop_at_epoch(path, out, epoch, monkeypatch) -> None:
     """Run the recipe at ``path`` until ``epoch`` starts, where Ctrl-C stops it."""
-    from ablate.trainer import Trainer
-
-    train_epoch = Trainer.train_epoch
-
-    def stop(self, number):
-        if number == epoch:
-            raise KeyboardInterrupt
-        return train_epoch(self, number)
-
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(Trainer, "train_epoch", stop)
+    with ctrl_c_at_epoch(epoch, monkeypatch):
         ablate.run_recipe(path, None, out=out)
 
 

@@ -11,7 +11,8 @@ import torch
 
 import ablate
 from ablate.checkpoint import load_checkpoint
-from ablate.trainer import Trainer, load_trained
+from ablate.trainer import load_trained
+from test_checkpoint_safety import stop_at_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,19 +28,6 @@ def save_as_if_on_cuda(path: Path) -> None:
         torch.save(state, path)
     finally:
         torch.serialization._package_registry[:] = registry
-
-
-def stop_at_epoch(path: Path, out: Path, epoch: int, monkeypatch) -> None:
-    train_epoch = Trainer.train_epoch
-
-    def stop(self, number):
-        if number == epoch:
-            raise KeyboardInterrupt
-        return train_epoch(self, number)
-
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(Trainer, "train_epoch", stop)
-        ablate.run_recipe(path, None, out=out)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only machine")

@@ -14,6 +14,7 @@ from ablate.optim import make_optimizer
 from ablate.recipe import expand, load_recipe
 from ablate.testing import tiny_model
 from ablate.trainer import Trainer, load_trained, train
+from conftest import ctrl_c_at_epoch
 
 TINY_DATA = 'dataset="synthetic:train=200,test=100"'
 
@@ -67,26 +68,13 @@ def test_a_saved_legacy_auto_reads_as_what_it_meant_on_the_device(device_type, r
     assert settings.identity() == Settings().identity() | ({"precision": "bf16"} if read_as == "bf16" else {})
 
 
-def stop_in_epoch(run, run_dir, epoch, monkeypatch) -> None:
-    """Train ``run`` in ``run_dir`` until ``epoch`` starts, where Ctrl-C stops it."""
-    train_epoch = Trainer.train_epoch
-
-    def stop(self, number):
-        if number == epoch:
-            raise KeyboardInterrupt
-        return train_epoch(self, number)
-
-    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(Trainer, "train_epoch", stop)
-        train(run, run_dir)
-
-
 def test_a_checkpoint_saying_auto_still_loads_and_resumes(write_recipe, tmp_path, monkeypatch):
     """Checkpoints of ablate 0.1 hold precision = "auto": the model loads (ablate probe) and the run resumes,
     on the CPU as the float32 run it was."""
     run = run_of(write_recipe)
     whole = train(run)
-    stop_in_epoch(run, tmp_path, 2, monkeypatch)
+    with ctrl_c_at_epoch(2, monkeypatch):
+        train(run, tmp_path)
     state = load_checkpoint(tmp_path / "checkpoint.pt")
     state["settings"]["precision"] = "auto"
     torch.save(state, tmp_path / "checkpoint.pt")

@@ -6,6 +6,7 @@ import pytest
 
 import ablate
 from ablate.recipe import builtin_recipes, expand, load_recipe
+from conftest import TINY
 
 BUILT_IN = {"figure5", "figure4", "figure3", "figure1", "table1", "adversarial"}
 
@@ -19,7 +20,7 @@ def test_builtin_recipes_expand_at_every_scale():
             runs = expand(recipe, scale)
             assert runs and len({r.dir_name for r in runs}) == len(runs)
             if scale == "smoke":
-                assert all(r.settings.dataset == "synthetic" for r in runs)
+                assert all(r.settings.dataset.split(":")[0] == "synthetic" for r in runs)
 
 
 def test_figure5_paper_scale_is_the_study():
@@ -134,3 +135,32 @@ def test_two_plugins_setting_one_setting_are_refused(write_recipe, ablate_plugin
     path = write_recipe('[[runs]]\nname = "x"\nplugins = ["batch_size", "other_batch"]\n')
     with pytest.raises(ablate.AblateError, match="plugins 'batch_size' and 'other_batch' both set 'batch_size'"):
         expand(load_recipe(path))
+
+
+SCALED_RUN = """
+[[runs]]
+name = "vanilla"
+settings = { augment = "crop_flip" }
+
+[[runs]]
+name = "other"
+settings = { augment = "crop_flip" }
+"""
+
+
+def test_a_scale_overrides_one_runs_own_settings_at_that_scale_only(write_recipe):
+    head = TINY + "\n[scales.smoke.runs.vanilla]\naugment = \"none\"\n"
+    recipe = load_recipe(write_recipe(SCALED_RUN, head=head))
+    augments = {r.name: r.settings.augment for r in expand(recipe, "smoke")}
+    assert augments == {"vanilla": "none", "other": "crop_flip"}
+    assert {r.name: r.settings.augment for r in expand(recipe)} == {"vanilla": "crop_flip", "other": "crop_flip"}
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[scales.smoke.runs.nosuch]\naugment = \"none\"", r"scales\.smoke\.runs\.nosuch: no run of this recipe .*vanilla, other"),
+    ("[scales.smoke.runs]\nvanilla = 3", r"scales\.smoke\.runs\.vanilla: expected a table of settings"),
+    ("[scales.smoke.runs.vanilla]\naugment = \"sideways\"", r"scales\.smoke\.runs\.vanilla.*augment"),
+])
+def test_a_scales_run_table_is_checked(write_recipe, table, message):
+    with pytest.raises(ablate.AblateError, match=message):
+        expand(load_recipe(write_recipe(SCALED_RUN, head=TINY + "\n" + table + "\n")), "smoke")

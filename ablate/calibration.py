@@ -99,12 +99,14 @@ def calibration_run(run: Run, test_images: int) -> Run:
 
 
 def epoch_times(run: Run, registry: PluginRegistry, clock: Callable[[], float] = time.perf_counter,
-                ) -> tuple[int, list[tuple[float, float]]]:
+                ready: Callable[[], object] = lambda: None) -> tuple[int, list[tuple[float, float]]]:
     """``(steps per epoch, [(training seconds, evaluation seconds)] per epoch)`` of ``run``'s
     ``settings.epochs`` epochs, trained from scratch here and timed with ``clock`` as the trainer's epochs are
-    (the first epoch pays the warm-up)."""
+    (the first epoch pays the warm-up). ``ready`` is called once the run is set up, before its first epoch
+    (where copies timed side by side wait for each other)."""
     trainer = Trainer(run, registry=registry)
     trainer.setup()
+    ready()
     times = []
     for epoch in range(1, run.settings.epochs + 1):
         started = clock()

@@ -44,6 +44,12 @@ LONG_LAST = """
 """
 
 
+@pytest.fixture(autouse=True)
+def one_thread_workers(monkeypatch):
+    """Worker processes take one thread each, as this process does: faster on a small shared machine."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+
+
 def started_and_ended(run_dir: Path) -> tuple[float, float]:
     """When a run started (its config.json is written first) and ended (done.json), as file times."""
     return (run_dir / "config.json").stat().st_mtime_ns, (run_dir / "done.json").stat().st_mtime_ns

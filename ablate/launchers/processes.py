@@ -69,14 +69,8 @@ class ProcessPoolLauncher(Launcher):
             queue.put(devices[i % len(devices)])
         fixed = int(context.options["memory"] * GiB)
         budgets = {key: SharedBudget(multiprocessing_context, fixed) for key in map(budget_key, devices)}
-        costs, unit = run_costs(runs, context.registry, str(resolve_device(devices[0])))
-        cost_of = {run.name: cost for run, cost in zip(runs, costs)}
-        runs = longest_first(runs, costs)
-        if len(runs) > 1:
-            shown = [f"{run.name} ({format_duration(cost_of[run.name]) if unit == 's' else f'{cost_of[run.name]:,.0f}'})"
-                     for run in runs]
-            context.say(f"ablate: longest first, by {'estimated time' if unit == 's' else unit}: {', '.join(shown)}")
-        threads = max(1, (os.cpu_count() or 1) // jobs)
+        runs = hand_out_order(runs, context, resolve_device(devices[0]).type)
+        threads = worker_threads(jobs)
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing_context,
                                                       initializer=claim_device, initargs=(queue, threads, budgets))
         errors: dict[str, str] = {}
@@ -104,6 +98,18 @@ class ProcessPoolLauncher(Launcher):
         return errors
 
 
+def hand_out_order(runs: list[Run], context: LaunchContext, device: str) -> list[Run]:
+    """The runs longest first (costed as on ``device``), said in one line."""
+    costs, unit = run_costs(runs, context.registry, device)
+    ordered = longest_first(runs, costs)
+    if len(runs) > 1:
+        cost_of = {run.name: cost for run, cost in zip(runs, costs)}
+        shown = [f"{run.name} ({format_duration(cost_of[run.name]) if unit == 's' else f'{cost_of[run.name]:,.0f}'})"
+                 for run in ordered]
+        context.say(f"ablate: longest runs first, by {'estimated time' if unit == 's' else unit}: {', '.join(shown)}")
+    return ordered
+
+
 def parse_devices(values: list) -> list[str]:
     """``["cuda:0,cuda:1"]`` or ``["cuda:0", "cuda:1"]`` -> ``["cuda:0", "cuda:1"]``, each checked."""
     devices = [d.strip() for value in values for d in str(value).split(",") if d.strip()]
@@ -118,6 +124,13 @@ def default_devices(jobs: int) -> list[str]:
     if torch.cuda.is_available():
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return ["cpu"] * jobs
+
+
+def worker_threads(jobs: int) -> int:
+    """Each worker's share of the cores, at most ``$OMP_NUM_THREADS`` when it is set (as torch's default)."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(threads, int(cap))) if cap.isdigit() else threads
 
 
 def claim_device(devices, threads: int, budgets: dict[str, SharedBudget]) -> None:

@@ -168,7 +168,7 @@ import torch
 from ablate.config import Settings
 from ablate.frequency import split
 from ablate.models import build_model
-from ablate.probe import Prober
+from ablate.probe import Prober, split_probe
 
 device = torch.device(os.environ["DC_DEVICE"])
 n, radii = int(os.environ["DC_SPLIT_IMAGES"]), [4, 8, 12, 16]
@@ -204,13 +204,13 @@ settings = Settings(width=float(os.environ["DC_WIDTH"]) / 4)
 torch.manual_seed(0)
 model = build_model(settings, 10).eval()
 xs, ys = x[:300], torch.arange(300) % 10
-cpu_result = Prober(xs, ys, radii)(model)
-dev_result = Prober(xs.to(device), ys.to(device), radii)(model.to(device))
+cpu_result = Prober(xs, ys, split_probe(radii))(model)
+dev_result = Prober(xs.to(device), ys.to(device), split_probe(radii))(model.to(device))
 agree = min((cpu_result.correct[k] == dev_result.correct[k]).float().mean().item() for k in cpu_result.correct)
 print(f"Prober on {device} vs CPU: per-image agreement >= {agree:.3f} over {len(cpu_result.correct)} components")
 assert agree >= 0.98, agree
 if device.type == "cuda":
-    bf16 = Prober(xs.to(device), ys.to(device), radii)(model, torch.bfloat16)
+    bf16 = Prober(xs.to(device), ys.to(device), split_probe(radii))(model, torch.bfloat16)
     assert all(r["value"] == r["value"] for r in bf16.rows), "NaN under bf16 autocast"
     print(f"Prober under bf16 autocast: {len(bf16.rows)} finite rows")
 EOF

@@ -44,6 +44,7 @@ import torch
 
 from ablate.calibration import cost_kind, epoch_times, makespan, split_sizes
 from ablate.device import resolve_device
+from ablate.launchers.processes import worker_threads
 from ablate.plugins import get_registry
 from ablate.progress import StepCost, format_duration
 from ablate.recipe import Run
@@ -137,9 +138,9 @@ def timed_alongside(run: Run, barrier, threads: int) -> float:
 def measure_slowdown(run: Run, alone: float, jobs: int) -> float:
     """A warm epoch of ``jobs`` copies of ``run`` side by side (processes, as ``--jobs`` trains) over ``alone``."""
     context = multiprocessing.get_context("spawn")
-    barrier = context.Manager().Barrier(jobs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    threads = worker_threads(jobs)
+    with context.Manager() as manager, concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        barrier = manager.Barrier(jobs)
         side_by_side = list(pool.map(timed_alongside, [run] * jobs, [barrier] * jobs, [threads] * jobs))
     return max(1.0, statistics.mean(side_by_side) / alone)
 

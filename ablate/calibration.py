@@ -98,19 +98,43 @@ def calibration_run(run: Run, test_images: int) -> Run:
     return small
 
 
+def epoch_times(run: Run, registry: PluginRegistry, clock: Callable[[], float] = time.perf_counter,
+                ready: Callable[[], object] = lambda: None) -> tuple[int, list[tuple[float, float]]]:
+    """``(steps per epoch, [(training seconds, evaluation seconds)] per epoch)`` of ``run``'s
+    ``settings.epochs`` epochs, trained from scratch here and timed with ``clock`` as the trainer's epochs are
+    (the first epoch pays the warm-up). ``ready`` is called once the run is set up, before its first epoch
+    (where copies timed side by side wait for each other)."""
+    trainer = Trainer(run, registry=registry)
+    trainer.setup()
+    ready()
+    times = []
+    for epoch in range(1, run.settings.epochs + 1):
+        started = clock()
+        trainer.train_epoch(epoch)
+        trained = clock()
+        trainer.evaluate(epoch)
+        times.append((trained - started, clock() - trained))
+    return trainer.steps_per_epoch(), times
+
+
 def measure(run: Run, registry: PluginRegistry) -> tuple[float, float]:
     """``(seconds per training step, seconds of the evaluation)`` in the second (warm) epoch of ``run``
     (a :func:`calibration_run`), timed as the trainer's epochs are."""
-    trainer = Trainer(run, registry=registry)
-    trainer.setup()
-    step = evaluation = 0.0
-    for epoch in (1, 2):
-        started = time.perf_counter()
-        trainer.train_epoch(epoch)
-        trained = time.perf_counter()
-        trainer.evaluate(epoch)
-        step, evaluation = (trained - started) / trainer.steps_per_epoch(), time.perf_counter() - trained
-    return step, evaluation
+    steps, times = epoch_times(run, registry)
+    trained, evaluation = times[-1]
+    return trained / steps, evaluation
+
+
+def calibration_key(run: Run, sizes: tuple[int, int], device: str) -> str:
+    """Where the calibration cache keeps the measurement of ``run``'s kind on ``device``."""
+    small = calibration_run(run, sizes[1])
+    return f"v{CALIBRATION_VERSION} {device} torch {torch.__version__} {small.short_hash}"
+
+
+def epoch_seconds(run: Run, sizes: tuple[int, int], step: float, evaluation: float) -> tuple[int, float]:
+    """``(steps, seconds)`` of one epoch of ``run`` from a calibration's measured step and evaluation."""
+    per_epoch = math.ceil(sizes[0] / run.settings.batch_size)
+    return per_epoch, per_epoch * step + evaluation * sizes[1] / min(sizes[1], CALIBRATION_TEST_IMAGES)
 
 
 def estimate(runs: list[Run], registry: PluginRegistry, measuring: bool | None = None,
@@ -136,24 +160,72 @@ def estimate(runs: list[Run], registry: PluginRegistry, measuring: bool | None =
         work.append((kind, steps))
         if cost.totals.get(kind):
             continue
-        small = calibration_run(run, sizes[1])
-        key = f"v{CALIBRATION_VERSION} {device} torch {torch.__version__} {small.short_hash}"
+        key = calibration_key(run, sizes, device)
         if key not in cached:
             if not measuring:
                 return None
             say(f"measuring a {'+'.join(run_kind(run)) or 'plain'} step of {run.name} on {device}")
             try:
-                cached[key] = list(measure(small, registry))
+                cached[key] = list(measure(calibration_run(run, sizes[1]), registry))
             except AblateError as exc:
                 raise AblateError(f"calibrating run {run.name!r}: {exc}") from None
             changed = True
-        step, evaluation = cached[key]
-        per_epoch = math.ceil(sizes[0] / run.settings.batch_size)
-        cost.record(kind, per_epoch, per_epoch * step + evaluation * sizes[1] / min(sizes[1], CALIBRATION_TEST_IMAGES))
+        cost.record(kind, *epoch_seconds(run, sizes, *cached[key]))
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, cached)
     return cost.estimate(work)
+
+
+def relative_step_cost(run: Run, registry: PluginRegistry) -> float:
+    """A training step of ``run`` in plain steps, where nothing was measured: 1 plus each plugin's
+    :meth:`ablate.Plugin.extra_step_cost` (a PGD-10 step counts 11). The evaluation is not counted."""
+    return 1.0 + sum(registry.get(name, f"run {run.name}").cls.extra_step_cost(values)
+                     for name, values in run.plugins)
+
+
+def run_costs(runs: list[Run], registry: PluginRegistry, device: str,
+              path: Path | None = None) -> tuple[list[float], str]:
+    """``(cost of each run, unit)``: what the scheduler orders runs by, nothing measured for it.
+
+    Seconds on ``device`` (``"s"``) when the calibration cache (:func:`estimate`) has every run's kind,
+    as :class:`StepCost` costs them; else the documented rule: steps times :func:`relative_step_cost`
+    (``"plain steps"``). A data size that cannot be known without loading counts as the data loaded."""
+    cached, cost, work, units = read_json(path or cache_path()), StepCost(), [], []
+    for run in runs:
+        sizes = split_sizes(run, registry)
+        if sizes is None:
+            full = load_full(run.settings.dataset, run.settings, registry)
+            sizes = run.settings.train_size or len(full.y_train), run.settings.test_size or len(full.y_test)
+        steps = run.settings.epochs * math.ceil(sizes[0] / run.settings.batch_size)
+        kind = cost_kind(run, *sizes)
+        work.append((kind, steps))
+        units.append(steps * relative_step_cost(run, registry))
+        measured = cached.get(calibration_key(run, sizes, device))
+        if measured and not cost.totals.get(kind):
+            cost.record(kind, *epoch_seconds(run, sizes, *measured))
+    if all(cost.totals.get(kind) for kind, _ in work):
+        return [cost.estimate([item]) for item in work], "s"
+    return units, "plain steps"
+
+
+def longest_first(runs: list[Run], costs: list[float]) -> list[Run]:
+    """The runs by decreasing cost (ties: recipe order): started first, the longest run does not end last
+    alone while the other workers idle."""
+    order = sorted(range(len(runs)), key=lambda i: (-costs[i], i))
+    return [runs[i] for i in order]
+
+
+def makespan(durations: list[float], workers: int) -> tuple[float, list[int]]:
+    """``(wall time, worker of each run)`` of runs of ``durations`` on ``workers`` workers, longest first, each
+    to the worker that is free first (lowest number on ties): what ``--jobs`` does with them."""
+    free = [0.0] * max(1, workers)
+    assigned = [0] * len(durations)
+    for i in sorted(range(len(durations)), key=lambda i: (-durations[i], i)):
+        worker = min(range(len(free)), key=lambda w: (free[w], w))
+        assigned[i] = worker
+        free[worker] += durations[i]
+    return max(free), assigned
 
 
 def builtin_overview(registry: PluginRegistry, scales: list[str] | None = None, measuring: bool | None = None,

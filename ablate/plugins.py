@@ -58,6 +58,13 @@ class Plugin:
         self.args = SimpleNamespace(**{p.name: values.get(p.name, p.default) for p in self.params})
 
     @classmethod
+    def extra_step_cost(cls, values: dict[str, Any]) -> float:
+        """Extra forward-backward passes a training step makes with this plugin and its validated ``values``,
+        counted in plain steps (0: about nothing extra; PGD-10: 10). Only the time estimates use it
+        (:func:`ablate.calibration.relative_step_cost`, where nothing was measured yet)."""
+        return 0.0
+
+    @classmethod
     def validate(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
         """Check ``values`` against the declared params; return them converted, defaults filled in."""
         declared = {p.name: p for p in cls.params}

@@ -82,8 +82,8 @@ class PoolProgress:
                 self.say(f"ablate: {self.description()}, ETA {self.eta()}")
         self.show()
 
-    def end_run(self, run, error: str | None) -> None:
-        """The launcher learnt that ``run`` ended: one line, and the bar moves on."""
+    def end_run(self, run, error: str | None, note: str = "") -> None:
+        """The launcher learnt that ``run`` ended: one line (``note`` added to its time), and the bar moves on."""
         with self.lock:
             index = self.names.index(run.name)
             self.running.discard(index)
@@ -93,7 +93,7 @@ class PoolProgress:
             seconds = time.perf_counter() - self.began.get(index, self.started)
             if error or not self.quiet:
                 self.say(f"[{len(self.finished)}/{len(self.names)} {run.name}] "
-                         f"{f'failed: {error}' if error else 'finished'} ({format_duration(seconds)}); "
+                         f"{f'failed: {error}' if error else 'finished'} ({format_duration(seconds)}{note}); "
                          f"recipe {self.percent():.0f}%, ETA {self.eta()}")
             self.show()
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared check of ablate on a lent GPU machine (H100/H200): about 5 minutes, at most
+# One prepared check of ablate on a lent GPU machine (H100/H200): about 8 minutes, at most
 # DEVICE_CHECK_BUDGET seconds (default 480) however the steps go.
 #
 #   1. environment: GPU name, driver, torch, whether torchattacks came along;
@@ -12,7 +12,11 @@
 #      data on the device) against the same loop written by hand (ratio, goal >= 0.95) and
 #      against a plain float32 DataLoader loop (speed-up, goal >= 3x; epoch goal < 4 s on
 #      an H100 at batch 100), then the cost of the probe on 10,000 test images;
-#   5. the same with torch.compile (batch 100), when time is left.
+#   5. benchmarks/paper_scale.py figure5 --jobs 5: two epochs of each of figure5's runs at paper
+#      settings (ResNet18, batch 100, the probe every epoch, PGD-10) on 20,000 synthetic training
+#      and 10,000 test images, the concurrency slowdown of 5 runs side by side, and the projected
+#      wall time of the whole paper-scale recipe against the 90-minute goal;
+#   6. the same as 4 with torch.compile (batch 100), when time is left.
 # A step that fails or times out is reported and the next one still runs; the exit status
 # is non-zero if any step failed. With OUT set, everything is also written to
 # $OUT/device_check.log (the device tool brings $OUT back).
@@ -39,7 +43,10 @@
 #
 # Variables: PYTHON (default python3), DEVICE_CHECK_BUDGET (seconds, default 480),
 # DEVICE_CHECK_COMPILE (1/0: step 5; default 1 on CUDA, 0 in smoke mode),
-# DEVICE_CHECK_IMAGES / _BATCHES / _ROUNDS (override the benchmark's sizes).
+# DEVICE_CHECK_IMAGES / _BATCHES / _ROUNDS (override the benchmark's sizes), DEVICE_CHECK_PAPER_JOBS
+# (workers of the projection, default 5) / _PAPER_IMAGES (its training images, default 20000).
+# DEVICE_CHECK_PRECISION: the throughput step's precision (default bf16, the opt-in fast path; the
+# projection trains at the recipe's own fp32).
 
 set -euo pipefail
 
@@ -52,11 +59,14 @@ export PYTHONUNBUFFERED=1
 
 if [ "$SMOKE" = "1" ]; then
     DEVICE=cpu; WIDTH=0.125; IMAGES=256; BATCHES=64,128; ROUNDS=1; PROBE_IMAGES=64; SPLIT_IMAGES=512
+    PAPER=(--smoke --epochs-timed 1 --jobs 2)
     COMPILE="${DEVICE_CHECK_COMPILE:-0}"
     # one thread: two multi-threaded torch processes on a small shared CPU stall each other badly
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 else
-    DEVICE=cuda; WIDTH=1; IMAGES=50000; BATCHES=100,512; ROUNDS=2; PROBE_IMAGES=10000; SPLIT_IMAGES=50000
+    # batch 100 only (the goals' batch size): 512 costs time the paper-scale projection needs
+    DEVICE=cuda; WIDTH=1; IMAGES=50000; BATCHES=100; ROUNDS=2; PROBE_IMAGES=10000; SPLIT_IMAGES=50000
+    PAPER=(--epochs-timed 2 --jobs "${DEVICE_CHECK_PAPER_JOBS:-5}" --train-images "${DEVICE_CHECK_PAPER_IMAGES:-20000}")
     COMPILE="${DEVICE_CHECK_COMPILE:-1}"
 fi
 IMAGES="${DEVICE_CHECK_IMAGES:-$IMAGES}"
@@ -160,7 +170,7 @@ import torch
 from ablate.config import Settings
 from ablate.frequency import split
 from ablate.models import build_model
-from ablate.probe import Prober
+from ablate.probe import Prober, split_probe
 
 device = torch.device(os.environ["DC_DEVICE"])
 n, radii = int(os.environ["DC_SPLIT_IMAGES"]), [4, 8, 12, 16]
@@ -196,13 +206,13 @@ settings = Settings(width=float(os.environ["DC_WIDTH"]) / 4)
 torch.manual_seed(0)
 model = build_model(settings, 10).eval()
 xs, ys = x[:300], torch.arange(300) % 10
-cpu_result = Prober(xs, ys, radii)(model)
-dev_result = Prober(xs.to(device), ys.to(device), radii)(model.to(device))
+cpu_result = Prober(xs, ys, split_probe(radii))(model)
+dev_result = Prober(xs.to(device), ys.to(device), split_probe(radii))(model.to(device))
 agree = min((cpu_result.correct[k] == dev_result.correct[k]).float().mean().item() for k in cpu_result.correct)
 print(f"Prober on {device} vs CPU: per-image agreement >= {agree:.3f} over {len(cpu_result.correct)} components")
 assert agree >= 0.98, agree
 if device.type == "cuda":
-    bf16 = Prober(xs.to(device), ys.to(device), radii)(model, torch.bfloat16)
+    bf16 = Prober(xs.to(device), ys.to(device), split_probe(radii))(model, torch.bfloat16)
     assert all(r["value"] == r["value"] for r in bf16.rows), "NaN under bf16 autocast"
     print(f"Prober under bf16 autocast: {len(bf16.rows)} finite rows")
 EOF
@@ -211,7 +221,11 @@ EOF
 benchmark() {
     "$PY" benchmarks/train.py --data synthetic --device "$DEVICE" --model resnet18 --width "$WIDTH" \
         --images "$IMAGES" --batch-size "$BATCHES" --rounds "$ROUNDS" --baseline plain,dataloader \
-        --probe-images "$PROBE_IMAGES" --probe-rounds 2 "$@"
+        --probe-images "$PROBE_IMAGES" --probe-rounds 2 --precision "${DEVICE_CHECK_PRECISION:-bf16}" "$@"
+}
+
+paper_projection() {
+    "$PY" benchmarks/paper_scale.py figure5 --device "$DEVICE" --goal-min 90 $PAPER_ARGS
 }
 
 benchmark_compiled() {
@@ -243,6 +257,10 @@ for r in results:
         value = float(r["ablate_over_dataloader"])
         print(f"{'':<20} speed-up over the fp32 DataLoader loop {value:.2f}x; >= 3x: {verdict(value >= 3)}")
 for r in results:
+    if "projected_min" in r:
+        print(f"{r['paper_recipe']} at paper scale with --jobs {r['jobs']} (slowdown {float(r['slowdown']):.2f}): "
+              f"projected {float(r['projected_min']):.1f} min (one run after another "
+              f"{float(r['sequential_min']):.1f} min); < {r['goal_min']} min: {verdict(r['met'] == '1')}")
     if "split_images_per_s" in r:
         print(f"split throughput: {float(r['split_images_per_s']):,.0f} images/s at radii 4/8/12/16")
     if "probe_epoch_ratio" in r:
@@ -253,9 +271,11 @@ EOF
 
 main() {
     setup
-    step "figure5 smoke recipe on $DEVICE" 110 smoke_recipe
-    step "split and probe on $DEVICE" 60 split_check
-    step "training throughput on $DEVICE" 190 benchmark
+    # shares of the 480 s: setup ~15, 90 + 45 + 130 + 170 = 435; compiling gets what is left
+    step "figure5 smoke recipe on $DEVICE" 90 smoke_recipe
+    step "split and probe on $DEVICE" 45 split_check
+    step "training throughput on $DEVICE" 130 benchmark
+    step "figure5 paper-scale projection on $DEVICE" 170 paper_projection
     if [ "$COMPILE" = "1" ]; then
         step "training throughput, torch.compile" 160 benchmark_compiled
     fi
@@ -269,8 +289,9 @@ main() {
     return "$FAILED"
 }
 
-export -f smoke_recipe split_check benchmark benchmark_compiled
-export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES
+PAPER_ARGS="${PAPER[*]}"
+export -f smoke_recipe split_check benchmark paper_projection benchmark_compiled
+export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES PAPER_ARGS
 
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
     main 2>&1 | tee "$OUT/device_check.log"

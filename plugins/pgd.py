@@ -88,6 +88,13 @@ class PGD(ablate.Plugin):
         if self.args.backend == "torchattacks":
             require_torchattacks("pgd with backend = 'torchattacks'")
 
+    @classmethod
+    def extra_step_cost(cls, values):
+        """Each attack step is a forward-backward pass over the attacked part of the batch."""
+        if values["eps"] == 0:
+            return 0.0
+        return values["steps"] * (1 - values["clean_fraction"])
+
     @property
     def step_size(self) -> float:
         return self.args.step_size or self.args.eps / 10

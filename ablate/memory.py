@@ -13,8 +13,8 @@ run's peak before it starts, conservatively, from what it will hold:
 * the data kept on the device (the whole training and test split as loaded, uint8
   images); on the CPU twice (the process's cached full data set and the run's copy);
 * the probes' cached copies: for each probe and split, its distinct variant images in
-  float32, at most the :class:`ablate.probe.Prober` cache limit (beyond it the probe
-  makes them again each pass);
+  float32, all of them (conservative: a probe keeps them only within its share of the
+  memory free when it is built, else makes them again each pass);
 * :data:`PROCESS_RESERVE` for the process itself (a CUDA context and the caching
   allocator's slack, or torch's own memory in a CPU process).
 
@@ -27,7 +27,6 @@ larger than the whole budget waits until the device is idle and then runs alone.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from dataclasses import dataclass, fields
@@ -121,9 +120,9 @@ def activation_bytes(model: torch.nn.Module, image_shape: tuple[int, ...]) -> tu
 
 def probe_bytes(run: Run, registry: PluginRegistry, full, train: int, test: int) -> int:
     """The probes' cached variant images: each probe's distinct variants (made of one image here) x its images,
-    float32, each prober at most the Prober cache limit."""
+    float32 (conservative: a probe keeps fewer when its share of the free memory is smaller, and bf16 copies
+    under bf16 precision)."""
     s = run.settings
-    limit = inspect.signature(Prober).parameters["max_bytes"].default
     one = {"test": (full.x_test[:1], full.y_test[:1], test)}
     if s.probe_train:
         one["train"] = (full.x_train[:1], full.y_train[:1], train)
@@ -133,7 +132,7 @@ def probe_bytes(run: Run, registry: PluginRegistry, full, train: int, test: int)
             distinct = len(Prober(x, y, probe.variants, split_name=name, originals=False,
                                   normalize=s.normalize).firsts)
             size = distinct * min(probe.limit or count, count) * 4 * x[0].numel()
-            total += min(size, limit) if isinstance(limit, int) else size
+            total += size
     return total
 
 

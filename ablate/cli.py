@@ -245,8 +245,8 @@ class ProbeCommand(click.Command):
               help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
 @click.option("--example-radius", type=click.FloatRange(min=0), default=None,
-              help="Radius of the example grid, examples[-MODEL].png (default: of the radii where both LFC and "
-                   "HFC are non-empty, the one with the most HFC-only images).")
+              help="Radius of the example grid, examples[-MODEL].png (default: of the radii whose LFC is more than "
+                   "the mean colour and whose HFC is non-empty, the one with the most HFC-only images).")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, class_map, models_file,
           num_classes, limit, max_memory, per_class, batch_size, device, out, formats, example_radius) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.

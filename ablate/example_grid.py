@@ -1,9 +1,11 @@
 """Figure 2 of the study: pictures of images whose HFC is classified right while their LFC is wrong.
 
 Which radius to draw (:func:`example_radius`): the one the study would show. At a
-trivial radius one component is empty (r = 0: the LFC is black and the HFC is the
-image; a disc that keeps every frequency: the HFC is blank), so the pictures say
-nothing; the rule therefore looks only at radii where both components hold some
+trivial radius the pictures say nothing: one component is empty (r = 0: the LFC is
+black and the HFC is the image; a disc that keeps every frequency: the HFC is blank),
+or the LFC is the zero frequency alone (r = 1 under dist < r: a flat patch of the
+image's mean colour, and the HFC the image less its mean). The rule therefore looks
+only at radii whose LFC holds more than the zero frequency and whose HFC holds some
 frequencies, and takes the one with the most HFC-only images (the first listed on
 ties). ``ablate probe --example-radius R`` overrides it.
 """
@@ -21,13 +23,14 @@ from ablate.frequency import kept_bins
 
 
 def nontrivial(radius: float, height: int, width: int, inclusive: bool = False) -> bool:
-    """Whether the disc of ``radius`` splits ``height x width`` images into two non-empty components."""
-    return 0 < kept_bins(height, width, radius, inclusive) < height * width
+    """Whether the disc of ``radius`` splits ``height x width`` images into an LFC of more than the mean
+    colour and a non-empty HFC."""
+    return 1 < kept_bins(height, width, radius, inclusive) < height * width
 
 
 def example_radius(report: pd.DataFrame, height: int, width: int, inclusive: bool = False) -> float | None:
     """The radius of the probe report ``report`` to draw examples at, by the rule above; None when no
-    radius of the report leaves both components non-empty."""
+    radius of the report is non-trivial."""
     usable = report[[nontrivial(float(r), height, width, inclusive) for r in report["radius"]]]
     if usable.empty:
         return None

@@ -125,7 +125,7 @@ def test_a_smoke_run_page_is_small_self_contained_and_holds_the_study(smoke):
         config = json.loads((smoke / entry["dir"] / "config.json").read_text())
         assert outcome[entry["name"]][:3] == ["finished", "0", config["hash"]]
         assert outcome[entry["name"]][3].endswith(" s")                   # wall time
-    assert "pgd(eps=0.03, steps=2" in outcome["adversarial"][-1]          # every plugin parameter
+    assert "pgd(eps=0.01, steps=2" in outcome["adversarial"][-1]          # every plugin parameter
     # the recipe as it was run, the settings, the versions
     words = " ".join(page.text)
     assert plan["text"] == Path(plan["source"]).read_text() and plan["text"].strip() in words

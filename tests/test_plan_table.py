@@ -46,10 +46,10 @@ def test_plugins_show_only_values_that_differ_from_their_defaults_unless_wide():
     runs = expand(load_recipe("figure5"), "smoke")
     short = plan_table(runs).set_index("run")["plugins"]
     assert short["vanilla"] == "-" and short["dropout"] == "dropout"
-    assert short["adversarial"] == "pgd(steps=2, step_size=0.015)"
+    assert short["adversarial"] == "pgd(eps=0.01, steps=2, step_size=0.01)"
     wide = plan_table(runs, wide=True).set_index("run")["plugins"]
     assert wide["dropout"] == "dropout(p=0.5, where=pool)"
-    assert wide["adversarial"].startswith("pgd(eps=0.03, steps=2, step_size=0.015, random_start=False")
+    assert wide["adversarial"].startswith("pgd(eps=0.01, steps=2, step_size=0.01, random_start=False")
 
 
 def test_wide_shows_every_parameter_and_the_whole_folder_name_however_narrow_the_console():

@@ -82,11 +82,12 @@ def report(radii, hfc_only):
 def test_example_radius_skips_trivial_radii():
     radii = [0, 0.5, 1, 4, 8, 16, 23, 30]
     counts = [900, 0, 5, 40, 40, 10, 800, 800]          # r = 0 and r >= 23 have the most, as on real data
-    assert not nontrivial(0, 32, 32) and not nontrivial(23, 32, 32) and nontrivial(1, 32, 32)
+    assert not nontrivial(0, 32, 32) and not nontrivial(23, 32, 32) and nontrivial(2, 32, 32)
+    assert not nontrivial(1, 32, 32) and nontrivial(1, 32, 32, inclusive=True)   # dist < 1: the mean alone
     assert example_radius(report(radii, counts), 32, 32) == 4          # first listed on ties
     assert example_radius(report([0, 23, 30], [5, 5, 5]), 32, 32) is None
-    assert example_radius(report([0, 0.5], [1, 1]), 32, 32) == 0.5
-    assert example_radius(report([0, 0.5], [1, 1]), 32, 32, inclusive=True) == 0       # r <= 0 keeps the mean
+    assert example_radius(report([0, 0.5, 1, 2], [9, 9, 9, 1]), 32, 32) == 2       # a flat LFC says nothing
+    assert example_radius(report([0, 0.5, 1], [1, 1, 1]), 32, 32, inclusive=True) == 1
 
 
 def test_write_probe_report_draws_a_nontrivial_radius_or_the_one_asked(images, tmp_path):

@@ -99,6 +99,7 @@ class Settings:
                           "rounded in another order)", **NOT_RESULTS)
     deterministic: bool = setting(False, "on CUDA, deterministic algorithms only (cuDNN, scatter/index_add): "
                                   "bit-identical reruns, slower", **NOT_RESULTS)
+
     @classmethod
     @functools.cache
     def params(cls) -> dict[str, Param]:

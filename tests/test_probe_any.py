@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,11 +233,16 @@ def test_a_timm_architecture_is_built_offline_and_takes_a_state_dict(tmp_path, m
     assert tried == []
 
 
+def write_linear_factory(folder: Path) -> None:
+    """``nets:net``, a module:factory model in ``folder`` (the current folder): one linear layer."""
+    (folder / "nets.py").write_text("import torch.nn as nn\n"
+                                    "def net(num_classes):\n"
+                                    "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+
+
 def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nets.py").write_text("import torch.nn as nn\n"
-                                      "def net(num_classes):\n"
-                                      "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+    write_linear_factory(tmp_path)
     (tmp_path / "models.toml").write_text('[[model]]\nsource = "nets:net"\nname = "small"\nimage_size = 8\n'
                                           '[[model]]\nsource = "nets:net"\nname = "big"\nmean = [0.5, 0.5, 0.5]\n'
                                           'std = [0.5, 0.5, 0.5]\n')
@@ -248,9 +254,7 @@ def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):
 
 def test_example_grids_are_named_per_model_and_stay_under_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nets.py").write_text("import torch.nn as nn\n"
-                                      "def net(num_classes):\n"
-                                      "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n")
+    write_linear_factory(tmp_path)
     (tmp_path / "models.toml").write_text('[[model]]\nsource = "nets:net"\nname = "../../escaped"\n'
                                           '[[model]]\nsource = "nets:net"\nname = "a/b:c"\n'
                                           '[[model]]\nsource = "nets:net"\nname = "a_b_c"\n')

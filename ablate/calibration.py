@@ -184,6 +184,12 @@ def relative_step_cost(run: Run, registry: PluginRegistry) -> float:
                      for name, values in run.plugins)
 
 
+def step_weights(runs: list[Run], registry: PluginRegistry) -> dict[tuple, float]:
+    """``{kind: relative_step_cost}`` of the runs' kinds (:func:`ablate.progress.run_kind`): how a recipe ETA
+    costs a kind of run before its first epoch is measured (a PGD run after plain ones)."""
+    return {run_kind(run): relative_step_cost(run, registry) for run in runs}
+
+
 def run_costs(runs: list[Run], registry: PluginRegistry, device: str,
               path: Path | None = None) -> tuple[list[float], str]:
     """``(cost of each run, unit)``: what the scheduler orders runs by, nothing measured for it.

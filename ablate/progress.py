@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 class Progress:
     """Receives progress events; every method is optional to override."""
 
-    def start_recipe(self, runs: list, steps_per_run: list[int]) -> None: ...
+    def start_recipe(self, runs: list, steps_per_run: list[int], weights: dict | None = None) -> None: ...
     def start_run(self, index: int, run) -> None: ...
     def start_epochs(self, start: int, epochs: int, steps: int) -> None: ...
     def batch(self, step: int, steps: int, loss) -> None: ...
@@ -37,12 +37,15 @@ class StepCost:
     steps plus its evaluation) are added to its kind's totals, so a rate is the
     mean over all epochs so far and does not jump with one slow epoch on a shared
     machine. Runs of one kind (the same plugins) share a rate: a step with PGD
-    costs several plain ones. A kind not measured yet is costed at the cheapest
-    rate measured (most plugins add little), until its own first epoch.
+    costs several plain ones. A kind not measured yet is costed from the measured
+    ones through ``weights`` (kind -> a step's cost in plain steps, as the plugins
+    declare it: :func:`ablate.calibration.relative_step_cost`), else at the
+    cheapest rate measured, until its own first epoch.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, weights: dict | None = None) -> None:
         self.totals: dict = {}           # kind -> [steps, seconds]
+        self.weights = dict(weights or {})
 
     def record(self, kind, steps: int, seconds: float) -> None:
         totals = self.totals.setdefault(kind, [0, 0.0])
@@ -50,9 +53,14 @@ class StepCost:
         totals[1] += seconds
 
     def seconds_per_step(self, kind) -> float | None:
-        """The kind's mean, else the cheapest measured kind's, else None (nothing measured yet)."""
+        """The kind's mean; else, for a kind with a weight, the cheapest measured seconds per plain step times
+        its weight; else the cheapest measured kind's; else None (nothing measured yet)."""
         rates = {k: seconds / steps for k, (steps, seconds) in self.totals.items() if steps}
-        return rates.get(kind, min(rates.values(), default=None))
+        if kind in rates or not rates:
+            return rates.get(kind)
+        if kind in self.weights:
+            return min(rate / self.weights.get(k, 1.0) for k, rate in rates.items()) * self.weights[kind]
+        return min(rates.values())
 
     def estimate(self, work) -> float | None:
         """Seconds for ``work``, pairs of (kind, steps); None until something was measured."""
@@ -112,10 +120,11 @@ class ConsoleProgress(Progress):
         self.ended: dict[str, int] = {}
         self.bar: RichProgress | None = None
 
-    def start_recipe(self, runs, steps_per_run):
+    def start_recipe(self, runs, steps_per_run, weights=None):
         self.runs = runs
         self.kinds = [run_kind(run) for run in runs]
         self.steps_per_run = steps_per_run
+        self.cost = StepCost(weights)
         self.recipe_started = time.perf_counter()
         if self.live:
             self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -146,9 +155,12 @@ class ConsoleProgress(Progress):
         if not self.estimated and self.first_step_count == self.ESTIMATE_AFTER_STEPS:
             self.step_seconds = (time.perf_counter() - self.step_started) / self.ESTIMATE_AFTER_STEPS
             self.estimated = True
-            total = self.step_seconds * (sum(self.steps_per_run) - self.done_steps - self.run_steps_done)
+            first = StepCost(self.cost.weights)
+            first.record(self.kinds[self.run_index], 1, self.step_seconds)
+            total = first.estimate(self.remaining())
             self.console.print(f"ablate: estimated time for the rest of this recipe on {self.device or 'this device'}: "
-                               f"about {format_duration(total)} (training steps only; probes add a little)")
+                               f"about {format_duration(total)} (training steps only, from the first steps; "
+                               f"evaluations and probes add more)")
         if self.bar and (step % 10 == 0 or step == steps):
             epoch = self.run_steps_done // max(1, self.steps) + (1 if step < steps else 0)
             self.bar.update(self.run_task, completed=self.run_steps_done,

@@ -38,7 +38,8 @@ class PoolProgress:
 
     SUMMARY_EVERY_S = 60.0
 
-    def __init__(self, progress: Progress, runs: list, steps_per_run: list[int], jobs: int, context) -> None:
+    def __init__(self, progress: Progress, runs: list, steps_per_run: list[int], jobs: int, context,
+                 weights: dict | None = None) -> None:
         self.console = getattr(progress, "console", None)
         self.quiet = getattr(progress, "quiet", False) or self.console is None
         self.names = [run.name for run in runs]
@@ -49,7 +50,7 @@ class PoolProgress:
         self.running: set[int] = set()
         self.finished: dict[int, str] = {}       # run index -> outcome
         self.began: dict[int, float] = {}
-        self.cost = StepCost()
+        self.cost = StepCost(weights)
         self.started = self.last_line = time.perf_counter()
         self.lock = threading.Lock()
         self.queue = context.Queue()

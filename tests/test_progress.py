@@ -33,12 +33,22 @@ def test_pgd_runs_are_costed_separately_and_unseen_kinds_borrow_the_cheapest_rat
     assert cost.estimate([((), 10), (("pgd",), 10), (("dropout",), 10)]) == pytest.approx(1 + 5 + 1)
 
 
-def simulate(epoch_seconds: list[float]) -> list[str]:
+def test_an_unmeasured_kind_is_costed_by_its_weight_until_measured():
+    cost = StepCost({(): 1.0, ("pgd",): 11.0, ("mixup",): 1.0})
+    cost.record(("mixup",), 100, 20.0)
+    cost.record((), 100, 10.0)
+    assert cost.seconds_per_step(("pgd",)) == pytest.approx(1.1)      # 11 x the cheapest plain-step rate
+    assert cost.seconds_per_step(("dropout",)) == pytest.approx(0.1)  # no weight: the cheapest rate
+    cost.record(("pgd",), 100, 50.0)
+    assert cost.seconds_per_step(("pgd",)) == pytest.approx(0.5)      # measured: its own
+
+
+def simulate(epoch_seconds: list[float], weights=None) -> list[str]:
     """Two runs of 4 epochs x 10 steps, the first plain, the second with pgd; the printed lines."""
     out = io.StringIO()
     progress = ConsoleProgress(Console(file=out, width=200), device="cpu")
     runs = [fake_run("vanilla"), fake_run("adversarial", "pgd")]
-    progress.start_recipe(runs, [40, 40])
+    progress.start_recipe(runs, [40, 40], weights)
     times = iter(epoch_seconds)
     for index, run in enumerate(runs):
         progress.start_run(index, run)
@@ -61,3 +71,12 @@ def test_the_eta_uses_every_epoch_and_the_summary_is_one_line():
     assert etas[4:] == ["2 min 30 s", "1 min 40 s", "50 s", "0 s"]          # pgd measured on its own
     assert "recipe 50%" in lines[[i for i, l in enumerate(lines) if "epoch 4/4" in l][0]]
     assert lines[-1].startswith("ablate: 2 runs trained in ") and lines[-1].endswith(": 2 finished")
+
+
+def test_the_first_estimate_and_the_eta_count_a_pgd_step_as_its_weight():
+    lines = simulate([10, 10, 10, 10, 50, 50, 50, 50], weights={(): 1.0, ("pgd",): 5.0})
+    first = next(line for line in lines if "estimated time" in line)
+    assert "training steps only" in first
+    etas = [line.split("ETA ")[1] for line in lines if "ETA" in line and "epoch" in line]
+    # 1 s per plain step; the 40 pgd steps at 5x: 200 s, before any pgd epoch was measured
+    assert etas[:4] == ["3 min 50 s", "3 min 40 s", "3 min 30 s", "3 min 20 s"]

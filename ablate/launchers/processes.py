@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import sys
 
-from ablate.calibration import longest_first, run_costs
+from ablate.calibration import longest_first, run_costs, step_weights
 from ablate.config import Settings
 from ablate.device import resolve_device
 from ablate.errors import AblateError
@@ -73,7 +73,7 @@ class ProcessPoolLauncher(Launcher):
         runs = hand_out_order(runs, context, resolve_device(devices[0]).type)
         threads = worker_threads(jobs)
         progress = PoolProgress(context.progress, runs, steps_per_run(runs, context.registry), jobs,
-                                multiprocessing_context)
+                                multiprocessing_context, step_weights(runs, context.registry))
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing_context,
                                                       initializer=claim_device,
                                                       initargs=(queue, threads, budgets, progress.queue))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 
+from ablate.calibration import step_weights
 from ablate.datasets import load_full
 from ablate.device import resolve_device
 from ablate.errors import AblateError
@@ -20,7 +21,7 @@ class SequentialLauncher(Launcher):
     def launch(self, runs: list[Run], context: LaunchContext) -> dict[str, str]:
         errors: dict[str, str] = {}
         progress = context.progress
-        progress.start_recipe(runs, steps_per_run(runs, context.registry))
+        progress.start_recipe(runs, steps_per_run(runs, context.registry), step_weights(runs, context.registry))
         try:
             for index, run in enumerate(runs):
                 task = context.task(run)

@@ -28,6 +28,7 @@ import re
 
 import numpy as np
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
 import ablate
@@ -123,7 +124,7 @@ def minimal_eps_table(medians: pd.DataFrame, curves: pd.DataFrame, labels: Label
     for (run, variant), values in medians.iterrows():
         cells = ["" if math.isnan(value) else f"{value:.4f}" if math.isfinite(value)
                  else f"> {largest.get((run, attack), math.inf):g}" for attack, value in values.items()]
-        table.add_row(run, labels.variant(variant, short=True), *cells)
+        table.add_row(escape(run), escape(labels.variant(variant, short=True)), *cells)
     return table
 
 

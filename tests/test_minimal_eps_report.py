@@ -27,7 +27,8 @@ def test_minimal_eps_table_and_curves(tmp_path):
     rows = (minimal_rows("natural", "final", {"fgsm": 0.0123, "pgd": 0.0081})
             + minimal_rows("natural", "smooth1.0", {"fgsm": 0.02, "pgd": 0.015})
             + minimal_rows("natural", "final", {"fgsm": 0.5, "pgd": 0.5}, epoch=EPOCHS - 1)   # older: not shown
-            + minimal_rows("adversarial", "final", {"fgsm": math.inf, "pgd": 0.0456}))
+            + minimal_rows("adversarial", "final", {"fgsm": math.inf, "pgd": 0.0456})
+            + minimal_rows("[bold]odd", "final", {"fgsm": 0.01, "pgd": 0.01}))       # a results.csv's run name
     out = write_study(tmp_path / "adversarial", rows, layout="adversarial",
                       checkpoints={"natural": torch.randn(8, 3, 3, 3)})
     console = recording_console()
@@ -40,6 +41,7 @@ def test_minimal_eps_table_and_curves(tmp_path):
     assert ["natural", "none", "0.0123", "0.0081"] in lines
     assert ["natural", "ρ=1", "0.0200", "0.0150"] in lines
     assert ["adversarial", "none", "> 0.1", "0.0456"] in lines, "inf: no eps up to the largest tried"
+    assert ["[bold]odd", "none", "0.0100", "0.0100"] in lines, "a run name is text, not markup"
     assert (out / "adversarial-minimal.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "adversarial.png").exists(), "no fixed-eps attack rows: no empty Table 2 figure"
 

@@ -184,6 +184,20 @@ def relative_step_cost(run: Run, registry: PluginRegistry) -> float:
                      for name, values in run.plugins)
 
 
+def measured_epochs(runs: list[Run], registry: PluginRegistry, device: str,
+                    path: Path | None = None) -> dict[tuple, tuple[int, float]]:
+    """``{run_kind: (steps, seconds)}``: one epoch of each run whose kind the calibration cache measured on
+    ``device`` (its evaluation and probes included), what a recipe ETA starts from before its first epoch.
+    Reads the cache only; a run whose data size is unknown without loading it is left out."""
+    cached, found = read_json(path or cache_path()), {}
+    for run in runs:
+        sizes = split_sizes(run, registry)
+        measured = cached.get(calibration_key(run, sizes, device)) if sizes else None
+        if measured:
+            found.setdefault(run_kind(run), epoch_seconds(run, sizes, *measured))
+    return found
+
+
 def step_weights(runs: list[Run], registry: PluginRegistry) -> dict[tuple, float]:
     """``{kind: relative_step_cost}`` of the runs' kinds (:func:`ablate.progress.run_kind`): how a recipe ETA
     costs a kind of run before its first epoch is measured (a PGD run after plain ones)."""

@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 class Progress:
     """Receives progress events; every method is optional to override."""
 
-    def start_recipe(self, runs: list, steps_per_run: list[int], weights: dict | None = None) -> None: ...
+    def start_recipe(self, runs: list, steps_per_run: list[int], weights: dict | None = None,
+                     measured: dict | None = None) -> None: ...
     def start_run(self, index: int, run) -> None: ...
     def start_epochs(self, start: int, epochs: int, steps: int) -> None: ...
     def batch(self, step: int, steps: int, loss) -> None: ...
@@ -120,11 +121,20 @@ class ConsoleProgress(Progress):
         self.ended: dict[str, int] = {}
         self.bar: RichProgress | None = None
 
-    def start_recipe(self, runs, steps_per_run, weights=None):
+    def start_recipe(self, runs, steps_per_run, weights=None, measured=None):
+        """``weights``: a step's cost in plain steps per kind; ``measured``: ``{kind: (steps, seconds)}`` of an
+        epoch as `ablate recipes --estimate` measured it, which the ETA starts from."""
         self.runs = runs
         self.kinds = [run_kind(run) for run in runs]
         self.steps_per_run = steps_per_run
         self.cost = StepCost(weights)
+        for kind, (steps, seconds) in (measured or {}).items():
+            self.cost.record(kind, steps, seconds)
+        if runs and all(kind in (measured or {}) for kind in self.kinds):
+            self.estimated = True
+            self.console.print(f"ablate: estimated time for this recipe on {self.device or 'this device'}: about "
+                               f"{format_duration(self.cost.estimate(self.remaining()))} (as `ablate recipes "
+                               f"--estimate` measured it; evaluations and probes included)")
         self.recipe_started = time.perf_counter()
         if self.live:
             self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

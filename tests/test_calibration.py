@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ablate import calibration
 from ablate.calibration import (CALIBRATION_TEST_IMAGES, builtin_overview, cache_path, calibration_run, cost_kind,
-                                estimate, run_steps)
+                                estimate, measured_epochs, run_steps)
 from ablate.cli import cli
 from ablate.plugins import get_registry
 from ablate.progress import StepCost
@@ -52,6 +52,15 @@ def test_estimate_measures_once_per_kind_then_reads_the_cache(write_recipe, monk
     assert seconds == pytest.approx(cost.estimate(work)) == pytest.approx(2 * 2 * 2.5 + 2 * 4.0)
     assert cache_path().parent == tmp_path / "user-cache" / "ablate" and len(json.loads(cache_path().read_text())) == 2
     assert estimate(runs, get_registry(), measuring=False) == pytest.approx(seconds) and len(measured) == 2
+
+
+def test_a_recipe_eta_starts_from_what_the_cache_measured(write_recipe, monkeypatch):
+    runs = runs_of(write_recipe, '[[runs]]\nname = "a"\n[[runs]]\nname = "c"\nplugins = ["dropout"]\n')
+    assert measured_epochs(runs, get_registry(), "cpu") == {}                # nothing cached: nothing to start from
+    monkeypatch.setattr(calibration, "measure", lambda run, registry: (0.25, 1.0))
+    estimate(runs[:1], get_registry(), measuring=True)                       # only run a's kind is measured
+    assert measured_epochs(runs, get_registry(), "cpu") == {(): (6, 6 * 0.25 + 1.0)}    # 240 images at batch 40
+    assert measured_epochs(runs, get_registry(), "cuda") == {}               # measured on another device
 
 
 def test_a_larger_test_set_scales_the_evaluation(write_recipe, monkeypatch):

@@ -43,12 +43,12 @@ def test_an_unmeasured_kind_is_costed_by_its_weight_until_measured():
     assert cost.seconds_per_step(("pgd",)) == pytest.approx(0.5)      # measured: its own
 
 
-def simulate(epoch_seconds: list[float], weights=None) -> list[str]:
+def simulate(epoch_seconds: list[float], weights=None, measured=None) -> list[str]:
     """Two runs of 4 epochs x 10 steps, the first plain, the second with pgd; the printed lines."""
     out = io.StringIO()
     progress = ConsoleProgress(Console(file=out, width=200), device="cpu")
     runs = [fake_run("vanilla"), fake_run("adversarial", "pgd")]
-    progress.start_recipe(runs, [40, 40], weights)
+    progress.start_recipe(runs, [40, 40], weights, measured)
     times = iter(epoch_seconds)
     for index, run in enumerate(runs):
         progress.start_run(index, run)
@@ -80,3 +80,11 @@ def test_the_first_estimate_and_the_eta_count_a_pgd_step_as_its_weight():
     etas = [line.split("ETA ")[1] for line in lines if "ETA" in line and "epoch" in line]
     # 1 s per plain step; the 40 pgd steps at 5x: 200 s, before any pgd epoch was measured
     assert etas[:4] == ["3 min 50 s", "3 min 40 s", "3 min 30 s", "3 min 20 s"]
+
+
+def test_a_calibrated_recipe_is_estimated_from_the_start_with_its_evaluations():
+    lines = simulate([10] * 8, measured={(): (10, 12.0), ("pgd",): (10, 50.0)})
+    assert "estimated time for this recipe on cpu: about 4 min 08 s (as `ablate recipes --estimate`" in lines[0]
+    assert not any("from the first steps" in line for line in lines)
+    etas = [line.split("ETA ")[1] for line in lines if "ETA" in line and "epoch" in line]
+    assert etas[0] == "3 min 53 s"          # 30 plain steps at (12 + 10) / 20 s, 40 pgd steps at 5 s

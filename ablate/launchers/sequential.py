@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from ablate.calibration import step_weights
+from ablate.calibration import measured_epochs, step_weights
 from ablate.datasets import load_full
 from ablate.device import resolve_device
 from ablate.errors import AblateError
@@ -21,7 +21,9 @@ class SequentialLauncher(Launcher):
     def launch(self, runs: list[Run], context: LaunchContext) -> dict[str, str]:
         errors: dict[str, str] = {}
         progress = context.progress
-        progress.start_recipe(runs, steps_per_run(runs, context.registry), step_weights(runs, context.registry))
+        device = resolve_device(runs[0].settings.device).type if runs else "cpu"
+        progress.start_recipe(runs, steps_per_run(runs, context.registry), step_weights(runs, context.registry),
+                              measured_epochs(runs, context.registry, device))
         try:
             for index, run in enumerate(runs):
                 task = context.task(run)

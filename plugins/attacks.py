@@ -226,7 +226,7 @@ def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels()) -> tup
     if "metric" not in results or not results["metric"].isin([MEDIAN, CURVE]).any():
         return pd.DataFrame(), pd.DataFrame(columns=columns)
     rows = results[results["metric"].isin([MEDIAN, CURVE])].copy()
-    rows["variant"] = rows["variant"].fillna(FINAL)
+    rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
     rows = rows.sort_values("epoch", kind="stable")
     rows = rows.groupby(["run", "variant", "attack", "metric", "eps"], sort=False, dropna=False).tail(1)
     runs = list(dict.fromkeys(results["run"]))

@@ -96,7 +96,7 @@ def adversarial_layout(study, console, formats, labels):
     else:
         print_attack_table(study, console, frame, labels)
     if not medians.empty:
-        console.print(minimal_eps_table(medians, curves, labels))
+        console.print(minimal_eps_table(medians, curves, labels, study.base_runs()))
     study.print_problems(console)
     table = attack_rows(study.results, labels)
     if medians.empty or (table["attack"] != "none").any():
@@ -112,20 +112,43 @@ def adversarial_layout(study, console, formats, labels):
                  study.out_dir, "adversarial-kernels", formats)
 
 
-def minimal_eps_table(medians: pd.DataFrame, curves: pd.DataFrame, labels: Labels = Labels()) -> Table:
+def minimal_eps_table(medians: pd.DataFrame, curves: pd.DataFrame, labels: Labels = Labels(),
+                      base: dict[str, str] | None = None) -> Table:
     """Per run and variant, each attack's median minimal eps; "> max" where most images withstood the largest
-    eps tried (the largest eps of that run's curve)."""
+    eps tried (the largest eps of that run's curve). With several seeds (``base``: each run's base run), one
+    row per base run and variant with ``n`` seeds: the median over the seeds of their medians and, in
+    brackets, the lowest and highest (a mean would not do: "> max" is a bound, not a number)."""
+    base = base or {}
+    seeded = len(set(base.values())) < len(base)
     table = Table(title="Median minimal eps per test image (larger: more robust)")
     table.add_column("run")
     table.add_column(labels.variant_heading(medians.index.get_level_values("variant")))
+    if seeded:
+        table.add_column("n", justify="right")
     for attack in medians.columns:
         table.add_column(attack.upper(), justify="right")
     largest = curves.groupby(["run", "attack"])["eps"].max()
-    for (run, variant), values in medians.iterrows():
-        cells = ["" if math.isnan(value) else f"{value:.4f}" if math.isfinite(value)
-                 else f"> {largest.get((run, attack), math.inf):g}" for attack, value in values.items()]
-        table.add_row(escape(run), escape(labels.variant(variant, short=True)), *cells)
+    groups: dict[tuple, list[str]] = {}
+    for run, variant in medians.index:
+        groups.setdefault((base.get(run, run) if seeded else run, variant), []).append(run)
+    for (group, variant), runs in groups.items():
+        cells = []
+        for attack in medians.columns:
+            values = [v for v in (medians.loc[(run, variant), attack] for run in runs) if not math.isnan(v)]
+            tried = max(largest.get((run, attack), math.inf) for run in runs)
+            cells.append(eps_cell(values, tried))
+        counts = [str(len(runs))] if seeded else []
+        table.add_row(escape(group), escape(labels.variant(variant, short=True)), *counts, *cells)
     return table
+
+
+def eps_cell(values: list[float], tried: float) -> str:
+    """One seed's median eps, or the median over seeds with [lowest-highest]; "> tried" for infinity."""
+    def shown(value: float) -> str:
+        return f"{value:.4f}" if math.isfinite(value) else f"> {tried:g}"
+    if len(values) < 2:
+        return shown(values[0]) if values else ""
+    return f"{shown(float(np.median(values)))} [{shown(min(values))}–{shown(max(values))}]"
 
 
 def kernel_montage(weight, max_kernels: int = 32, columns: int = 8) -> np.ndarray:

@@ -176,6 +176,22 @@ def test_probe_tables_over_seeds_have_intervals(tmp_path):
     assert probe["mixup"][1][1].startswith("+10.0 ± ") and probe["mixup"][1][1].endswith("*")
 
 
+def test_median_minimal_eps_over_seeds_is_one_row_with_the_seeds_median_and_range(tmp_path):
+    def minimal_rows(shift, noise):
+        base = {"split": "test", "component": "original"}
+        return ([{**base, "attack": "none", "eps": 0.0, "value": 0.9},
+                 {**base, "metric": "median_min_eps", "attack": "pgd", "value": 0.01 + shift + noise / 10}]
+                + [{**base, "metric": "min_eps_accuracy", "attack": "pgd", "eps": eps, "value": 0.9 - 4 * eps}
+                   for eps in (0.0, 0.05, 0.1)])
+    out = seeded_study(tmp_path / "study", {"natural": 0.0, "adversarial": 0.02}, seeds=(0, 1, 2),
+                       layout="adversarial", rows_of=minimal_rows)
+    text = report_text(out, NO_COLOR="1")
+    rows = body_rows(text[text.index("Median minimal eps"):])
+    values = 0.03 + np.random.default_rng(3).normal(0, 0.02, 3) / 10
+    assert rows["adversarial"] == [["none", "3", f"{np.median(values):.4f} [{values.min():.4f}–{values.max():.4f}]"]]
+    assert set(rows) == {"natural", "adversarial"}                        # one row per run, not per seed
+
+
 def test_a_seeded_row_shows_the_status_of_all_its_seeds(tmp_path):
     out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05}, seeds=(0, 1, 2),
                        status={"mixup-s2": "running"})

@@ -32,7 +32,7 @@ def attack_order(attacks: pd.Series) -> list[str]:
 def attack_rows(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFrame:
     """The final evaluation's accuracies: one row per run, variant, attack and eps (the latest)."""
     rows = results[results["attack"].notna() & (results["metric"] == "accuracy")].copy()
-    rows["variant"] = rows["variant"].fillna(FINAL)
+    rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
     rows.loc[rows["attack"] == NO_ATTACK, "eps"] = np.nan
     rows = rows.sort_values("epoch", kind="stable")
     rows = rows.groupby(["run", "variant", "attack", "eps"], sort=False, dropna=False).tail(1)

@@ -143,16 +143,20 @@ class Study:
     def status(self, run: str) -> str:
         return self.info(run).get("status") or ("finished" if (self.results["run"] == run).any() else "unknown")
 
-    def group_status(self, group: str) -> str:
-        """The status of a run and its repeats with other seeds: their common status, else how many of them
-        finished (``2/3 finished``), or ``failed`` as soon as one failed."""
-        base = self.base_runs()
-        statuses = [self.status(run) for run in self.runs if base.get(run, run) == group] or [self.status(group)]
-        if len(set(statuses)) == 1:
-            return statuses[0]
-        if "failed" in statuses:
-            return "failed"
-        return f"{statuses.count('finished')}/{len(statuses)} finished"
+    def group_statuses(self) -> dict[str, str]:
+        """``{base run: status}`` of each run and its repeats with other seeds: their common status, else how
+        many of them finished (``2/3 finished``), or ``failed`` as soon as one failed."""
+        members: dict[str, list[str]] = {}
+        for run, group in self.base_runs().items():
+            members.setdefault(group, []).append(self.status(run))
+        found = {}
+        for group, statuses in members.items():
+            if len(set(statuses)) == 1:
+                found[group] = statuses[0]
+            else:
+                found[group] = "failed" if "failed" in statuses else \
+                    f"{statuses.count('finished')}/{len(statuses)} finished"
+        return found
 
     def run_dir(self, run: str) -> Path | None:
         """The run's directory (``dir`` in recipe.json is relative to the output directory)."""

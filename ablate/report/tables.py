@@ -151,7 +151,11 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
               for i, name in enumerate(names)}
     labels.update({name: [texts.get(row, "") for row in frame.index] for name, texts in (extra or {}).items()})
     left = {name: [(escape(text), len(text)) for text in texts] for name, texts in labels.items()}
-    statuses = [study.group_status(row if isinstance(row, str) else row[0]) for row in frame.index] if study else []
+    statuses = []
+    if study:
+        groups = study.group_statuses()
+        runs = [row if isinstance(row, str) else row[0] for row in frame.index]
+        statuses = [groups[run] if run in groups else study.status(run) for run in runs]
     if any(status != "finished" for status in statuses):
         colours = {"finished": "green", "failed": "red"}
         left["status"] = [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]

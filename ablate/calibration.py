@@ -126,9 +126,10 @@ def measure(run: Run, registry: PluginRegistry) -> tuple[float, float]:
 
 
 def calibration_key(run: Run, sizes: tuple[int, int], device: str) -> str:
-    """Where the calibration cache keeps the measurement of ``run``'s kind on ``device``."""
+    """Where the calibration cache keeps the measurement of ``run``'s kind on ``device``: by the device's type
+    (``cuda:1`` is costed as ``cuda``), as the estimate, the scheduler and the recipe ETA all look it up."""
     small = calibration_run(run, sizes[1])
-    return f"v{CALIBRATION_VERSION} {device} torch {torch.__version__} {small.short_hash}"
+    return f"v{CALIBRATION_VERSION} {torch.device(device).type} torch {torch.__version__} {small.short_hash}"
 
 
 def epoch_seconds(run: Run, sizes: tuple[int, int], step: float, evaluation: float) -> tuple[int, float]:

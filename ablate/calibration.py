@@ -71,6 +71,20 @@ def split_sizes(run: Run, registry: PluginRegistry) -> tuple[int, int] | None:
     return s.train_size or len(full.y_train), s.test_size or len(full.y_test)
 
 
+def data_sizes(run: Run, registry: PluginRegistry) -> tuple[int, int]:
+    """:func:`split_sizes`, else counted from the data set loaded (the process keeps it for the run)."""
+    sizes = split_sizes(run, registry)
+    if sizes is None:
+        full = load_full(run.settings.dataset, run.settings, registry)
+        sizes = run.settings.train_size or len(full.y_train), run.settings.test_size or len(full.y_test)
+    return sizes
+
+
+def steps_per_run(runs: list[Run], registry: PluginRegistry) -> list[int]:
+    """Optimizer steps of each run (as the trainer counts them), for the progress display's ETA."""
+    return [run.settings.epochs * math.ceil(data_sizes(run, registry)[0] / run.settings.batch_size) for run in runs]
+
+
 def run_steps(run: Run, registry: PluginRegistry) -> int | None:
     """The optimizer steps a run takes (as the trainer counts them); None when its data size is unknown."""
     sizes = split_sizes(run, registry)
@@ -214,10 +228,7 @@ def run_costs(runs: list[Run], registry: PluginRegistry, device: str,
     (``"plain steps"``). A data size that cannot be known without loading counts as the data loaded."""
     cached, cost, work, units = read_json(path or cache_path()), StepCost(), [], []
     for run in runs:
-        sizes = split_sizes(run, registry)
-        if sizes is None:
-            full = load_full(run.settings.dataset, run.settings, registry)
-            sizes = run.settings.train_size or len(full.y_train), run.settings.test_size or len(full.y_test)
+        sizes = data_sizes(run, registry)
         steps = run.settings.epochs * math.ceil(sizes[0] / run.settings.batch_size)
         kind = cost_kind(run, *sizes)
         work.append((kind, steps))

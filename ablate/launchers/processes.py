@@ -21,12 +21,11 @@ import multiprocessing
 import os
 import sys
 
-from ablate.calibration import longest_first, run_costs, step_weights
+from ablate.calibration import longest_first, run_costs, step_weights, steps_per_run
 from ablate.config import Settings
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
-from ablate.launchers.sequential import steps_per_run
 from ablate.memory import GiB, SharedBudget, budget_key, device_budget, gib, run_memory
 from ablate.params import Param
 from ablate.plugins import get_registry

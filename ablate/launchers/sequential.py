@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import time
 
-from ablate.calibration import measured_epochs, step_weights
-from ablate.datasets import load_full
+from ablate.calibration import measured_epochs, step_weights, steps_per_run
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
-from ablate.plugins import PluginRegistry
 from ablate.recipe import Run
 from ablate.runs import run_status
 
@@ -52,13 +49,3 @@ class SequentialLauncher(Launcher):
                 resolve_device(run.settings.device)
             except AblateError as exc:
                 raise AblateError(f"run {run.name!r}: {exc}") from None
-
-
-def steps_per_run(runs: list[Run], registry: PluginRegistry) -> list[int]:
-    """Optimizer steps of each run, for the progress display's ETA."""
-    steps = []
-    for run in runs:
-        s = run.settings
-        n = s.train_size or len(load_full(s.dataset, s, registry).y_train)     # the count only: no subset copy
-        steps.append(s.epochs * math.ceil(n / s.batch_size))
-    return steps

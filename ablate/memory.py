@@ -27,7 +27,6 @@ larger than the whole budget waits until the device is idle and then runs alone.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -35,6 +34,7 @@ from typing import Callable
 import torch
 
 from ablate.datasets import load_full
+from ablate.device import free_memory
 from ablate.models import build_model
 from ablate.plugins import PluginRegistry
 from ablate.probe import Prober
@@ -136,25 +136,10 @@ def probe_bytes(run: Run, registry: PluginRegistry, full, train: int, test: int)
     return total
 
 
-def available_ram() -> int:
-    """Bytes of RAM available to new work (``MemAvailable``), else the free pages."""
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
 def device_budget(device: str) -> int:
     """Bytes the runs on ``device`` may take together: its free memory now (CUDA) or the available RAM,
     times :data:`SAFETY`."""
-    place = torch.device(device)
-    if place.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(place)
-        return int(free * SAFETY)
-    return int(available_ram() * SAFETY)
+    return int(free_memory(torch.device(device)) * SAFETY)
 
 
 def budget_key(device: str) -> str:

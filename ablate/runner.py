@@ -58,8 +58,7 @@ def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginReg
     rows = []
     for run in runs:
         s = run.settings
-        rows.append({"run": run.name, "plugins": ", ".join(
-            plugin_label(name, values, registry, wide) for name, values in run.plugins) or "-",
+        rows.append({"run": run.name, "plugins": plugins_label(run.plugins, None if wide else registry) or "-",
             "dataset": s.dataset, "model": f"{s.model} x{format_number(float(s.width))}", "epochs": s.epochs,
             "batch": s.batch_size, "lr": format_number(s.lr), "radii": " ".join(format_number(r) for r in s.radii) or "-",
             "status": run_status(out_dir / run.dir_name)[0] if out_dir else "", "hash": run.short_hash,
@@ -67,12 +66,16 @@ def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginReg
     return pd.DataFrame(rows)
 
 
-def plugin_label(name: str, values: dict[str, Any], registry: PluginRegistry, wide: bool = False) -> str:
-    """``pgd(steps=2, step_size=0.015)``: the plugin and its values that differ from the defaults (all if ``wide``)."""
-    defaults = {p.name: p.default for p in registry.plugins[name].cls.params}
-    shown = [f"{key}={format_value(value)}" for key, value in values.items()
-             if wide or key not in defaults or value != defaults[key]]
-    return f"{name}({', '.join(shown)})" if shown else name
+def plugins_label(plugins, registry: PluginRegistry | None = None) -> str:
+    """``dropout, pgd(steps=2, step_size=0.015)``: each plugin (``(name, values)`` pairs or a dict) and its
+    values, only those that differ from the defaults the ``registry`` declares; all of them without one."""
+    labels = []
+    for name, values in (plugins.items() if isinstance(plugins, dict) else plugins):
+        defaults = {p.name: p.default for p in registry.plugins[name].cls.params} if registry else {}
+        shown = [f"{key}={format_value(value)}" for key, value in values.items()
+                 if key not in defaults or value != defaults[key]]
+        labels.append(f"{name}({', '.join(shown)})" if shown else name)
+    return ", ".join(labels)
 
 
 def format_value(value: Any) -> str:

@@ -26,7 +26,7 @@ from ablate.plugins import PluginRegistry
 from ablate.progress import format_duration
 from ablate.report.results import Study, load_results
 from ablate.report.rich_html import Image, PageConsole, to_html
-from ablate.runner import format_value
+from ablate.runner import format_value, plugins_label
 from ablate.runs import read_json
 from ablate.schema import CONFIG, DONE, EXAMPLES
 from ablate.report.tables import example_caption
@@ -107,12 +107,6 @@ def cell(value) -> Text:
     return Text("" if value is None else str(value))
 
 
-def plugin_text(plugins: dict) -> str:
-    """``pgd(eps=0.03, steps=2)``: every plugin of a run with all its parameters."""
-    return ", ".join(f"{name}({', '.join(f'{k}={format_value(v)}' for k, v in params.items())})" if params else name
-                     for name, params in plugins.items())
-
-
 def runs_tables(study: Study) -> list[Table]:
     """Per run: what it is and how it ended, then where and with what it ran (its config.json and done.json)."""
     outcome = Table(title="Each run: identity and outcome")
@@ -130,7 +124,7 @@ def runs_tables(study: Study) -> list[Table]:
         outcome.add_row(*map(cell, (
             run, study.status(run), "" if seed is None or seed != seed else f"{seed:g}", config.get("hash"),
             format_duration(seconds) if isinstance(seconds, (int, float)) else "", done.get("finished"),
-            study.info(run).get("error"), plugin_text(study.plugins(run)) or "-")))
+            study.info(run).get("error"), plugins_label(study.plugins(run)) or "-")))
         origin.add_row(*map(cell, (
             run, config.get("device"), config.get("host"), (config.get("git_revision") or "")[:12],
             config.get("ablate_version"), config.get("torch_version"), config.get("python"),

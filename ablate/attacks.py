@@ -133,26 +133,29 @@ def minimal_eps(attack: Attack, model: torch.nn.Module, x: torch.Tensor, y: torc
     halved until it is at most ``tolerance`` wide. The answer is the bracket's upper
     end, an eps at which the attack is known to succeed, within ``tolerance`` of
     the failing lower end. Images are attacked in one batch, each at its own eps,
-    and judged in eval mode; eps values are float64 (exact grid points).
+    and judged in eval mode; eps values are float64 (exact grid points). Every
+    attack is on the whole batch ``x``, an image already settled at eps 0 (its
+    original), so that each image is judged beside the same images throughout: a
+    model normalising with batch statistics answers otherwise for a smaller batch.
     """
     with model_mode(model, train=False):
         found = torch.where(misclassified(model, x, y), 0.0, math.inf).to(x.device, torch.float64)
         below = torch.zeros_like(found)                   # the largest eps known to fail
         for eps in eps_grid(max_eps, grid):
-            pending = torch.isinf(found).nonzero().flatten()
-            if len(pending) == 0:
+            pending = torch.isinf(found)
+            if not pending.any():
                 break
-            fooled = fooled_at(attack, model, x[pending], y[pending], found.new_full((len(pending),), eps))
-            found[pending[fooled]] = eps
-            below[pending[~fooled]] = eps
+            fooled = fooled_at(attack, model, x, y, torch.where(pending, eps, 0.0)) & pending
+            found[fooled] = eps
+            below[pending & ~fooled] = eps
         while True:
-            open_ = (torch.isfinite(found) & (found - below > tolerance)).nonzero().flatten()
-            if len(open_) == 0:
+            open_ = torch.isfinite(found) & (found - below > tolerance)
+            if not open_.any():
                 return found
-            middle = (below[open_] + found[open_]) / 2
-            fooled = fooled_at(attack, model, x[open_], y[open_], middle)
-            found[open_[fooled]] = middle[fooled]
-            below[open_[~fooled]] = middle[~fooled]
+            middle = torch.where(open_, (below + found) / 2, 0.0)
+            fooled = fooled_at(attack, model, x, y, middle)
+            found[open_ & fooled] = middle[open_ & fooled]
+            below[open_ & ~fooled] = middle[open_ & ~fooled]
 
 
 def fooled_at(attack: Attack, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -72,9 +72,10 @@ class Prober:
     now, :func:`ablate.device.probe_budget`): then each pass makes them again, chunk by chunk (same
     results, slower). They are kept as float32, or as ``cache_dtype = torch.bfloat16`` (half the memory)
     for a model evaluated under bf16 autocast, whose first convolution rounds its input to bf16 anyway;
-    evaluated without autocast, such copies are widened back to float32 batch by batch. Variants are evaluated as one stream of images, so a batch may
-    hold several variants: a probe of many variants of few images (a Fourier heat
-    map) fills the model's batches as well as one variant of many images does.
+    evaluated without autocast, such copies are widened back to float32 batch by batch. An evaluation batch
+    holds images ``b * batch_size`` to ``(b + 1) * batch_size`` of one variant (or of the originals) and
+    nothing else, cached or not, whatever ``max_bytes``: a model whose prediction depends on the rest of
+    its batch (BatchNorm on batch statistics) gives each variant the numbers it gives when probed alone.
     ``originals=False`` leaves out the originals' rows (another probe of the same
     split gives them). Variants whose images are the same tensor object (a heat-map
     cell and its conjugate-symmetric twin) are evaluated once and give equal rows.
@@ -117,12 +118,21 @@ class Prober:
         image_bytes = cache_dtype.itemsize * x[0].numel() if len(x) else 0
         self.copies_bytes = distinct * len(x) * image_bytes
         self.cached = self.copies_bytes <= max_bytes
-        # images whose variants are made together: all of them once when cached, else what fits in max_bytes
+        # Uncached, each pass remakes the variants of ``chunk`` images at a time (a whole number of evaluation
+        # batches, so that every batch holds the same images as when cached), ``group`` variants of them at
+        # once; when not even one batch of every variant fits in max_bytes, a group is gathered from the
+        # variants of ``sub_chunk`` images at a time, remade once per group (slower, same results).
         made_bytes = 4 * x[0].numel() if len(x) else 0           # remade copies are float32
         per_chunk = max(1, max_bytes // max(1, distinct * made_bytes))
-        if per_chunk > batch_size:
-            per_chunk -= per_chunk % batch_size
-        self.chunk = len(x) if self.cached else per_chunk
+        self.group, self.sub_chunk = distinct, per_chunk
+        if self.cached:
+            self.chunk = len(x)
+        elif per_chunk >= batch_size:
+            self.chunk = per_chunk - per_chunk % batch_size
+        else:
+            self.chunk = batch_size
+            self.group = max(1, (max_bytes // 2) // max(1, batch_size * made_bytes))
+            self.sub_chunk = max(1, (max_bytes // 2) // max(1, distinct * made_bytes))
         self.cache: torch.Tensor | None = None
         if self.cached and self.labels:
             self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=cache_dtype, device=x.device)
@@ -145,6 +155,17 @@ class Prober:
             raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
                               f"for the first image; a probe must give the same variants for every chunk")
         return [model_input(without_round_off(variants[k].images, images), self.normalize) for k in self.firsts]
+
+    def variant_groups(self, start: int, stop: int) -> Iterator[tuple[int, list[torch.Tensor]]]:
+        """The distinct variants of images ``start:stop``, ``group`` at a time: (number of the group's first
+        variant, its variants' images), each gathered from the variants of ``sub_chunk`` images at a time."""
+        if self.group >= len(self.firsts):
+            yield 0, self.scaled_variants(start, stop)
+            return
+        for first in range(0, len(self.firsts), self.group):
+            parts = [self.scaled_variants(at, min(stop, at + self.sub_chunk))[first:first + self.group]
+                     for at in range(start, stop, self.sub_chunk)]
+            yield first, [torch.cat(images) for images in zip(*parts)]
 
     def __call__(self, model: torch.nn.Module, autocast_dtype: torch.dtype | None = None, *,
                  with_variants: bool = True) -> ProbeResult:
@@ -169,33 +190,33 @@ class Prober:
         correct = torch.zeros((distinct, n), dtype=torch.bool, device=self.x.device)
         losses = torch.zeros((distinct, n), dtype=torch.float32, device=self.x.device)
 
-        def run(first: int, start: int, m: int, images: torch.Tensor) -> None:
-            """Evaluate ``images``: variants ``first, first + 1, ...`` of images ``start:start + m``, one after
-            the other, as one stream of batches (a batch may span two variants)."""
+        def run(row: int, start: int, images: torch.Tensor) -> None:
+            """Evaluate ``images``, images ``start:start + len(images)`` of one variant (``row`` 0: the
+            originals), in batches of ``batch_size`` images; ``start`` is a multiple of ``batch_size``."""
             for offset in range(0, len(images), self.batch_size):
                 batch = images[offset:offset + self.batch_size]
                 if autocast_dtype is None:
                     batch = batch.float()           # bf16 copies evaluated without autocast
-                rows = torch.arange(offset, offset + len(batch), device=self.x.device)
-                variant, image = first + torch.div(rows, m, rounding_mode="floor"), start + rows % m
                 with autocast(self.x.device, autocast_dtype):
                     logits = model(batch)
+                image = slice(start + offset, start + offset + len(batch))
                 targets = self.y[image]
                 logits = logits.float()
-                correct[variant, image] = logits.argmax(dim=1) == targets
-                losses[variant, image] = F.cross_entropy(logits, targets, reduction="none")
+                correct[row, image] = logits.argmax(dim=1) == targets
+                losses[row, image] = F.cross_entropy(logits, targets, reduction="none")
 
         if self.originals:
             for start in range(0, n, self.batch_size):
-                batch = model_input(self.x[start:start + self.batch_size], self.normalize)
-                run(0, start, len(batch), batch)
+                run(0, start, model_input(self.x[start:start + self.batch_size], self.normalize))
         if with_variants and n:
             if self.cache is not None:
-                run(1, 0, n, self.cache.view((-1,) + tuple(self.x.shape[1:])))
+                for k, images in enumerate(self.cache):
+                    run(1 + k, 0, images)
             else:
                 for start in range(0, n, self.chunk):
-                    variants = self.scaled_variants(start, start + self.chunk)
-                    run(1, start, len(variants[0]), torch.cat(variants))
+                    for first, variants in self.variant_groups(start, min(n, start + self.chunk)):
+                        for k, images in enumerate(variants):
+                            run(1 + first + k, start, images)
         rows_of = torch.tensor([0] + ([1 + k for k in self.source] if with_variants else []), device=self.x.device)
         correct = correct[rows_of].cpu()
         mean_loss = losses[rows_of].double().mean(dim=1).cpu() if n else torch.full((len(labels),), float("nan"))

@@ -140,7 +140,7 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
     losses: dict[Key, float] = {}
     labels, done = [], 0
     batches, total = image_batches(data, limit)
-    for x, y in chunks(batches, preprocess, max_memory, len(radii)):
+    for x, y in chunks(batches, preprocess, max_memory, len(radii), batch_size):
         x, y = x.to(target), y.to(target)
         outputs = model_labels(y, lookup, name)
         check_outputs(wrapped, x, outputs, name, lookup is not None)
@@ -219,8 +219,11 @@ def first_images(batches: Iterable, limit: int) -> Iterator[tuple[torch.Tensor, 
             return
 
 
-def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Preprocessed pixels and labels in chunks of as many images as ``max_memory`` holds with their variants."""
+def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int,
+           batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Preprocessed pixels and labels in chunks of as many images as ``max_memory`` holds with their variants,
+    rounded to a whole number of evaluation batches (at least one): each batch then holds the images it holds
+    at any ``max_memory``, which a model normalising with batch statistics answers differently otherwise."""
     held_x, held_y, held = [], [], 0
     size = None
     for x, y in batches:
@@ -233,6 +236,7 @@ def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int) -> Iter
         if size is None:
             per_image = 4 * x[0].numel() * (1 + 2 * radii + WORK_COPIES)
             size = max(1, max_memory // max(1, per_image))
+            size = max(batch_size, size - size % batch_size)
         held_x.append(x)
         held_y.append(y.to(torch.int64))
         held += len(y)

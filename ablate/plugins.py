@@ -65,6 +65,14 @@ class Plugin:
         return 0.0
 
     @classmethod
+    def batch_dependent_evaluation(cls, values: dict[str, Any]) -> bool:
+        """Whether the model this plugin makes with ``values`` classifies an image differently depending on
+        the other images of its evaluation batch (BatchNorm on batch statistics). Such a run's results then
+        depend on ``eval_batch_size``: a finished or half-finished run is refused at another one
+        (:mod:`ablate.run_conditions`)."""
+        return False
+
+    @classmethod
     def validate(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
         """Check ``values`` against the declared params; return them converted, defaults filled in."""
         declared = {p.name: p for p in cls.params}

@@ -27,6 +27,7 @@ from ablate.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_la
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
+from ablate.run_conditions import check_conditions
 from ablate.runs import needs_training, read_json, run_status
 from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under, result_columns
 from ablate.seeds import base_run
@@ -223,11 +224,15 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     for run in runs:
         folder_under(out_dir, run.dir_name)         # every run folder stays under --out
     check_against_data(runs, registry)             # a missing dataset or a size it lacks stops here
+    # a run folder trained on other data (or, batch-dependent, at another eval batch size) stops here too
+    notes = [note for run in runs if (note := check_conditions(run, out_dir / run.dir_name, registry))]
     make_folder(out_dir)
     save_plan(out_dir, recipe, study.scale, study.overrides, runs)
     todo = [r for r in runs if needs_training(out_dir / r.dir_name)]
     context = LaunchContext(out_dir, recipe.name, study.scale, registry, study.launcher_options,
                             progress or SilentProgress(), fail_fast)
+    for note in notes:
+        context.say(f"ablate: {note}")
     for run in runs:
         state, owner = run_status(out_dir / run.dir_name)
         if state == "running":

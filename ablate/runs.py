@@ -29,6 +29,7 @@ from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry, get_registry
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
+from ablate.run_conditions import CONDITIONS, run_conditions
 from ablate.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING
 from ablate.device import resolve_device
 from ablate.trainer import Trainer
@@ -180,7 +181,8 @@ def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
     try:
         write_json(run_dir / CONFIG, {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
                                       "settings": run.settings.as_dict(), "plugins": run.plugins,
-                                      "hash": run.short_hash, **provenance(run)})
+                                      "hash": run.short_hash, **provenance(run),
+                                      CONDITIONS: run_conditions(run, registry)})
         Trainer(run, run_dir, registry, progress).fit()
     except DiskFull:
         raise                                  # every later run would fail the same way: stop the recipe

@@ -33,6 +33,10 @@ class BatchNorm(ablate.Plugin):
               minimum=0.0, maximum=1.0),
     ]
 
+    @classmethod
+    def batch_dependent_evaluation(cls, values):
+        return values["stats"] == "batch"
+
     def make_norm(self, channels: int) -> nn.Module:
         layer = nn.BatchNorm2d(channels, eps=self.args.eps, momentum=self.args.momentum,
                                track_running_stats=self.args.stats == "running")

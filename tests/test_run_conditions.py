@@ -1,0 +1,85 @@
+"""A run folder is never reused for other data, nor, for a batch-statistics BatchNorm run, at another
+evaluation batch size (issue 22, items 1 and 3): ablate.run_conditions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from ablate.cli import cli
+from ablate.datasets import clear_cache
+
+NPZ_RECIPE = """
+    description = "a tiny study on an npz file"
+    report = "figure5"
+
+    [settings]
+    dataset = "npz:{path}"
+    model = "resnet18"
+    width = 0.0625
+    epochs = 1
+    batch_size = 20
+    radii = [4]
+    eval_batch_size = 20
+    device = "cpu"
+
+    [[runs]]
+    name = "plain"
+"""
+
+
+def write_npz(path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    np.savez(path, x_train=rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8), y_train=np.arange(40) % 4,
+             x_test=rng.integers(0, 256, (20, 16, 16, 3), dtype=np.uint8), y_test=np.arange(20) % 4)
+
+
+def ablate(*args: str):
+    clear_cache()                   # as a new process would: the data set is read from disk again
+    return CliRunner().invoke(cli, [*args, "--quiet"])
+
+
+def test_a_finished_run_on_changed_data_is_refused_in_one_line(tmp_path, write_recipe):
+    data = tmp_path / "data.npz"
+    write_npz(data, seed=0)
+    recipe = write_recipe("", head=NPZ_RECIPE.format(path=data))
+    first = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
+    assert first.exit_code == 0, first.output
+    config = json.loads(next((tmp_path / "runs").glob("tiny/plain-*/config.json")).read_text())
+    assert set(config["conditions"]) == {"data", "device_type"}          # no BatchNorm on batch statistics
+    again = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
+    assert again.exit_code == 0, again.output                            # the same data: skipped as finished
+    write_npz(data, seed=1)                                              # other images under the same name
+    changed = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
+    assert changed.exit_code == 2
+    errors = [line for line in changed.output.splitlines() if line.startswith("ablate: error:")]
+    assert len(errors) == 1 and "data changed since this run was trained" in errors[0], changed.output
+    assert "Traceback" not in changed.output
+
+
+def test_a_batch_statistics_run_is_refused_at_another_eval_batch_size(tmp_path, write_recipe):
+    recipe = write_recipe('[[runs]]\nname = "bn"\nplugins = ["batchnorm"]\n[[runs]]\nname = "plain"\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    config = json.loads(next(tmp_path.glob("tiny/bn-*/config.json")).read_text())
+    assert config["conditions"]["eval_batch_size"] == 120
+    refused = ablate("recipe", str(recipe), *out, "--set", "eval_batch_size=7")
+    assert refused.exit_code == 2
+    assert "eval_batch_size: 120 when trained, 7 now" in refused.output and "Traceback" not in refused.output
+    plain_only = ablate("recipe", str(recipe), *out, "--set", "eval_batch_size=7", "--run", "plain")
+    assert plain_only.exit_code == 0, plain_only.output                  # its evaluation needs no batch
+
+
+def test_another_device_type_is_a_warning(tmp_path, write_recipe):
+    recipe = write_recipe('[[runs]]\nname = "plain"\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    path = next(tmp_path.glob("tiny/plain-*/config.json"))
+    config = json.loads(path.read_text())
+    config["conditions"]["device_type"] = "cuda"
+    path.write_text(json.dumps(config))
+    again = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
+    assert again.exit_code == 0, again.output
+    assert "trained on cuda, now on cpu" in again.output

@@ -13,8 +13,9 @@ PGD is Madry et al.'s (2018) ``LinfPGDAttack.perturb`` (MadryLab/cifar10_challen
 FGSM (Goodfellow et al., 2015) is one such step of size eps from ``x``.
 Where this differs from Madry's code, the examples do not change: pixels are in
 [0, 1] rather than [0, 255]; the loss is the batch's mean cross-entropy rather than
-its sum (a positive factor: the same gradient sign); the random start is clipped to
-[0, 1] before the first step (Madry's is clipped after it). The arithmetic is
+its sum (a positive factor: the same gradient sign). The random start is clipped to
+[0, 1] at once, before the first step, as Madry's ``perturb`` does (``np.clip(x, 0, 255)`` right
+after adding the uniform noise). The arithmetic is
 written as torchattacks writes it, so that ``torchattacks.PGD``/``FGSM`` with the
 same arguments give the same examples (tests/test_torchattacks.py checks it).
 

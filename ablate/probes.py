@@ -153,9 +153,11 @@ def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedP
 
 def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], params: dict[str, Any],
                            where: str) -> dict[str, dict]:
-    """``probe_params`` as a run's identity records it: every probe checked, given keys only,
-    in canonical form, for the probes the run lists (parameters of others are dropped).
-    Refuses a listed probe, or a probe given parameters, that no plugin registered."""
+    """``probe_params`` as a run's identity records it: every probe checked, in canonical form, the
+    parameters given away from their probe's default only (probe parameters came after the identity
+    policy: ``--set fourier_heatmap.eps=4`` is the run without it), for the probes the run lists
+    (parameters of others are dropped). Refuses a listed probe, or a probe given parameters, that no
+    plugin registered."""
     for name in listed:
         lookup(probes, name, f"{where}.probes")
     canonical = {}
@@ -164,8 +166,10 @@ def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], para
         if not isinstance(args, dict):
             raise AblateError(f"{where}.probe_params.{name}: expected a table of parameters, found {args!r}")
         checked = probe.checked(args, f"{where}.probe_params.{name}", fill=False)
-        if name in listed and checked:
-            canonical[name] = checked
+        defaults = probe.checked({}, f"{where}.probe_params.{name}")
+        changed = {param: value for param, value in checked.items() if value != defaults[param]}
+        if name in listed and changed:
+            canonical[name] = changed
     return canonical
 
 

@@ -39,12 +39,13 @@ BUILTIN_FOLDERS = {
     ("figure5", "quick"): {
         "adversarial-caf8f870", "batchnorm-10f4281f", "dropout-43aeecb1", "mixup-b8bbc0df",
         "vanilla-6c2a8dba"},
+    # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22
     ("fourier", "paper"): {
-        "adversarial-3ae32724", "batchnorm-9e292e54", "gaussian-537312c4", "mixup-c6527c27",
-        "vanilla-746e5b98"},
+        "adversarial-4eae795f", "batchnorm-bd862101", "gaussian-c3554305", "mixup-65695817",
+        "vanilla-12e86689"},
     ("fourier", "quick"): {
-        "adversarial-4c3bec05", "batchnorm-cfb0e37d", "gaussian-917258bc", "mixup-254f088f",
-        "vanilla-53d4cabe"},
+        "adversarial-34431e7c", "batchnorm-9430bb63", "gaussian-80ed02af", "mixup-7873ac7c",
+        "vanilla-988f40dd"},
     ("table1", "paper"): {
         "hfc-radius12-45d9c040", "hfc-radius16-8493126c", "hfc-radius4-d9474004", "hfc-radius8-3869f278",
         "lfc-radius12-f504a754", "lfc-radius16-cd9afe4a", "lfc-radius4-fd4067f6", "lfc-radius8-3aa95563"},

@@ -52,6 +52,14 @@ def test_set_probe_param_goes_to_probe_params_checked_and_canonical(write_recipe
         one(write_recipe(RUN, name="plain"), None, ["bandpass.complement=true"])
 
 
+def test_a_probe_parameter_given_at_its_default_keeps_the_hash(write_recipe):
+    path = write_recipe(PROBED)
+    plain = one(path)
+    assert one(path, None, ["fourier_heatmap.eps=4"]).short_hash == plain.short_hash
+    assert one(path, None, ["fourier_heatmap.limit=1000", "bandpass.every=epochs"]).short_hash == plain.short_hash
+    assert one(path, None, ["fourier_heatmap.eps=2"]).short_hash != plain.short_hash
+
+
 def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe):
     path = write_recipe(PROBED + '[settings.probe_params.split]\nradii = [2]\n', head="""
         [settings]
@@ -81,7 +89,7 @@ def test_a_grid_over_a_probe_parameter_names_its_runs(write_recipe):
     path = write_recipe(PROBED + '[runs.grid]\n"fourier_heatmap.eps" = [2.0, 4.0]\n')
     runs = expand(load_recipe(path))
     assert [r.name for r in runs] == ["v-eps2.0", "v-eps4.0"]
-    assert [r.settings.probe_params["fourier_heatmap"]["eps"] for r in runs] == [2.0, 4.0]
+    assert [r.settings.probe_params for r in runs] == [{"fourier_heatmap": {"eps": 2.0}}, {}]    # 4: the default
     with pytest.raises(ablate.AblateError, match="--set fourier_heatmap.eps would override"):
         expand(load_recipe(path), None, ["fourier_heatmap.eps=3"])
 

@@ -203,6 +203,20 @@ def test_equal_values_written_differently_give_one_hash(write_recipe):
     assert expand(load_recipe(ints))[0].short_hash == expand(load_recipe(floats))[0].short_hash
 
 
+@pytest.mark.parametrize("ignored, used", [
+    (["momentum=0.5"], ["optimizer=sgd"]),
+    (["step_every=10", "step_gamma=0.5"], ["schedule=step"]),
+    (["report_radii=[4]"], ["probe_report=true"]),
+    (["batchnorm.momentum=0.3"], ["batchnorm.stats=running"]),
+])
+def test_a_value_the_run_ignores_names_no_other_run(write_recipe, ignored, used):
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["batchnorm"]\n')
+    hashes = {tuple(given): expand(load_recipe(path), None, given)[0].short_hash
+              for given in ([], ignored, used, used + ignored)}
+    assert hashes[tuple(ignored)] == hashes[()]
+    assert hashes[tuple(used + ignored)] != hashes[tuple(used)] != hashes[()]
+
+
 def test_a_parameter_added_later_is_hashed_only_when_it_leaves_its_default(write_recipe, ablate_plugin):
     class Old(ablate.Plugin):
         name = "grower"

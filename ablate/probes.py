@@ -65,7 +65,7 @@ class Probe:
     does not depend on how the images are chunked.
 
     ``every`` and ``limit`` are this probe's defaults of the common parameters;
-    ``check(args, where) -> args`` enforces rules that span parameters (increasing edges);
+    ``check(args, where) -> args`` enforces rules that span parameters (increasing edges).
     ``settings`` names parameters that are the run's settings of that name (``split``'s
     ``radii`` and ``inclusive``): a run takes them from its settings, and ``PROBE.PARAM``
     is another spelling of the setting (:func:`with_probe_settings`), so that one value
@@ -81,10 +81,10 @@ class Probe:
     every: str = "epochs"
     limit: int = 0
     check: Callable[[dict, str], dict] | None = None
-    settings: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
     table: Callable | None = None
     figure: Callable | None = None
+    settings: tuple[str, ...] = ()
 
     def declared(self) -> dict[str, Param]:
         """Its own parameters, then the common ones with this probe's defaults."""

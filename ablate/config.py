@@ -29,6 +29,10 @@ def setting(default: Any, help: str = "", **rules: Any) -> Any:
 
 
 NOT_RESULTS = {"affects_results": False}      # how a run executes, not what it computes
+# Settings that only count under another setting's value: ignored otherwise, they name no other run.
+SGD = {"optimizer": ("sgd",)}
+STEP_SCHEDULE = {"schedule": ("step",)}
+WITH_PROBE_REPORT = {"probe_report": (True,)}
 # Upper bounds that no real study reaches, so that a typo (1e12 epochs) stops at once.
 SANE_EPOCHS = 100_000
 SANE_BATCH = 1_000_000
@@ -64,11 +68,12 @@ class Settings:
     # optimisation
     optimizer: str = setting("adam", "adam (the study) | sgd", choices=("adam", "sgd"))
     lr: float = setting(1e-4, "learning rate (the study: Adam 1e-4)", minimum=0)
-    momentum: float = setting(0.9, "sgd only")
+    momentum: float = setting(0.9, "sgd only", only_when=SGD)
     weight_decay: float = setting(0.0, "the study uses none", minimum=0)
     schedule: str = setting("none", "none | cosine | step", choices=("none", "cosine", "step"))
-    step_every: int = setting(30, "epochs between lr drops (step schedule)", minimum=1, maximum=SANE_EPOCHS)
-    step_gamma: float = setting(0.1, "lr factor at each drop (step schedule)")
+    step_every: int = setting(30, "epochs between lr drops (step schedule)", minimum=1, maximum=SANE_EPOCHS,
+                              only_when=STEP_SCHEDULE)
+    step_gamma: float = setting(0.1, "lr factor at each drop (step schedule)", only_when=STEP_SCHEDULE)
     epochs: int = setting(100, "the study trains 100 epochs", minimum=1, maximum=SANE_EPOCHS)
     batch_size: int = setting(100, "the study's batch size", minimum=1, maximum=SANE_BATCH)
     seed: int = setting(0, "seed of the initialisation, the batch order and plugins' randomness")
@@ -80,7 +85,7 @@ class Settings:
     probe_train: bool = setting(False, "also probe the training set (Figure 3)")
     probe_report: bool = setting(False, "after training: LFC-only / HFC-only / both / neither counts")
     report_radii: list = setting(list(range(17)), "radii of the probe report", items=Number, minimum=0,
-                                 maximum=SANE_RADIUS)
+                                 maximum=SANE_RADIUS, only_when=WITH_PROBE_REPORT)
     probes: list = setting(["split"], "registered probes to record (split: LFC/HFC at radii; see `ablate plugins`)",
                            items=str, since="0.2")
     probe_params: dict = setting({}, "{probe: {parameter: value}}; --set PROBE.PARAM=VALUE sets one", since="0.2")

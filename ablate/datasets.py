@@ -136,6 +136,15 @@ def stratified_indices(labels: torch.Tensor, size: int, num_classes: int, settin
     return torch.cat(chosen).sort().values
 
 
+def stratified_subset(x: torch.Tensor, y: torch.Tensor, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``limit`` images of ``(x, y)``, every class in proportion (:func:`stratified_indices`); all of them when
+    ``limit`` is 0 or covers them. Not the first ``limit``: class-sorted data (an image folder) would give one class."""
+    if not limit or limit >= len(y):
+        return x, y
+    chosen = stratified_indices(y, limit, int(y.max()) + 1, "limit", "the data")
+    return x[chosen.to(x.device)], y[chosen.to(y.device)]
+
+
 def balanced_quotas(counts: list[int], size: int) -> list[int]:
     """How many items to take per class: ``min(count, level)``, the remainder to the lowest classes.
 

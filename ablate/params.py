@@ -45,7 +45,10 @@ class Param:
     Identity (docs/recipes.md): ``affects_results = False`` keeps a parameter that
     cannot change results (a device, a log folder) out of a run's hash; ``since``
     names the release that added a parameter, which is then hashed only when it
-    differs from its default, so adding it does not rename existing run folders.
+    differs from its default, so adding it does not rename existing run folders;
+    ``only_when = {"optimizer": ("sgd",)}`` says the run uses the value only while each
+    named sibling (a setting, or a parameter of the same plugin) holds one of those
+    values: otherwise the hash records the default, so an ignored value names no other run.
     """
 
     name: str
@@ -63,6 +66,11 @@ class Param:
     finite: bool = True
     affects_results: bool = True
     since: str | None = None
+    only_when: dict[str, tuple] | None = None
+
+    def applies(self, values: dict[str, Any]) -> bool:
+        """Whether a run with these sibling ``values`` uses this parameter (``only_when``)."""
+        return all(values.get(name) in allowed for name, allowed in (self.only_when or {}).items())
 
     def type_name(self) -> str:
         name = _TYPE_NAMES.get(self.type, self.type.__name__)
@@ -75,6 +83,8 @@ class Param:
         bounds = {"minimum": self.minimum, "maximum": self.maximum, "greater_than": self.greater_than,
                   "less_than": self.less_than}
         info.update({k: v for k, v in bounds.items() if v is not None})
+        if self.only_when:
+            info["only_when"] = {name: list(allowed) for name, allowed in self.only_when.items()}
         return info
 
     def check(self, value: Any, where: str) -> Any:
@@ -151,10 +161,13 @@ def parse_text(text: str) -> Any:
 
 def identity_values(params: dict[str, Param], values: dict[str, Any]) -> dict[str, Any]:
     """The part of checked ``values`` that names a run: every value that can change results, except
-    parameters added after the identity policy (``since``) while they hold their default."""
+    parameters added after the identity policy (``since``) while they hold their default; a value the
+    run ignores (``only_when``) counts as its default."""
     kept = {}
     for name, value in values.items():
         param = params.get(name)
+        if param is not None and not param.applies(values):
+            value = param.default
         if param is not None and (not param.affects_results or (param.since and value == param.default)):
             continue
         kept[name] = value

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ablate.datasets import stratified_subset
 from ablate.device import autocast, probe_budget
 from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
@@ -233,14 +234,13 @@ class Prober:
 
 def planned_probers(planned: Sequence[PlannedProbe], splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
                     **options) -> list[tuple[PlannedProbe, Prober]]:
-    """A :class:`Prober` per planned probe and split ``{name: (x, y)}``, on the first ``limit`` images,
-    without the originals (one Prober of the split gives those); ``options`` go to every Prober."""
+    """A :class:`Prober` per planned probe and split ``{name: (x, y)}``, on a stratified subset of ``limit``
+    images, without the originals (one Prober of the split gives those); ``options`` go to every Prober."""
     made = []
     for probe in planned:
         for name, (x, y) in splits.items():
-            limit = probe.limit or len(y)
-            made.append((probe, Prober(x[:limit], y[:limit], probe.variants, split_name=name, originals=False,
-                                       **options)))
+            x, y = stratified_subset(x, y, probe.limit)
+            made.append((probe, Prober(x, y, probe.variants, split_name=name, originals=False, **options)))
     return made
 
 

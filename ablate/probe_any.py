@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ablate.datasets import stratified_indices
+from ablate.datasets import stratified_subset
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
@@ -188,9 +188,7 @@ def image_batches(data, limit: int) -> tuple[Iterable[tuple[torch.Tensor, torch.
         x, y = data
         if y.ndim != 1 or len(y) != len(x) or y.dtype.is_floating_point:
             raise AblateError(f"probe: labels must be integers shaped ({len(x)},), got {y.dtype} {tuple(y.shape)}")
-        if limit:
-            chosen = stratified_indices(y, limit, int(y.max()) + 1 if len(y) else 0, "limit", "the data")
-            x, y = x[chosen.to(x.device)], y[chosen.to(y.device)]
+        x, y = stratified_subset(x, y, limit)
         return [(x, y)], len(y)
     if isinstance(data, torch.Tensor) or not isinstance(data, Iterable):
         raise AblateError(f"probe: data must be (images, labels) tensors, an ablate.Data or a DataLoader of "

@@ -66,6 +66,10 @@ class Probe:
 
     ``every`` and ``limit`` are this probe's defaults of the common parameters;
     ``check(args, where) -> args`` enforces rules that span parameters (increasing edges).
+    ``settings`` names parameters that are the run's settings of that name (``split``'s
+    ``radii`` and ``inclusive``): a run takes them from its settings, and ``PROBE.PARAM``
+    is another spelling of the setting (:func:`with_probe_settings`), so that one value
+    is probed, hashed, shown and checked.
     For reports: ``components`` are the values of the ``component`` column its rows
     carry; ``table(results) -> DataFrame`` turns tidy results rows of those components
     into one row per run of accuracies (fractions) for the summary and ``ablate compare``;
@@ -80,6 +84,7 @@ class Probe:
     components: tuple[str, ...] = ()
     table: Callable | None = None
     figure: Callable | None = None
+    settings: tuple[str, ...] = ()
 
     def declared(self) -> dict[str, Param]:
         """Its own parameters, then the common ones with this probe's defaults."""
@@ -142,20 +147,52 @@ def plan_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where:
 
 
 def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedProbe]:
-    """The probes a run's ``settings`` list, bound to ``settings.probe_params``; ``split`` takes its
-    ``radii`` and ``inclusive`` from the settings unless its parameters give them."""
+    """The probes a run's ``settings`` list, bound to ``settings.probe_params`` and to the settings
+    each probe takes as parameters (:attr:`Probe.settings`)."""
     planned = []
     for name in settings.probes:
-        args = {"radii": settings.radii, "inclusive": settings.inclusive} if name == "split" else {}
-        planned.append(plan_probe(probes, name, {**args, **settings.probe_params.get(name, {})}, where))
+        shared = {param: getattr(settings, param) for param in lookup(probes, name, where).settings}
+        planned.append(plan_probe(probes, name, {**settings.probe_params.get(name, {}), **shared}, where))
     return planned
+
+
+def setting_key(probes: dict[str, tuple], key: str) -> str:
+    """``split.radii`` -> ``radii``: a probe parameter that is a run setting (:attr:`Probe.settings`) is
+    spelled as that setting; any other key is returned as it is."""
+    probe, _, param = key.partition(".")
+    return param if probe in probes and param in as_probe(probes[probe][0]).settings else key
+
+
+def with_probe_settings(probes: dict[str, tuple], values: dict[str, Any], where: str) -> dict[str, Any]:
+    """A table of settings with each ``probe_params`` entry that is a run setting moved to that setting
+    (``probe_params.split.radii`` to ``radii``): one spelling, so one value is probed and hashed.
+    Refuses a table that gives both spellings."""
+    params = values.get("probe_params")
+    if not isinstance(params, dict):
+        return values
+    moved = {key: value for key, value in values.items() if key != "probe_params"}
+    own: dict[str, Any] = {}
+    for probe, args in params.items():
+        own[probe] = {} if isinstance(args, dict) else args
+        for param, value in (args.items() if isinstance(args, dict) else ()):
+            key = setting_key(probes, f"{probe}.{param}")
+            if key == f"{probe}.{param}":
+                own[probe][param] = value
+            elif key in moved:
+                raise AblateError(f"{where}: probe_params.{probe}.{param} is the setting {key}, which this table "
+                                  f"also gives; give it once, as {key}")
+            else:
+                moved[key] = value
+    return {**moved, "probe_params": own}
 
 
 def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], params: dict[str, Any],
                            where: str) -> dict[str, dict]:
-    """``probe_params`` as a run's identity records it: every probe checked, given keys only,
-    in canonical form, for the probes the run lists (parameters of others are dropped).
-    Refuses a listed probe, or a probe given parameters, that no plugin registered."""
+    """``probe_params`` as a run's identity records it: every probe checked, in canonical form, the
+    parameters given away from their probe's default only (probe parameters came after the identity
+    policy: ``--set fourier_heatmap.eps=4`` is the run without it), for the probes the run lists
+    (parameters of others are dropped). Refuses a listed probe, or a probe given parameters, that no
+    plugin registered."""
     for name in listed:
         lookup(probes, name, f"{where}.probes")
     canonical = {}
@@ -164,8 +201,10 @@ def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], para
         if not isinstance(args, dict):
             raise AblateError(f"{where}.probe_params.{name}: expected a table of parameters, found {args!r}")
         checked = probe.checked(args, f"{where}.probe_params.{name}", fill=False)
-        if name in listed and checked:
-            canonical[name] = checked
+        defaults = probe.checked({}, f"{where}.probe_params.{name}")
+        changed = {param: value for param, value in checked.items() if value != defaults[param]}
+        if name in listed and changed:
+            canonical[name] = changed
     return canonical
 
 

@@ -21,7 +21,7 @@ from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_na
                                 scale_run_settings)
 from ablate.params import identity_values, parse_text
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
-from ablate.probes import canonical_probe_params, lookup
+from ablate.probes import canonical_probe_params, lookup, setting_key, with_probe_settings
 from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
 
 
@@ -76,10 +76,11 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                           f"{', '.join([DEFAULT_SCALE] + [s for s in recipe.scales if s != DEFAULT_SCALE])}")
     scale_table = dict(recipe.scales.get(scale, {}))
     scale_plugins = scale_table.pop("plugins", {})
-    scale_grid = scale_table.pop("grid", {})
+    scale_grid = setting_keys(scale_table.pop("grid", {}), registry, f"{where}: scales.{scale}.grid")
     scale_seeds = scale_table.pop(SEEDS, None)
     scale_runs = scale_run_settings(recipe, scale, scale_table.pop("runs", {}))
     overrides = dict(overrides) if isinstance(overrides, dict) else dict(map(parse_assignment, overrides))
+    overrides = setting_keys(overrides, registry, "--set")
     set_seeds = overrides.pop(SEEDS, None)
     set_settings, set_plugins = split_overrides(overrides, registry)
     autoloaded = registry.autoloaded()
@@ -94,7 +95,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
     made_by: dict[str, str] = {}        # run name -> the recipe entry that made it
     for i, raw_run in enumerate(recipe.runs):
         run_where = f"{where}: runs[{i}] ({raw_run['name']})"
-        grid = dict(raw_run.get("grid", {}))
+        grid = setting_keys(dict(raw_run.get("grid", {})), registry, f"{run_where}.grid")
         for key, values in scale_grid.items():
             if key in grid:
                 grid[key] = values
@@ -104,10 +105,11 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
                              "a grid over" if "seed" in grid else "--set" if "seed" in set_settings else "", run_where)
         for values, seed in itertools.product(grid_points(grid, run_where), seeds or [None]):
             settings = Settings()
-            settings.update(recipe.settings, f"{where}: settings")
-            settings.update(scale_table, f"{where}: scales.{scale}")
-            settings.update(raw_run.get("settings", {}), f"{run_where}.settings")
-            settings.update(scale_runs.get(raw_run["name"], {}), f"{where}: scales.{scale}.runs.{raw_run['name']}")
+            layers = [(recipe.settings, f"{where}: settings"), (scale_table, f"{where}: scales.{scale}"),
+                      (raw_run.get("settings", {}), f"{run_where}.settings"),
+                      (scale_runs.get(raw_run["name"], {}), f"{where}: scales.{scale}.runs.{raw_run['name']}")]
+            for layer, layer_where in layers:
+                settings.update(with_probe_settings(registry.registry("probes"), layer, layer_where), layer_where)
             plugins = plugin_table(raw_run, where, registry)
             plugins.update({name: {} for name in autoloaded if name not in plugins})
             for name in plugins:
@@ -156,6 +158,19 @@ def is_probe_key(key: str, registry: PluginRegistry) -> bool:
     """``fourier_heatmap.eps``: a parameter of a registered probe (a plugin of that name would take it)."""
     name = key.split(".", 1)[0]
     return "." in key and name not in registry.plugins and name in registry.registry("probes")
+
+
+def setting_keys(table: dict[str, Any], registry: PluginRegistry, where: str) -> dict[str, Any]:
+    """A grid or ``--set`` table with each probe parameter that is a run setting under the setting's key
+    (``split.radii`` is ``radii``: :func:`ablate.probes.setting_key`); both spellings at once are refused."""
+    keyed: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in table.items():
+        name = setting_key(registry.registry("probes"), key) if is_probe_key(key, registry) else key
+        if name in keyed:
+            raise AblateError(f"{where}: {spelled[name]!r} and {key!r} are one setting; give it once, as {name}")
+        keyed[name], spelled[name] = value, key
+    return keyed
 
 
 def refuse_set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> None:

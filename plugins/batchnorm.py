@@ -30,7 +30,7 @@ class BatchNorm(ablate.Plugin):
         Param("stats", str, "batch", "'batch': batch statistics also in eval mode (official code); "
               "'running': running averages in eval mode", choices=("batch", "running")),
         Param("momentum", float, 0.1, "weight of each batch in the running averages (stats = 'running' only)",
-              minimum=0.0, maximum=1.0),
+              minimum=0.0, maximum=1.0, only_when={"stats": ("running",)}),
     ]
 
     @classmethod

@@ -10,7 +10,6 @@ way (``ablate_register_probes``).
 from __future__ import annotations
 
 import ablate
-from ablate import Param
 from ablate.probes import lfc_hfc
 
 
@@ -21,7 +20,7 @@ class Probes(ablate.Plugin):
 
     @ablate.hookimpl
     def ablate_register_probes(self, register):
-        register("split", ablate.Probe(lfc_hfc, params=[
-            Param("radii", list, ablate.Settings().radii, "radii of the low-pass disc, in DFT bins from the centre"),
-            Param("inclusive", bool, False, "True: dist <= r (the paper's text); False: dist < r (official code)"),
-        ]), help="the study's probe: the LFC (inside the disc) and the HFC (outside) at every radius")
+        shared = ("radii", "inclusive")           # the run's settings: one declaration, one value
+        register("split", ablate.Probe(lfc_hfc, params=[ablate.Settings.params()[name] for name in shared],
+                                       settings=shared),
+                 help="the study's probe: the LFC (inside the disc) and the HFC (outside) at every radius")

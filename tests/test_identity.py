@@ -18,6 +18,42 @@ GRID = """
     "dropout.p" = [0.2]
 """
 
+# Every built-in recipe's run folders at the paper and quick scales (recorded when issue 22 made one hash
+# of one training): a change here renames folders that hold finished runs.
+BUILTIN_FOLDERS = {
+    ("adversarial", "paper"): {"adversarial-965d17ed", "natural-0683d26e"},
+    ("adversarial", "quick"): {"adversarial-bad3d2da", "natural-e3cd74b2"},
+    ("figure1", "paper"): {"vanilla-a78fc91b"},
+    ("figure1", "quick"): {"vanilla-0c12dc03"},
+    ("figure3", "paper"): {"shuffled-labels-17bce137", "true-labels-d592b032"},
+    ("figure3", "quick"): {"shuffled-labels-2ac452d9", "true-labels-5c612cef"},
+    ("figure4", "paper"): {
+        "batch-size100-13950c21", "batch-size200-88971653", "batch-size25-baf93955", "batch-size400-f8b505ac",
+        "batch-size50-700897d7"},
+    ("figure4", "quick"): {
+        "batch-size100-65a55e48", "batch-size200-ef36e46a", "batch-size25-901c3652", "batch-size400-ee155c81",
+        "batch-size50-23ab8e42"},
+    ("figure5", "paper"): {
+        "adversarial-fcd11631", "batchnorm-aa1bc50c", "dropout-86118e0c", "mixup-e43a4d19",
+        "vanilla-bddf4c9c"},
+    ("figure5", "quick"): {
+        "adversarial-caf8f870", "batchnorm-10f4281f", "dropout-43aeecb1", "mixup-b8bbc0df",
+        "vanilla-6c2a8dba"},
+    # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22
+    ("fourier", "paper"): {
+        "adversarial-4eae795f", "batchnorm-bd862101", "gaussian-c3554305", "mixup-65695817",
+        "vanilla-12e86689"},
+    ("fourier", "quick"): {
+        "adversarial-34431e7c", "batchnorm-9430bb63", "gaussian-80ed02af", "mixup-7873ac7c",
+        "vanilla-988f40dd"},
+    ("table1", "paper"): {
+        "hfc-radius12-45d9c040", "hfc-radius16-8493126c", "hfc-radius4-d9474004", "hfc-radius8-3869f278",
+        "lfc-radius12-f504a754", "lfc-radius16-cd9afe4a", "lfc-radius4-fd4067f6", "lfc-radius8-3aa95563"},
+    ("table1", "quick"): {
+        "hfc-radius12-af4fd218", "hfc-radius16-89d39708", "hfc-radius4-49bdf47e", "hfc-radius8-4b4601c5",
+        "lfc-radius12-b0407ffd", "lfc-radius16-211f062a", "lfc-radius4-850347e8", "lfc-radius8-22245a67"},
+}
+
 
 # --------------------------------------------------------------------------
 # --set: one rule for settings and plugin parameters
@@ -155,11 +191,30 @@ def test_builtin_hashes_are_unchanged():
     assert adversarial == {"natural": "natural-0683d26e", "adversarial": "adversarial-965d17ed"}
 
 
+@pytest.mark.parametrize("recipe, scale", list(BUILTIN_FOLDERS))
+def test_builtin_recipes_keep_their_folders_at_paper_and_quick_scale(recipe, scale):
+    assert {run.dir_name for run in expand(load_recipe(recipe), scale)} == BUILTIN_FOLDERS[recipe, scale]
+
+
 def test_equal_values_written_differently_give_one_hash(write_recipe):
     ints = write_recipe('[settings]\nradii = [4, 8]\nwidth = 1\n[[runs]]\nname = "x"\n', name="ints", head="")
     floats = write_recipe('[settings]\nradii = [4.0, 8.0]\nwidth = 1.0\n[[runs]]\nname = "x"\n', name="floats",
                           head="")
     assert expand(load_recipe(ints))[0].short_hash == expand(load_recipe(floats))[0].short_hash
+
+
+@pytest.mark.parametrize("ignored, used", [
+    (["momentum=0.5"], ["optimizer=sgd"]),
+    (["step_every=10", "step_gamma=0.5"], ["schedule=step"]),
+    (["report_radii=[4]"], ["probe_report=true"]),
+    (["batchnorm.momentum=0.3"], ["batchnorm.stats=running"]),
+])
+def test_a_value_the_run_ignores_names_no_other_run(write_recipe, ignored, used):
+    path = write_recipe('[[runs]]\nname = "x"\nplugins = ["batchnorm"]\n')
+    hashes = {tuple(given): expand(load_recipe(path), None, given)[0].short_hash
+              for given in ([], ignored, used, used + ignored)}
+    assert hashes[tuple(ignored)] == hashes[()]
+    assert hashes[tuple(used + ignored)] != hashes[tuple(used)] != hashes[()]
 
 
 def test_a_parameter_added_later_is_hashed_only_when_it_leaves_its_default(write_recipe, ablate_plugin):

@@ -12,9 +12,9 @@ import ablate
 from ablate import AblateError, Data, Settings
 from ablate.frequency import split
 from ablate.plugins import get_registry
-from ablate.probe import (Prober, ProbeResult, hfc_only_examples, probe_report, report_table,
+from ablate.probe import (Prober, ProbeResult, hfc_only_examples, planned_probers, probe_report, report_table,
                           save_example_grid, split_probe, write_probe_report)
-from ablate.probes import bind_probe
+from ablate.probes import PlannedProbe, bind_probe
 from ablate.schema import RESULT_COLUMNS, results_frame
 from ablate.scaling import model_input, to_float
 
@@ -283,6 +283,14 @@ def test_split_through_the_registry_gives_the_split_rows(data):
         assert all(row.keys() == {"split", "component", "radius", "metric", "value"} for row in through_registry.rows)
     defaults = bind_probe(probes(), "split", {}, "test").keywords
     assert defaults == {"radii": Settings().radii, "inclusive": Settings().inclusive}
+
+
+def test_a_probe_limit_on_class_sorted_data_holds_every_class(data):
+    x, y = data[0], torch.arange(N) // (N // 3)                       # class 0, then 1, then 2, like an image folder
+    planned = [PlannedProbe("split", split_probe(RADII), "epochs", limit) for limit in (12, N + 1)]
+    (_, limited), (_, whole) = planned_probers(planned, {"test": (x, y)})
+    assert torch.bincount(limited.y).tolist() == [4, 4, 4]
+    assert torch.equal(whole.y, y)                                  # a limit past the split takes all of it
 
 
 @pytest.mark.parametrize("function, message", [

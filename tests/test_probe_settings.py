@@ -52,6 +52,14 @@ def test_set_probe_param_goes_to_probe_params_checked_and_canonical(write_recipe
         one(write_recipe(RUN, name="plain"), None, ["bandpass.complement=true"])
 
 
+def test_a_probe_parameter_given_at_its_default_keeps_the_hash(write_recipe):
+    path = write_recipe(PROBED)
+    plain = one(path)
+    assert one(path, None, ["fourier_heatmap.eps=4"]).short_hash == plain.short_hash
+    assert one(path, None, ["fourier_heatmap.limit=1000", "bandpass.every=epochs"]).short_hash == plain.short_hash
+    assert one(path, None, ["fourier_heatmap.eps=2"]).short_hash != plain.short_hash
+
+
 def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe):
     path = write_recipe(PROBED + '[settings.probe_params.split]\nradii = [2]\n', head="""
         [settings]
@@ -65,8 +73,8 @@ def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe)
         window = 3
     """)
     run = one(path, "smoke")
-    assert run.settings.probe_params == {"fourier_heatmap": {"eps": 2.0, "window": 3}, "bandpass": {"complement": True},
-                                         "split": {"radii": [2]}}
+    assert run.settings.probe_params == {"fourier_heatmap": {"eps": 2.0, "window": 3}, "bandpass": {"complement": True}}
+    assert run.settings.radii == [2]                                # split.radii is the setting radii
     plain = write_recipe('[[runs]]\nname = "v"\n', name="unlisted", head="""
         [settings]
         [settings.probe_params.bandpass]
@@ -77,11 +85,34 @@ def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe)
         one(write_recipe(RUN + 'settings = { probes = ["rings"] }\n', name="unknown"))
 
 
+def test_split_radii_and_radii_are_one_setting_one_hash_and_what_is_probed(write_recipe):
+    from ablate.plugins import get_registry
+    from ablate.probes import plan_probes
+    from ablate.runner import check_against_data, plan_table
+
+    path = write_recipe(RUN, head='[settings]\ndataset = "synthetic"\n')
+    spelled = one(write_recipe(RUN + '[runs.settings.probe_params.split]\nradii = [2.0]\ninclusive = true\n',
+                               name="spelled", head='[settings]\ndataset = "synthetic"\n'))
+    grid = expand(load_recipe(write_recipe(RUN + '[runs.grid]\n"split.inclusive" = [true]\n', name="grid",
+                                           head='[settings]\ndataset = "synthetic"\n')))[0]
+    as_setting = one(path, None, ["radii=[2]", "inclusive=true"])
+    assert one(path, None, ["split.radii=[2]", "split.inclusive=true"]).short_hash == as_setting.short_hash
+    assert spelled.short_hash == as_setting.short_hash and spelled.settings.probe_params == {}
+    assert grid.name == "v-inclusiveTrue" and grid.settings.inclusive and grid.settings.probe_params == {}
+    (split,) = plan_probes(get_registry().registry("probes"), spelled.settings, "test")
+    assert split.variants.keywords == {"radii": [2], "inclusive": True}          # what the run probes
+    assert plan_table([spelled])["radii"].tolist() == ["2"]                       # is what --dry-run shows
+    with pytest.raises(ablate.AblateError, match="radii: found 99, beyond the diagonal"):
+        check_against_data([one(path, None, ["split.radii=[99]"])], get_registry())   # and what is checked
+    with pytest.raises(ablate.AblateError, match="'split.radii' and 'radii' are one setting; give it once, as radii"):
+        one(path, None, ["split.radii=[2]", "radii=[4]"])
+
+
 def test_a_grid_over_a_probe_parameter_names_its_runs(write_recipe):
     path = write_recipe(PROBED + '[runs.grid]\n"fourier_heatmap.eps" = [2.0, 4.0]\n')
     runs = expand(load_recipe(path))
     assert [r.name for r in runs] == ["v-eps2.0", "v-eps4.0"]
-    assert [r.settings.probe_params["fourier_heatmap"]["eps"] for r in runs] == [2.0, 4.0]
+    assert [r.settings.probe_params for r in runs] == [{"fourier_heatmap": {"eps": 2.0}}, {}]    # 4: the default
     with pytest.raises(ablate.AblateError, match="--set fourier_heatmap.eps would override"):
         expand(load_recipe(path), None, ["fourier_heatmap.eps=3"])
 

@@ -21,7 +21,7 @@ from ablate.checkpoint import write_csv
 from ablate.errors import AblateError
 from ablate.plugins import get_registry
 from ablate.probe import planned_probers
-from ablate.probes import as_probe, plan_probes
+from ablate.probes import as_probe, plan_probes, with_probe_settings
 from ablate.report.results import Study, tidy
 from ablate.report.tables import print_figure
 from ablate.report.uncertainty import print_summary
@@ -66,8 +66,9 @@ def probe_checkpoint(model: torch.nn.Module, data, settings, names: list[str], p
     unused = sorted(set(params) - set(names))
     if unused:
         raise AblateError(f"--set {unused[0]}.*: probe {unused[0]!r} is not evaluated; add --probe {unused[0]}")
-    settings.probes, settings.probe_params = list(names), params
     probes = registry.registry("probes")
+    settings.probes, settings.probe_params = list(names), {}
+    settings.update(with_probe_settings(probes, {"probe_params": params}, "--set"), "--set")
     planned = plan_probes(probes, settings, "--probe")
     rows = []
     for probe, prober in planned_probers(planned, {"test": (data.x_test, data.y_test)}, normalize=settings.normalize,

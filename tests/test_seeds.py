@@ -15,6 +15,7 @@ from ablate.recipe import expand, load_recipe
 from ablate.runner import run_recipe
 from conftest import TINY
 from test_runner import RUNS          # vanilla and dropout
+from test_stats import jitter
 
 
 def names(runs):
@@ -86,14 +87,15 @@ def accuracy_rows(shift: float, noise: float) -> list[dict]:
 
 
 def seeded_study(out_dir, effects: dict[str, float], seeds=(0, 1, 2, 3), seed_column=True, layout="figure5",
-                 rows_of=accuracy_rows, status=None):
-    """A recipe output folder: runs whose numbers are shared per-seed noise plus a planted effect (``rows_of``
-    gives a run's result rows from its effect and its seed's noise); ``status`` overrides runs' statuses."""
+                 rows_of=accuracy_rows, status=None, jitter_size=0.002):
+    """A recipe output folder: runs whose numbers are shared per-seed noise, the run's own zero-mean jitter
+    (``jitter_size`` times its place in ``effects``) and a planted effect (``rows_of`` gives a run's result
+    rows from its effect and its seed's noise); ``status`` overrides runs' statuses."""
     noise = np.random.default_rng(3).normal(0, 0.02, size=len(seeds))
     out_dir.mkdir(parents=True)
     rows, plan = [], []
-    for run, shift in effects.items():
-        for seed, e in zip(seeds, noise):
+    for k, (run, shift) in enumerate(effects.items()):
+        for seed, e in zip(seeds, noise + jitter(k, len(seeds), jitter_size)):
             name = run if seed == 0 else f"{run}-s{seed}"
             plan.append({"name": name, "dir": f"{name}-0123abcd", "plugins": {}, "settings": {"seed": seed},
                          "status": (status or {}).get(name, "finished")})
@@ -184,7 +186,7 @@ def test_median_minimal_eps_over_seeds_is_one_row_with_the_seeds_median_and_rang
                 + [{**base, "metric": "min_eps_accuracy", "attack": "pgd", "eps": eps, "value": 0.9 - 4 * eps}
                    for eps in (0.0, 0.05, 0.1)])
     out = seeded_study(tmp_path / "study", {"natural": 0.0, "adversarial": 0.02}, seeds=(0, 1, 2),
-                       layout="adversarial", rows_of=minimal_rows)
+                       layout="adversarial", rows_of=minimal_rows, jitter_size=0)
     text = report_text(out, NO_COLOR="1")
     rows = body_rows(text[text.index("Median minimal eps"):])
     values = 0.03 + np.random.default_rng(3).normal(0, 0.02, 3) / 10
@@ -192,11 +194,69 @@ def test_median_minimal_eps_over_seeds_is_one_row_with_the_seeds_median_and_rang
     assert set(rows) == {"natural", "adversarial"}                        # one row per run, not per seed
 
 
-def test_a_seeded_row_shows_the_status_of_all_its_seeds(tmp_path):
+def test_a_seed_not_finished_is_a_row_apart_not_pooled_with_the_finished_ones(tmp_path):
     out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05}, seeds=(0, 1, 2),
                        status={"mixup-s2": "running"})
+    text = report_text(out, NO_COLOR="1")
+    rows = body_rows(text)
+    noise = np.random.default_rng(3).normal(0, 0.02, 3) + jitter(1, 3)
+    assert rows["mixup"][0][:2] == ["finished", "2"] and rows["vanilla"][0][:2] == ["finished", "3"]
+    assert rows["mixup"][0][3].startswith(f"{100 * (0.65 + noise[:2].mean()):.1f} ± ")      # seeds 0 and 1 only
+    apart = rows["mixup-s2 (not pooled)"]
+    assert len(apart) == 1 and apart[0][:2] == ["running", "1"]                         # and in no effect table
+    assert apart[0][3].startswith(f"{100 * (0.65 + noise[2]):.1f}")
+    assert "not pooled with the finished seeds" in text
+
+
+def rewrite_results(out_dir, change) -> None:
+    """Apply ``change`` (results -> results) to a study's results.csv."""
+    results = pd.read_csv(out_dir / "results.csv")
+    change(results).to_csv(out_dir / "results.csv", index=False)
+
+
+def test_a_diverged_seed_is_shown_as_such(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05, "dropout": 0.0})
+
+    def diverge(results):
+        results.loc[(results["run"] == "mixup-s2") & (results["split"] == "test"), "value"] = float("inf")
+        return results
+    rewrite_results(out, diverge)
+    text = report_text(out, NO_COLOR="1")
+    summary, effects = body_rows(text)["mixup"]
+    assert summary[0] == "4" and " ± " in summary[1]                     # train: all four seeds, a mean
+    assert summary[2] == "diverged (1 of 4)" and effects[2] == "diverged (1 of 4)"   # test, and the gap from it
+    assert summary[3] == "diverged (1 of 4)" and effects[3] == "diverged (1 of 4)"
+    assert "k of the n seeds' numbers are infinite" in text
+
+
+def test_n_counts_the_values_of_each_cell(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05, "dropout": 0.0})
+    rewrite_results(out, lambda r: r[~((r["run"] == "vanilla-s3") & (r["split"] == "train"))])
     rows = body_rows(report_text(out, NO_COLOR="1"))
-    assert rows["mixup"][0][0] == "2/3 finished" and rows["vanilla"][0][0] == "finished"
+    summary, effects = rows["vanilla"][0], rows["mixup"][1]
+    assert summary[0] == "3–4" and "(n=3)" in summary[1] and "(n=" not in summary[2]
+    assert effects[0] == "3–4" and "(n=3)" in effects[1]          # the pairs: vanilla has 3 train values
+
+
+def test_identical_seeds_are_flagged_and_not_starred(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05})
+
+    def not_applied(results):                           # no seed took effect: every seed's numbers the same
+        mixup = results["run"].str.startswith("mixup")
+        results["value"] = results["split"].map({"train": 0.9, "test": 0.6}) + 0.05 * mixup
+        return results
+    rewrite_results(out, not_applied)
+    text = report_text(out, NO_COLOR="1")
+    summary, effects = body_rows(text)["mixup"]
+    assert summary[2].startswith("65.0 ± 0.0≡")
+    assert effects[2] == "+5.0 ± 0.0≡"                                  # was "+5.0 ± 0.0*": starred as real
+    assert "every seed gave the same number" in text
+
+
+def test_the_effect_tables_star_is_holms_over_its_cells(tmp_path):
+    out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05, "dropout": 0.0})
+    text = report_text(out, NO_COLOR="1")
+    assert "Holm's correction over the table's 6 tested cells" in text      # 2 runs x train, test, gap
 
 
 def test_marks_survive_plain_text(tmp_path):
@@ -242,7 +302,7 @@ def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
 
 def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
     a = seeded_study(tmp_path / "a", {"vanilla": 0.0, "mixup": 0.0})
-    b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.04})
+    b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.04}, jitter_size=0.003)
     result = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"}).invoke(cli, ["compare", str(a), str(b)])
     assert result.exit_code == 0, result.output
     rows, run = {}, None
@@ -251,7 +311,7 @@ def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
             cells = [c.strip() for c in line.strip("│").split("│")]
             run = cells[0] or run                     # a run's name is shown on its first row only
             rows[(run, cells[1])] = cells
-    assert rows[("mixup", "test")][4] == "+4.0 ± 0.0*"
+    assert rows[("mixup", "test")][4] == "+4.0 ± 0.2*"
     assert rows[("vanilla", "test")][4] == "+0.0 ± 0.0"
     assert "paired by seed" in result.output
 

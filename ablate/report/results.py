@@ -9,6 +9,7 @@ asks: which runs, in which order, how far each got, where its folder is.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ablate.checkpoint import load_checkpoint
 from ablate.errors import AblateError
 from ablate.seeds import base_run
 from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED
+
+APART = "(not pooled)"      # the label's mark of a seed not finished, shown apart from its run's finished seeds
 
 
 def tidy(results: pd.DataFrame) -> pd.DataFrame:
@@ -143,20 +146,17 @@ class Study:
     def status(self, run: str) -> str:
         return self.info(run).get("status") or ("finished" if (self.results["run"] == run).any() else "unknown")
 
+    def seed_groups(self) -> dict[str, str]:
+        """``{run: the row its numbers go to}``: its base run, whose finished seeds pool into one row; a seed
+        not finished (its latest epoch is no final one) is a row of its own, ``RUN (not pooled)``."""
+        base = self.base_runs()
+        sizes = Counter(base.values())
+        return {run: group if sizes[group] == 1 or self.status(run) == "finished" else f"{run} {APART}"
+                for run, group in base.items()}
+
     def group_statuses(self) -> dict[str, str]:
-        """``{base run: status}`` of each run and its repeats with other seeds: their common status, else how
-        many of them finished (``2/3 finished``), or ``failed`` as soon as one failed."""
-        members: dict[str, list[str]] = {}
-        for run, group in self.base_runs().items():
-            members.setdefault(group, []).append(self.status(run))
-        found = {}
-        for group, statuses in members.items():
-            if len(set(statuses)) == 1:
-                found[group] = statuses[0]
-            else:
-                found[group] = "failed" if "failed" in statuses else \
-                    f"{statuses.count('finished')}/{len(statuses)} finished"
-        return found
+        """``{row: status}`` of each row of :meth:`seed_groups` (a row of several seeds is a finished one)."""
+        return {row: self.status(run) for run, row in self.seed_groups().items()}
 
     def run_dir(self, run: str) -> Path | None:
         """The run's directory (``dir`` in recipe.json is relative to the output directory)."""

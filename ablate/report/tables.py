@@ -21,10 +21,12 @@ from rich.text import Text
 
 from ablate import plots
 from ablate.report.results import Study
+from ablate.stats import field
 
 BEST, WORST = "bold green", "red"
 # Each mark is a style and a symbol: the symbol survives plain text (NO_COLOR, a file, a screen reader).
-MARKS = {"best": (BEST, "▲"), "worst": (WORST, "▼"), "real": ("bold", "*")}
+MARKS = {"best": (BEST, "▲"), "worst": (WORST, "▼"), "real": ("bold", "*"), "identical": ("yellow", "≡")}
+DIVERGED = "red"
 LEGEND = f"[{BEST}]▲ best[/] and [{WORST}]▼ worst[/] of each column marked; accuracy in %"
 
 
@@ -129,19 +131,53 @@ def percent(value: float, signed: bool = False) -> str:
     return f"{shown:+.1f}" if signed else f"{shown:.1f}"
 
 
+def interval_cell(interval, signed: bool, fewer: bool) -> str:
+    """A cell's markup from its :class:`ablate.stats.Interval`: ``mean ± half-width``, ``diverged (k of n)``
+    instead where seeds diverged, flagged ≡ where the seeds are identical, ``(n=k)`` where it has ``fewer``
+    values than its row."""
+    if interval.diverged:
+        return f"[{DIVERGED}]diverged ({interval.diverged} of {interval.n + interval.diverged})[/]"
+    text = percent(interval.mean, signed)
+    if np.isfinite(interval.half_width):
+        text += f" ± {100 * interval.half_width:.1f}"
+    text = marked(text, "identical" if interval.identical else None)
+    return text + (f" (n={interval.n})" if fewer else "")
+
+
+def shown_counts(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's number of values, 0 where there are none or the cell is diverged (it says its own)."""
+    return field(intervals, "n").where(~field(intervals, "diverged").astype(bool), 0)
+
+
+def fewer_values(intervals: pd.DataFrame) -> pd.DataFrame:
+    """The cells with fewer values than the most of their row: they say their own ``n``."""
+    counts = shown_counts(intervals)
+    return counts.gt(0) & counts.lt(counts.max(axis=1), axis=0)
+
+
+def row_counts(intervals: pd.DataFrame) -> list[str]:
+    """The ``n`` column: each row's number of values, a range where its cells differ."""
+    texts = []
+    for _, counts in shown_counts(intervals).iterrows():
+        present = counts[counts > 0]
+        low, high = (int(present.min()), int(present.max())) if len(present) else (0, 0)
+        texts.append(f"{low}" if low == high else f"{low}–{high}")
+    return texts
+
+
 def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | None = None,
                   study: Study | None = None, row_labels: dict[str, dict] | None = None,
                   extra: dict[str, dict] | None = None, width: int | None = None,
-                  spread: pd.DataFrame | None = None, counts: pd.Series | None = None, signed: bool = False) -> Group:
+                  intervals: pd.DataFrame | None = None, signed: bool = False) -> Group:
     """Rich tables of a summary frame: index columns first, then one column per accuracy.
 
     ``marks`` colours the best and worst cells; with ``study``, a ``status``
     column appears when a run is not finished; ``row_labels`` renames index
     values per index level; ``extra`` adds text columns ``{name: {row: text}}``
-    after the index. With ``spread`` (half-widths of confidence intervals, shaped
-    like ``frame``) a cell reads ``mean ± half-width``, and ``counts`` adds a
-    column ``n``; ``signed`` shows every number with its sign. Where the table is wider than ``width`` (the console's),
-    the accuracy columns go into several tables that repeat the row labels,
+    after the index. With ``intervals`` (:class:`ablate.stats.Interval` per cell,
+    shaped like ``frame``) a cell reads as :func:`interval_cell` says, and a
+    column ``n`` counts the values; ``signed`` shows every number with its sign. Where the table is wider than
+    ``width`` (the console's), the accuracy columns go into several tables that repeat the row labels,
     so that no column is cut off or squeezed into ellipses.
     """
     marks = extremes(frame) if marks is None else marks
@@ -159,18 +195,18 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
     if any(status != "finished" for status in statuses):
         colours = {"finished": "green", "failed": "red"}
         left["status"] = [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]
-    if counts is not None:
-        left["n"] = [(str(int(n)), len(str(int(n)))) for n in counts.reindex(frame.index).fillna(0)]
+    if intervals is not None:
+        left["n"] = [(text, len(text)) for text in row_counts(intervals)]
+        fewer = fewer_values(intervals)
     right = {}
     for column in frame.columns:
         cells = []
         for row, value in frame[column].items():
-            text = percent(value, signed=signed or column == "gap")
-            half = np.nan if spread is None else spread.loc[row, column]
-            if np.isfinite(half):
-                text += f" ± {100 * half:.1f}"
-            mark = marks.get((row, column))
-            cells.append((marked(text, mark), len(Text.from_markup(text)) + bool(mark)))
+            sign = signed or column == "gap"
+            text = percent(value, sign) if intervals is None else interval_cell(intervals.loc[row, column], sign,
+                                                                                 fewer.loc[row, column])
+            text = marked(text, marks.get((row, column)))
+            cells.append((text, len(Text.from_markup(text))))
         right[str(column)] = cells
 
     def needed(name, cells):        # the column's text, its padding and one border

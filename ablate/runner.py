@@ -29,7 +29,6 @@ from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Recipe, Run, expand, load_recipe
 from ablate.runs import needs_training, read_json, run_status
 from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under, result_columns
-from ablate.seeds import base_run
 
 
 class RecipeFailed(AblateError):
@@ -41,10 +40,11 @@ class RecipeFailed(AblateError):
 # --------------------------------------------------------------------------
 
 def plan(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
-         registry: PluginRegistry | None = None) -> tuple[Recipe, list[Run]]:
-    """Load and expand a recipe, validating everything; nothing is trained."""
+         registry: PluginRegistry | None = None, only: list[str] | None = None) -> tuple[Recipe, list[Run]]:
+    """Load and expand a recipe (the runs ``only`` names, all without it), validating everything; nothing is
+    trained."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    return recipe, expand(recipe, scale, overrides, registry)
+    return recipe, expand(recipe, scale, overrides, registry, only)
 
 
 def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginRegistry | None = None,
@@ -171,14 +171,7 @@ def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
     launcher picks the process pool. ``only`` keeps the runs of those names.
     """
     registry = registry or get_registry()
-    recipe, runs = plan(recipe, scale, overrides, registry)
-    if only:                                             # a run's name also picks its other seeds' runs
-        names = {r.name: {r.name, base_run(r.name, r.settings.seed)} for r in runs}
-        unknown = sorted(set(only) - set().union(*names.values()))
-        if unknown:
-            raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe.name}; runs: "
-                              f"{', '.join(r.name for r in runs)}")
-        runs = [r for r in runs if names[r.name] & set(only)]
+    recipe, runs = plan(recipe, scale, overrides, registry, only)
     if jobs > 1 and launcher == DEFAULT:
         launcher = PARALLEL
     workers = {"jobs": jobs} if jobs > 1 else {}

@@ -107,7 +107,7 @@ def test_recipes_shows_runs_epochs_and_an_estimate_per_scale(monkeypatch):
             rows[(name, cells[1])] = cells[2:5]
     assert rows[("figure5", "quick")] == ["5", "50", "about 25 s"]      # 5 runs x 10 epochs x 50 steps x 0.01 s
     assert rows[("figure5", "paper")] == ["5", "500", "about 41 min 40 s"]
-    assert rows[("table1", "smoke")][:2] == ["4", "8"]
+    assert rows[("table1", "smoke")][:2] == ["4", "12"]
     assert {scale for _, scale in rows} == {"paper", "quick", "smoke"}
     monkeypatch.setattr(calibration, "measure", None)               # without --estimate nothing is measured...
     cached = CliRunner(env={"COLUMNS": "250", "ABLATE_NO_CALIBRATION": ""}).invoke(

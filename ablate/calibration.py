@@ -19,11 +19,17 @@ Approximations: synthetic images of CIFAR's shape for every data set; probes
 counted in every epoch (the built-in recipes probe every epoch); a probe limited to
 fewer test images than the run has is scaled up with the test set. Not counted: the
 final evaluation (attacks, the probe report) and loading the data.
+
+Before anything is measured, a listing shows a rough figure instead (:func:`rough_seconds`):
+each run's steps at its plugins' step weight, each step the model's training FLOPs for a batch
+(counted on the meta device: nothing is computed), at a typical speed of the device type
+(:func:`rough_rate`), not this machine's. It leaves out the evaluation and the probes.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import time
@@ -32,11 +38,14 @@ from typing import Callable
 
 import torch
 from rich.table import Table
+from torch.utils.flop_counter import FlopCounterMode
 
 from ablate.checkpoint import write_json
+from ablate.config import Settings
 from ablate.datasets import load_full
 from ablate.device import resolve_device
 from ablate.errors import AblateError
+from ablate.models import build_model
 from ablate.plugins import PluginRegistry
 from ablate.progress import StepCost, format_duration, run_kind
 from ablate.recipe import DEFAULT_SCALE, Run, builtin_recipes, expand, load_recipe
@@ -45,11 +54,17 @@ from ablate.schema import CALIBRATION
 from ablate.trainer import Trainer
 
 CALIBRATION_STEPS = 2
+ROUGH = "(rough)"                # marks an estimate of the static model, nothing measured
 CALIBRATION_TEST_IMAGES = 250    # a larger test set's evaluation is timed on this many and scaled up
 CALIBRATION_VERSION = 3          # bump when the measurement changes: older cached rates are not reused
 # Training-set sizes of the full data sets that need a download; a listing must not download them to count.
 FULL_TRAIN_SIZE = {"cifar10": 50_000, "cifar100": 50_000}
 FULL_TEST_SIZE = {"cifar10": 10_000, "cifar100": 10_000}
+# Rough float32 training speeds (FLOP/s) for the estimate shown before anything is measured: a CPU thread
+# trains the CIFAR ResNet18 at about 1e10 (2 threads of a 2-core machine measured 1e10 to 5e10); GPUs vary
+# by tenfold between generations, these are mid-range ones.
+ROUGH_FLOPS_PER_CPU_THREAD = 1e10
+ROUGH_FLOPS = {"cuda": 1e13, "mps": 2e12}
 
 
 def cache_path() -> Path:
@@ -199,6 +214,43 @@ def relative_step_cost(run: Run, registry: PluginRegistry) -> float:
                      for name, values in run.plugins)
 
 
+def rough_seconds(runs: list[Run], registry: PluginRegistry) -> float | None:
+    """Seconds the runs' training steps take by a static model, nothing measured (what a listing shows before
+    ``--estimate``): steps times the plugins' step weight (:func:`relative_step_cost`) times a batch's training
+    FLOPs, at :func:`rough_rate`. None when a run's data size or its model's FLOPs are unknown."""
+    total = 0.0
+    for run in runs:
+        s = run.settings
+        steps, flops = run_steps(run, registry), training_flops(s.model, s.width, registry)
+        if steps is None or flops is None:
+            return None
+        total += steps * relative_step_cost(run, registry) * s.batch_size * flops / rough_rate(s.device)
+    return total
+
+
+@functools.cache
+def training_flops(model: str, width: float, registry: PluginRegistry) -> float | None:
+    """FLOPs of one training image (forward and backward) through ``model`` at ``width``, on an image of CIFAR's
+    shape; counted on the meta device, so nothing is computed. None for a model the meta device cannot run."""
+    settings = Settings()
+    settings.update({"model": model, "width": width}, "rough estimate")
+    try:
+        with torch.device("meta"):
+            network, image = build_model(settings, 10, registry=registry), torch.zeros(1, 3, 32, 32)
+        with FlopCounterMode(display=False) as counter:
+            network(image).sum().backward()
+    except (RuntimeError, NotImplementedError):
+        return None
+    return float(counter.get_total_flops())
+
+
+def rough_rate(device: str) -> float:
+    """A typical float32 training speed (FLOP/s) of ``device``'s type, not a measurement of this machine: a CPU
+    at :data:`ROUGH_FLOPS_PER_CPU_THREAD` per thread torch uses."""
+    kind = resolve_device(device).type
+    return ROUGH_FLOPS.get(kind, ROUGH_FLOPS_PER_CPU_THREAD * torch.get_num_threads())
+
+
 def measured_epochs(runs: list[Run], registry: PluginRegistry, device: str,
                     path: Path | None = None) -> dict[tuple, tuple[int, float]]:
     """``{run_kind: (steps, seconds)}``: one epoch of each run whose kind the calibration cache measured on
@@ -263,7 +315,8 @@ def makespan(durations: list[float], workers: int) -> tuple[float, list[int]]:
 def builtin_overview(registry: PluginRegistry, scales: list[str] | None = None, measuring: bool | None = None,
                      say: Callable[[str], None] = lambda text: None) -> list[dict]:
     """One row per built-in recipe and scale: ``recipe, description, scale, runs, epochs, estimate`` (a text:
-    ``about 25 min``, or ``?`` when it cannot be known without downloading or measuring)."""
+    ``about 25 min`` measured, ``~25 min (rough)`` where nothing is measured yet (:func:`rough_seconds`), or
+    ``?`` when it cannot be known without downloading)."""
     rows = []
     for name, path in sorted(builtin_recipes().items()):
         recipe = load_recipe(path)
@@ -271,20 +324,43 @@ def builtin_overview(registry: PluginRegistry, scales: list[str] | None = None, 
             if scales and scale not in scales:
                 continue
             runs = expand(recipe, scale, registry=registry)
-            seconds = estimate(runs, registry, measuring, say=say)
             rows.append({"recipe": name, "description": recipe.description, "scale": scale, "runs": len(runs),
                          "epochs": sum(r.settings.epochs for r in runs),
-                         "estimate": "?" if seconds is None else f"about {format_duration(seconds)}"})
+                         "estimate": estimate_text(runs, registry, measuring, say)})
     return rows
+
+
+def estimate_text(runs: list[Run], registry: PluginRegistry, measuring: bool | None,
+                  say: Callable[[str], None]) -> str:
+    """The measured estimate (``about 25 min``), else the rough one (``~25 min (rough)``), else ``?``."""
+    seconds = estimate(runs, registry, measuring, say=say)
+    if seconds is not None:
+        return f"about {format_duration(seconds)}"
+    rough = rough_seconds(runs, registry)
+    return "?" if rough is None else f"~{rough_duration(rough)} {ROUGH}"
+
+
+def rough_duration(seconds: float) -> str:
+    """``1.3 h``, ``52 min``, ``6 s``: a rough time in its largest unit, without a precision it does not have."""
+    value, unit = next((seconds / size, unit) for size, unit in ((3600, "h"), (60, "min"), (1, "s"))
+                       if seconds >= size or unit == "s")
+    if unit == "s":
+        return f"{max(value, 1):.0f} s"
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}" if value < 9.95 else f"{value:.0f} {unit}"
 
 
 def overview_table(rows: list[dict]) -> Table:
     """:func:`builtin_overview`'s rows as the table `ablate recipes` prints: each recipe's name and description
     once, on its first scale's row."""
     device = resolve_device("auto")
-    table = Table(title="built-in recipes (run one with `ablate recipe NAME --scale SCALE`)",
-                  caption=f"estimate: training and per-epoch probes on {device}, measured once and cached; "
-                          f"the final evaluation adds a little", caption_justify="left")
+    caption = (f"estimate: training and per-epoch probes on {device}, measured once and cached; the final "
+               f"evaluation adds a little")
+    if any(row["estimate"].endswith(ROUGH) for row in rows):
+        caption += (f"\n{ROUGH}: nothing measured yet: the models' FLOPs at a typical {device.type} speed, not "
+                    f"this machine's, training steps only (off by several times); `ablate recipes --estimate` "
+                    f"measures this machine (minutes, once)")
+    table = Table(title="built-in recipes (run one with `ablate recipe NAME --scale SCALE`)", caption=caption,
+                  caption_justify="left")
     for column in ("name", "scale", "runs", "epochs", "estimate", "description"):
         table.add_column(column, style="bold" if column == "name" else None,
                          justify="right" if column in ("runs", "epochs") else "left")

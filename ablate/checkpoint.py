@@ -15,7 +15,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from torch.torch_version import TorchVersion
+
 from ablate.errors import AblateError
+
+# torch.serialization.safe_globals came with torch 2.5, and weights_only=True could be bypassed to
+# run code before 2.6 (CVE-2025-32434): older torches cannot load a checkpoint safely.
+MIN_TORCH = "2.6"
 
 
 class DiskFull(AblateError):
@@ -101,6 +107,7 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """
     if not Path(path).exists():
         return None
+    require_safe_torch()
     try:
         with torch.serialization.safe_globals(legacy_globals()):
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -118,6 +125,13 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         raise AblateError(f"{path}: not an ablate checkpoint (it holds a {type(state).__name__}, not a dict); "
                           f"point at a run's checkpoint.pt")
     return state
+
+
+def require_safe_torch() -> None:
+    """Refuse a torch too old to load checkpoints safely, saying so (else every checkpoint reads as damaged)."""
+    if TorchVersion(torch.__version__) < MIN_TORCH:
+        raise AblateError(f"torch {torch.__version__} cannot load checkpoints safely (ablate needs torch >= "
+                          f"{MIN_TORCH}); upgrade it: pip install 'torch>={MIN_TORCH}' 'torchvision>=0.21'")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -84,7 +84,8 @@ def recipes(scales, estimate) -> None:
     """List the built-in recipes: runs, epochs and an estimated time on this machine, per scale.
 
     The estimate comes from a short measurement of each kind of run, made with --estimate and cached in
-    ~/.cache/ablate/calibration.json; `?` where nothing is measured yet or the data set's size is unknown.
+    ~/.cache/ablate/calibration.json. Until then a rough figure, marked (rough): the models' FLOPs at a
+    typical speed of this kind of device; `?` where the data set's size is unknown.
     """
     from ablate.calibration import builtin_overview, cache_path, overview_table
     from ablate.plugins import get_registry

@@ -38,6 +38,7 @@ class Param:
       exclusive ones (numbers, or each item of a list of numbers);
     * ``items``: the type of a list's items (int, float, str, bool or :class:`Number`);
     * ``nonempty``: a list must have at least one item;
+    * ``unique``: a list must hold each value once (a repeat would be counted twice);
     * ``pattern``: a regular expression a string must match in full (``help`` then
       says in words what is allowed);
     * ``finite``: NaN and infinity are refused unless this is False.
@@ -62,6 +63,7 @@ class Param:
     less_than: float | None = None
     items: type | None = None
     nonempty: bool = False
+    unique: bool = False
     pattern: str | None = None
     finite: bool = True
     affects_results: bool = True
@@ -103,6 +105,8 @@ class Param:
             if self.items is not None:
                 item = coerce_item(item, self.items, f"{where}[{i}]")
             self.check_one(item, f"{where}[{i}]")
+            if self.unique and item in checked:
+                raise AblateError(f"{where}[{i}]: {item!r} is given twice; give each value once")
             checked.append(item)
         return checked
 

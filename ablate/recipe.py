@@ -22,7 +22,7 @@ from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_na
 from ablate.params import identity_values, parse_text
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
 from ablate.probes import canonical_probe_params, lookup, setting_key, with_probe_settings
-from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
+from ablate.seeds import KEY as SEEDS, base_run, chosen_seeds, seeded_name
 
 
 @dataclass
@@ -64,10 +64,12 @@ class Run:
 # --------------------------------------------------------------------------
 
 def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict[str, Any] = (),
-           registry: PluginRegistry | None = None) -> list[Run]:
+           registry: PluginRegistry | None = None, only: list[str] | None = None) -> list[Run]:
     """Resolve a recipe at a scale into validated runs, one per run, grid value and seed.
 
-    ``overrides`` may hold ``seeds`` (what ``--seeds N`` gives), which replaces the recipe's seeds."""
+    ``overrides`` may hold ``seeds`` (what ``--seeds N`` gives), which replaces the recipe's seeds.
+    ``only`` (``--run``) keeps the runs of those names; a ``--set`` of a key that a run's grid varies
+    is then refused only if that run is kept (the others are expanded as the recipe says, for their names)."""
     registry = registry or get_registry()
     where = str(recipe.path)
     scale = scale or DEFAULT_SCALE
@@ -99,10 +101,15 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
         for key, values in scale_grid.items():
             if key in grid:
                 grid[key] = values
-        refuse_set_on_grid(grid, set_settings, set_plugins, run_where)
+        conflict = set_on_grid(grid, set_settings, set_plugins, run_where)
+        if conflict and not only:
+            raise AblateError(conflict)
+        entry_settings, entry_plugins = ({}, {}) if conflict else (set_settings, set_plugins)
+        first = len(runs)
         seeds = chosen_seeds([(recipe.seeds, f"{where}: seeds"), (raw_run.get(SEEDS), f"{run_where}.seeds"),
                               (scale_seeds, f"{where}: scales.{scale}.seeds"), (set_seeds, "--seeds")],
-                             "a grid over" if "seed" in grid else "--set" if "seed" in set_settings else "", run_where)
+                             "a grid over" if "seed" in grid else "--set" if "seed" in entry_settings else "",
+                             run_where)
         for values, seed in itertools.product(grid_points(grid, run_where), seeds or [None]):
             settings = Settings()
             layers = [(recipe.settings, f"{where}: settings"), (scale_table, f"{where}: scales.{scale}"),
@@ -114,7 +121,7 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             plugins.update({name: {} for name in autoloaded if name not in plugins})
             for name in plugins:
                 plugins[name].update(scale_plugins.get(name, {}))
-                plugins[name].update(set_plugins.get(name, {}))
+                plugins[name].update(entry_plugins.get(name, {}))
             for key, value in values.items():
                 if is_probe_key(key, registry):
                     probe, param = key.split(".", 1)
@@ -130,11 +137,11 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             base_seed = settings.seed
             if seed is not None:
                 settings.set("seed", seed, f"{run_where}.seeds")
-            settings.update(set_settings, "--set")
+            settings.update(entry_settings, "--set")
             checked = [(p, registry.get(p, f"{run_where}.plugins").cls.validate(v, f"{run_where}.plugins.{p}"))
                        for p, v in plugins.items()]
             run = Run(name=raw_run["name"], settings=settings, plugins=checked)
-            configure(run, registry, run_where, pinned=set(set_settings))
+            configure(run, registry, run_where, pinned=set(entry_settings))
             run.name = run_name(raw_run["name"], values, run, registry)
             run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)
             check_name(run.name, f"{run_where}.grid", "run name made from the grid values")
@@ -147,11 +154,34 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
             settings.probe_params = canonical_probe_params(registry.registry("probes"), settings.probes,
                                                            settings.probe_params, f"{run_where}: settings")
             runs.append(run)
+        if conflict and any(picked(run, only) for run in runs[first:]):
+            raise AblateError(conflict)
     for probe in set_settings.get("probe_params", {}):
         if not any(probe in run.settings.probes for run in runs):
             raise AblateError(f"--set {probe}.*: no run of this recipe records probe {probe!r}; add it to the "
                               f"setting probes (--set 'probes=[\"split\", \"{probe}\"]')")
-    return runs
+    return selected(runs, only, recipe.name)
+
+
+def picked(run: Run, only: list[str]) -> bool:
+    """Whether ``--run`` names this run."""
+    return bool(run_names(run) & set(only))
+
+
+def run_names(run: Run) -> set[str]:
+    """The names ``--run`` picks a run by: its own, and its name without the seed (all its seeds' runs)."""
+    return {run.name, base_run(run.name, run.settings.seed)}
+
+
+def selected(runs: list[Run], only: list[str] | None, recipe_name: str) -> list[Run]:
+    """The runs ``--run`` names (all without it); a name no run has is refused, listing the runs."""
+    if not only:
+        return runs
+    unknown = sorted(set(only) - set().union(*map(run_names, runs)))
+    if unknown:
+        raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe_name}; runs: "
+                          f"{', '.join(r.name for r in runs)}")
+    return [run for run in runs if picked(run, only)]
 
 
 def is_probe_key(key: str, registry: PluginRegistry) -> bool:
@@ -173,14 +203,14 @@ def setting_keys(table: dict[str, Any], registry: PluginRegistry, where: str) ->
     return keyed
 
 
-def refuse_set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> None:
-    """A ``--set`` may not override a key the run's grid varies: the run names would lie."""
+def set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> str | None:
+    """Why ``--set`` may not apply to this run (it overrides a key the run's grid varies: the run names would
+    lie), or None."""
     named = list(set_settings) + [f"{plugin}.{param}" for plugin, params in set_plugins.items() for param in params]
     named += [f"{probe}.{param}" for probe, params in set_settings.get("probe_params", {}).items() for param in params]
-    for key in named:
-        if key in grid:
-            raise AblateError(f"{where}.grid: --set {key} would override {key!r}, which this run's grid varies "
-                              f"({grid[key]!r}); remove --set {key}, or change the grid in the recipe")
+    key = next((key for key in named if key in grid), None)
+    return key and (f"{where}.grid: --set {key} would override {key!r}, which this run's grid varies "
+                    f"({grid[key]!r}); remove --set {key}, or change the grid in the recipe")
 
 
 def run_name(base: str, grid_values: dict[str, Any], run: Run, registry: PluginRegistry) -> str:

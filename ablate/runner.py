@@ -30,7 +30,6 @@ from ablate.recipe import Recipe, Run, expand, load_recipe
 from ablate.run_conditions import check_conditions
 from ablate.runs import needs_training, read_json, run_status
 from ablate.schema import JOBS, METRICS, PLAN, RESULTS, SEED, concat_results, folder_under, result_columns
-from ablate.seeds import base_run
 
 
 class RecipeFailed(AblateError):
@@ -42,10 +41,11 @@ class RecipeFailed(AblateError):
 # --------------------------------------------------------------------------
 
 def plan(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
-         registry: PluginRegistry | None = None) -> tuple[Recipe, list[Run]]:
-    """Load and expand a recipe, validating everything; nothing is trained."""
+         registry: PluginRegistry | None = None, only: list[str] | None = None) -> tuple[Recipe, list[Run]]:
+    """Load and expand a recipe (the runs ``only`` names, all without it), validating everything; nothing is
+    trained."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    return recipe, expand(recipe, scale, overrides, registry)
+    return recipe, expand(recipe, scale, overrides, registry, only)
 
 
 def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginRegistry | None = None,
@@ -95,14 +95,29 @@ def format_number(value: Any) -> str:
     return scientific if len(scientific) < len(decimal) else decimal
 
 
-def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs: list[Run]) -> None:
-    """recipe.json: what the recipe expanded to, enough for `ablate status` and `report`."""
+def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs: list[Run],
+              keep_others: bool = False) -> list[dict]:
+    """recipe.json: what the recipe expanded to, enough for `ablate status` and `report`; return its run entries.
+
+    With ``keep_others`` (``--run`` chose ``runs``), the entries of the runs not chosen stay as they were."""
+    entries = [{"name": r.name, "dir": r.dir_name, "plugins": dict(r.plugins), "settings": r.settings.as_dict(),
+                **dict(zip(("status", "error"), run_status(out_dir / r.dir_name)))} for r in runs]
+    if keep_others:
+        entries = merged_entries(read_json(out_dir / PLAN).get("runs"), entries)
     write_json(out_dir / PLAN, {
         "recipe": recipe.name, "description": recipe.description, "report": recipe.report,
         "scale": scale or "paper", "source": str(Path(recipe.path).resolve()), "text": recipe_text(recipe),
-        "overrides": list(overrides),
-        "runs": [{"name": r.name, "dir": r.dir_name, "plugins": dict(r.plugins), "settings": r.settings.as_dict(),
-                  **dict(zip(("status", "error"), run_status(out_dir / r.dir_name)))} for r in runs]})
+        "overrides": list(overrides), "runs": entries})
+    return entries
+
+
+def merged_entries(previous, entries: list[dict]) -> list[dict]:
+    """recipe.json's previous run entries with ``entries`` in place of those of the same name, new ones last
+    (entries that are not a run's, in a damaged file, are dropped)."""
+    fresh = {entry["name"]: entry for entry in entries}
+    kept = [fresh.pop(entry["name"], entry) for entry in previous or [] if isinstance(entry, dict)
+            and isinstance(entry.get("name"), str) and isinstance(entry.get("dir"), str)]
+    return kept + list(fresh.values())
 
 
 def recipe_text(recipe: Recipe) -> str | None:
@@ -160,6 +175,7 @@ class Study:
     launcher: Launcher
     launcher_options: dict[str, Any]
     registry: PluginRegistry
+    partial: bool = False           # --run chose the runs: recipe.json and results.csv keep the others'
 
 
 def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(), *,
@@ -172,14 +188,7 @@ def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
     launcher picks the process pool. ``only`` keeps the runs of those names.
     """
     registry = registry or get_registry()
-    recipe, runs = plan(recipe, scale, overrides, registry)
-    if only:                                             # a run's name also picks its other seeds' runs
-        names = {r.name: {r.name, base_run(r.name, r.settings.seed)} for r in runs}
-        unknown = sorted(set(only) - set().union(*names.values()))
-        if unknown:
-            raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe.name}; runs: "
-                              f"{', '.join(r.name for r in runs)}")
-        runs = [r for r in runs if names[r.name] & set(only)]
+    recipe, runs = plan(recipe, scale, overrides, registry, only)
     if jobs > 1 and launcher == DEFAULT:
         launcher = PARALLEL
     workers = {"jobs": jobs} if jobs > 1 else {}
@@ -193,7 +202,7 @@ def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(),
                           f"{', '.join(sorted(layouts))} (see `ablate plugins`)")
     chosen = find_launcher(launcher, registry)
     chosen.check(runs, options)
-    return Study(recipe, scale, list(overrides), runs, chosen, options, registry)
+    return Study(recipe, scale, list(overrides), runs, chosen, options, registry, partial=bool(only))
 
 
 def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=(), out: str | Path = "runs",
@@ -227,7 +236,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     # a run folder trained on other data (or, batch-dependent, at another eval batch size) stops here too
     notes = [note for run in runs if (note := check_conditions(run, out_dir / run.dir_name, registry))]
     make_folder(out_dir)
-    save_plan(out_dir, recipe, study.scale, study.overrides, runs)
+    save_plan(out_dir, recipe, study.scale, study.overrides, runs, study.partial)
     todo = [r for r in runs if needs_training(out_dir / r.dir_name)]
     context = LaunchContext(out_dir, recipe.name, study.scale, registry, study.launcher_options,
                             progress or SilentProgress(), fail_fast)
@@ -241,8 +250,8 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     try:
         errors = study.launcher.launch(todo, context)
     finally:
-        save_plan(out_dir, recipe, study.scale, study.overrides, runs)
-        results = collect_results(out_dir, runs)
+        entries = save_plan(out_dir, recipe, study.scale, study.overrides, runs, study.partial)
+        results = collect_results(out_dir, entries)
         if len(results):
             write_csv(out_dir / RESULTS, results)
     if errors and fail_fast:
@@ -308,9 +317,10 @@ def make_folder(out_dir: Path) -> None:
     probe.close()
 
 
-def collect_results(out_dir: Path, runs: list[Run]) -> pd.DataFrame:
-    """Every run's metrics.csv, in recipe order, as one tidy table; every row carries its run's seed, in the
-    column after the core ones."""
-    results = concat_results(pd.read_csv(out_dir / r.dir_name / METRICS).assign(**{SEED: r.settings.seed})
-                             for r in runs if (out_dir / r.dir_name / METRICS).exists())
+def collect_results(out_dir: Path, entries: list[dict]) -> pd.DataFrame:
+    """Every run's metrics.csv (recipe.json's run entries, in order) as one tidy table; every row carries its
+    run's seed, in the column after the core ones."""
+    metrics = [(folder_under(out_dir, entry["dir"]) / METRICS, (entry.get("settings") or {}).get("seed"))
+               for entry in entries]
+    results = concat_results(pd.read_csv(path).assign(**{SEED: seed}) for path, seed in metrics if path.exists())
     return results.reindex(columns=result_columns([SEED, *results.columns]))

@@ -107,7 +107,8 @@ class Attacks(ablate.Plugin):
 
     name = "attacks"
     params = [
-        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]", items=float, minimum=0.0),
+        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]", items=float, minimum=0.0,
+              unique=True),
         Param("attacks", list, ["fgsm", "pgd"], "fgsm, pgd, or torchattacks class names, any case", items=str),
         Param("pgd_steps", int, 10, "iterations of iterative attacks", minimum=1, maximum=10_000),
         Param("step_size", float, 0.0, "step of iterative attacks; 0 = 2.5 * eps / pgd_steps", minimum=0.0),

@@ -34,6 +34,8 @@ CASES = {
     "NaN radius": ('[[runs]]\nname = "x"\n', ["--set", "radii=[4, nan]"], "--set radii[1]: found nan"),
     "absurd attack steps": (PGD, ["--set", "pgd.steps=1000000000000"], "must be <= 10000"),
     "absurd batch size": ('[[runs]]\nname = "x"\n', ["--set", "batch_size=100000000000000000"], "must be <= 1000000"),
+    "an attack eps given twice": ('[[runs]]\nname = "a"\nplugins = ["attacks"]\n', ["--set", "attacks.eps=[0.03, 0.03]"],
+                                  "--set attacks.eps[1]: 0.03 is given twice; give each value once"),
     "misspelt parameter on the command line": (DROPOUT, ["--set", "dropout.pp=0.3"],
                                                "--set dropout: plugin 'dropout' has no parameter 'pp'"),
     # checked before training (the data-dependent ones when the data is loaded, before the first line)

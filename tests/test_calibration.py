@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from ablate import calibration
 from ablate.calibration import (CALIBRATION_TEST_IMAGES, builtin_overview, cache_path, calibration_run, cost_kind,
-                                estimate, measured_epochs, run_steps)
+                                estimate, measured_epochs, relative_step_cost, rough_duration, rough_rate,
+                                rough_seconds, run_steps, training_flops)
 from ablate.cli import cli
 from ablate.plugins import get_registry
 from ablate.progress import StepCost
@@ -88,7 +89,8 @@ def test_a_real_calibration_of_a_tiny_run(write_recipe):
 def test_full_cifar_runs_are_counted_without_downloading():
     rows = builtin_overview(get_registry(), ["paper"], measuring=False)
     figure5 = next(r for r in rows if r["recipe"] == "figure5")
-    assert (figure5["runs"], figure5["epochs"], figure5["estimate"]) == (5, 500, "?")
+    assert (figure5["runs"], figure5["epochs"]) == (5, 500)
+    assert figure5["estimate"].startswith("~") and figure5["estimate"].endswith("(rough)")
     (run, *_) = expand(load_recipe("figure5"), "paper")
     assert run_steps(run, get_registry()) == 100 * 500
 
@@ -112,3 +114,28 @@ def test_recipes_shows_runs_epochs_and_an_estimate_per_scale(monkeypatch):
         cli, ["recipes", "--scale", "quick"])
     assert cached.exit_code == 0, cached.output
     assert "about 25 s" in cached.output and "smoke" not in cached.output     # ...and reads the cache
+
+
+def test_the_rough_estimate_is_steps_times_step_weight_times_the_models_flops(write_recipe):
+    plain, pgd = runs_of(write_recipe, '[[runs]]\nname = "a"\n[[runs]]\nname = "p"\nplugins = ["pgd"]\n')
+    registry = get_registry()
+    flops = training_flops(plain.settings.model, plain.settings.width, registry)
+    wider = training_flops(plain.settings.model, 4 * plain.settings.width, registry)
+    assert 12 < wider / flops < 16            # convolutions cost the square of the width (the stem and fc less)
+    seconds = rough_seconds([plain], registry)
+    assert seconds == pytest.approx(run_steps(plain, registry) * 40 * flops / rough_rate("cpu"))
+    assert rough_seconds([pgd], registry) == pytest.approx(relative_step_cost(pgd, registry) * seconds)
+    assert rough_seconds([plain, pgd], registry) == pytest.approx(rough_seconds([pgd], registry) + seconds)
+    assert [rough_duration(s) for s in (0.2, 3141, 4700, 9986400)] == ["1 s", "52 min", "1.3 h", "2774 h"]
+
+
+def test_a_fresh_machine_lists_rough_estimates_without_measuring(monkeypatch):
+    monkeypatch.setattr(calibration, "measure", None)          # nothing is measured, nothing is cached
+    result = CliRunner(env={"COLUMNS": "250", "ABLATE_NO_CALIBRATION": ""}).invoke(cli, ["recipes"])
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.strip("│").split("│")] for line in result.output.splitlines()
+             if line.startswith("│")]
+    estimates = [row[4] for row in cells if row[1] in ("paper", "quick", "smoke")]
+    assert len(estimates) > 10 and all(e.startswith("~") and e.endswith("(rough)") for e in estimates), estimates
+    assert "(rough): nothing measured yet" in " ".join(result.output.split())
+    assert not cache_path().exists()

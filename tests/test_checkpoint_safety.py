@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import configparser
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +14,10 @@ import torch
 from click.testing import CliRunner
 
 import ablate
-from ablate.checkpoint import load_checkpoint
+from ablate.checkpoint import MIN_TORCH, load_checkpoint
 from ablate.cli import cli
 from conftest import ctrl_c_at_epoch
+from torch.torch_version import TorchVersion
 
 
 class Payload:
@@ -73,6 +77,29 @@ def test_the_report_refuses_a_crafted_checkpoint(tmp_path):
     result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["report", str(out)])
     assert not (tmp_path / "pwned").exists()
     assert "refused" in result.output
+
+
+def declared_minimum(package: str) -> TorchVersion:
+    """The lowest version of ``package`` that setup.cfg lets pip install."""
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).parents[1] / "setup.cfg")
+    lines = config["options"]["install_requires"].split()
+    return TorchVersion(next(re.fullmatch(rf"{package}>=([\d.]+)", line)[1] for line in lines
+                             if line.startswith(f"{package}>=")))
+
+
+def test_setup_cfg_requires_a_torch_whose_loader_is_safe():
+    assert declared_minimum("torch") >= MIN_TORCH
+    assert declared_minimum("torchvision") >= "0.21"       # the torchvision released with torch 2.6
+
+
+def test_an_old_torch_is_named_instead_of_a_damaged_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": {}, "epoch": 1}, path)
+    monkeypatch.setattr(torch, "__version__", "2.4.1+cpu")
+    with pytest.raises(ablate.AblateError, match=r"torch 2\.4\.1\+cpu cannot load checkpoints safely") as error:
+        load_checkpoint(path)
+    assert "pip install" in str(error.value) and "delete" not in str(error.value)
 
 
 def test_new_checkpoints_load_with_weights_only_and_no_allowlist(write_recipe, tmp_path):

@@ -172,6 +172,32 @@ def test_user_text_is_escaped(tmp_path):
     assert '</pre><script>alert(2)</script>' in words and "<iframe src=//evil>" in words
 
 
+def test_the_page_reads_no_file_outside_the_study_folder(tmp_path):
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN PRIVATE KEY----- s3cr3t")
+    out = write_study(tmp_path / "study", metric_rows({"vanilla": FINAL["vanilla"]}))
+    plan = json.loads((out / "recipe.json").read_text())
+    (out / "recipe.json").write_text(json.dumps(plan | {"text": "", "source": str(secret)}))
+    text = write_page(out).read_text()
+    assert "s3cr3t" not in text and "PRIVATE KEY" not in text
+    assert "the recipe's text is not available" in " ".join(Page(text).text)
+
+
+def test_a_run_folder_outside_the_study_is_one_line(tmp_path):
+    out = write_study(tmp_path / "study", metric_rows({"vanilla": FINAL["vanilla"]}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "config.json").write_text(json.dumps({"hash": "s3cr3t"}))
+    plan = json.loads((out / "recipe.json").read_text())
+    plan["runs"][0]["dir"] = "../elsewhere"
+    (out / "recipe.json").write_text(json.dumps(plan))
+    result = CliRunner().invoke(cli, ["report", str(out), "--html"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'../elsewhere' would put files outside" in lines[0]
+    assert not (out / "report.html").exists()
+
+
 def test_probe_examples_are_embedded(tmp_path):
     out = write_study(tmp_path / "study", metric_rows({"vanilla": FINAL["vanilla"], "mixup": FINAL["mixup"]}))
     images = torch.rand(3, 3, 32, 32)

@@ -148,7 +148,7 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"eps": [-0.1]}, ">= 0"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
+    ({"eps": [-0.1]}, ">= 0"), ({"eps": [0.01, 0.03, 0.03]}, r"\[2\]: 0.03 is given twice"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
     ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"), ({"backend": "foolbox"}, "allowed"),
     ({"mode": "fine"}, "allowed"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
 ])

@@ -27,6 +27,50 @@ RUNS = """
     plugins = ["dropout"]
 """
 
+GRID_AND_PLAIN = """
+    [[runs]]
+    name = "a"
+
+    [[runs]]
+    name = "c"
+    plugins = ["dropout"]
+
+    [[runs]]
+    name = "g"
+    plugins = ["dropout"]
+    [runs.grid]
+    "dropout.p" = [0.1, 0.2]
+"""
+
+
+def test_set_on_a_grid_key_is_refused_for_the_selected_runs_only(write_recipe, tmp_path):
+    path, out = write_recipe(GRID_AND_PLAIN), tmp_path / "out"
+
+    def recipe(*arguments):
+        return CliRunner().invoke(cli, ["recipe", str(path), "--scale", "smoke", "--out", str(out), "--quiet",
+                                        *arguments])
+
+    for selection in ([], ["--run", "g-p0.1"], ["--run", "a", "--run", "g-p0.2"]):
+        refused = recipe(*selection, "--set", "dropout.p=0.9")
+        assert refused.exit_code == 2 and "--set dropout.p would override 'dropout.p'" in refused.stderr
+    trained = recipe("--run", "c", "--set", "dropout.p=0.9")
+    assert trained.exit_code == 0, trained.output
+    (entry,) = json.loads((out / "tiny" / "recipe.json").read_text())["runs"]
+    assert entry["name"] == "c" and entry["plugins"]["dropout"]["p"] == 0.9 and entry["status"] == "finished"
+
+
+def test_a_selected_run_leaves_the_other_runs_in_recipe_json_and_results(write_recipe, tmp_path):
+    path, out = write_recipe(GRID_AND_PLAIN), tmp_path / "out"
+    run_recipe(path, "smoke", out=out, only=["a", "g-p0.1", "g-p0.2"])
+    before = pd.read_csv(out / "tiny" / "results.csv")
+    results = run_recipe(path, "smoke", ["dropout.p=0.9"], out=out, only=["c"])
+    plan = json.loads((out / "tiny" / "recipe.json").read_text())
+    assert [r["name"] for r in plan["runs"]] == ["a", "g-p0.1", "g-p0.2", "c"]
+    assert {r["status"] for r in plan["runs"]} == {"finished"}
+    on_disk = pd.read_csv(out / "tiny" / "results.csv")
+    pd.testing.assert_frame_equal(on_disk[on_disk["run"] != "c"].reset_index(drop=True), before)
+    assert set(on_disk["run"]) == set(results["run"]) == {"a", "g-p0.1", "g-p0.2", "c"}
+
 
 def test_run_recipe_writes_folders_and_results(write_recipe, tmp_path):
     path = write_recipe(RUNS)

@@ -161,16 +161,13 @@ def settings_html(study: Study) -> str:
 
 
 def recipe_html(recipe: dict) -> str:
-    """The recipe's TOML as it was run (recipe.json keeps it), with its overrides."""
+    """The recipe's TOML as it was run (recipe.json keeps it), with its overrides; nothing outside the study
+    folder is read."""
     parts = []
     if recipe.get("overrides"):
         parts.append(f"<p>overrides: <code>{html.escape(' '.join(map(str, recipe['overrides'])))}</code></p>")
     text, source = recipe.get("text"), recipe.get("source")
-    if not text and source and Path(source).is_file():
-        text = Path(source).read_text(encoding="utf-8", errors="replace")
-        parts.append(f"<p>read from {html.escape(str(source))} now (the runs were planned before ablate kept "
-                     f"a recipe's text; it may have changed since)</p>")
-    elif source:
+    if source:          # named, never read: the page is shared, and recipe.json could name any file
         parts.append(f"<p>from {html.escape(str(source))}</p>")
     parts.append(f"<pre>{html.escape(text)}</pre>" if text else "<p>the recipe's text is not available</p>")
     return "".join(parts)

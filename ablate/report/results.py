@@ -21,7 +21,7 @@ from rich.markup import escape
 from ablate.checkpoint import load_checkpoint
 from ablate.errors import AblateError
 from ablate.seeds import base_run
-from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED
+from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, folder_under
 
 APART = "(not pooled)"      # the label's mark of a seed not finished, shown apart from its run's finished seeds
 
@@ -159,14 +159,13 @@ class Study:
         return {row: self.status(run) for run, row in self.seed_groups().items()}
 
     def run_dir(self, run: str) -> Path | None:
-        """The run's directory (``dir`` in recipe.json is relative to the output directory)."""
+        """The run's directory (``dir`` in recipe.json is relative to the output directory); AblateError when it
+        leads outside it (a crafted recipe.json must not make a report read, or publish, other files)."""
         relative = self.info(run).get("dir")
         if not relative:
             return None
-        for base in (self.out_dir, self.out_dir.parent):
-            if (base / relative).is_dir():
-                return base / relative
-        return None
+        folder = folder_under(self.out_dir, str(relative))
+        return folder if folder.is_dir() else None
 
     def print_problems(self, console: Console) -> None:
         """One line per run that failed, and the runs not finished yet."""

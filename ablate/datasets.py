@@ -16,7 +16,9 @@ Built-in datasets:
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import os
 import socket
 import tarfile
@@ -34,6 +36,7 @@ SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset
 DOWNLOAD_TIMEOUT_S = 30      # per socket operation, so that a dead network fails instead of hanging
 
 _cache: dict[tuple[str, str, int], Data] = {}
+_fingerprints: dict[tuple[str, str, int], str] = {}     # data_fingerprint of each entry of _cache
 
 
 # --------------------------------------------------------------------------
@@ -60,8 +63,8 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
     cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh,
     and ``settings.image_size``: when set, the images are brought to that size.
     """
-    size = getattr(settings, "image_size", 0) or 0
-    key = (dataset, str(data_root()), size)
+    key = cache_key(dataset, settings)
+    size = key[2]                       # settings.image_size, 0 when unset
     if key not in _cache:
         if registry is None:
             from ablate.plugins import get_registry
@@ -77,6 +80,27 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
         check_data(data, dataset, owner)
         _cache[key] = at_size(data, size) if size else data
     return _cache[key]
+
+
+def cache_key(dataset: str, settings=None) -> tuple[str, str, int]:
+    """What a loaded data set is cached under: its name, the data root and ``settings.image_size``."""
+    return dataset, str(data_root()), getattr(settings, "image_size", 0) or 0
+
+
+def data_fingerprint(dataset: str, settings=None, registry=None) -> str:
+    """A short SHA-256 of the whole data set as :func:`load_full` gives it (images, labels, class names),
+    computed once per loaded data set: what a run folder records to be refused on other data later."""
+    key = cache_key(dataset, settings)
+    if key not in _fingerprints:
+        data = load_full(dataset, settings, registry)
+        digest = hashlib.sha256(json.dumps(list(data.classes)).encode())
+        for tensor in (data.x_train, data.y_train, data.x_test, data.y_test):
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            if tensor.numel():
+                digest.update(tensor.view(torch.uint8).numpy())      # the buffer itself, not a copy
+        _fingerprints[key] = digest.hexdigest()[:16]
+    return _fingerprints[key]
 
 
 def at_size(data: Data, size: int) -> Data:
@@ -95,6 +119,7 @@ def at_size(data: Data, size: int) -> Data:
 def clear_cache() -> None:
     """Forget loaded datasets (tests, or after the files on disk changed)."""
     _cache.clear()
+    _fingerprints.clear()
 
 
 def check_data(data: Data, dataset: str, owner: str) -> None:

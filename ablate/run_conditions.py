@@ -17,38 +17,18 @@ before conditions existed are reused as before. None of this enters the hash: ex
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ablate.datasets import load_full
+from ablate.datasets import data_fingerprint
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry
 from ablate.recipe import Run
 from ablate.schema import CONFIG
-from ablate.structs import Data
 
 CONDITIONS = "conditions"          # the key of config.json
-_fingerprints: dict[int, tuple[Data, str]] = {}      # id(data) -> (data, fingerprint): loaded data is cached
-
-
-def data_fingerprint(data: Data) -> str:
-    """A short SHA-256 of the data set's images, labels and class names, as loaded (a second for CIFAR-10)."""
-    known = _fingerprints.get(id(data))
-    if known is not None and known[0] is data:
-        return known[1]
-    digest = hashlib.sha256(json.dumps(list(data.classes)).encode())
-    for tensor in (data.x_train, data.y_train, data.x_test, data.y_test):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    fingerprint = digest.hexdigest()[:16]
-    _fingerprints[id(data)] = (data, fingerprint)
-    return fingerprint
 
 
 def batch_dependent(run: Run, registry: PluginRegistry) -> bool:
@@ -60,7 +40,7 @@ def batch_dependent(run: Run, registry: PluginRegistry) -> bool:
 def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
     """The conditions this process would train ``run`` under (its data loaded once per process)."""
     s = run.settings
-    conditions = {"data": data_fingerprint(load_full(s.dataset, s, registry)),
+    conditions = {"data": data_fingerprint(s.dataset, s, registry),
                   "device_type": resolve_device(s.device).type}
     if batch_dependent(run, registry):
         conditions["eval_batch_size"] = s.eval_batch_size

@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-
 from torch.torch_version import TorchVersion
 
 from ablate.errors import AblateError

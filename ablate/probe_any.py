@@ -233,8 +233,7 @@ def chunks(batches, preprocess: Preprocess, max_memory: int, radii: int,
                               f"{tuple(x.shape[1:])}); give the model's --image-size (Preprocess(image_size=...))")
         if size is None:
             per_image = 4 * x[0].numel() * (1 + 2 * radii + WORK_COPIES)
-            size = max(1, max_memory // max(1, per_image))
-            size = max(batch_size, size - size % batch_size)
+            size = max(1, max_memory // max(1, per_image) // batch_size) * batch_size    # whole batches
         held_x.append(x)
         held_y.append(y.to(torch.int64))
         held += len(y)

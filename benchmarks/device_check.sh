@@ -16,7 +16,10 @@
 #      settings (ResNet18, batch 100, the probe every epoch, PGD-10) on 20,000 synthetic training
 #      and 10,000 test images, the concurrency slowdown of 5 runs side by side, and the projected
 #      wall time of the whole paper-scale recipe against the 90-minute goal;
-#   6. the same as 4 with torch.compile (batch 100), when time is left.
+#   6. the same as 4 with torch.compile (batch 100, mode DEVICE_CHECK_COMPILE_MODE), when time is left;
+#   7. (tf32) one ResNet18 epoch at the tf32 precision, beside the bf16 figure of step 4;
+#   8. (attack) benchmarks/attack_precision.py: how often bf16 autocast flips the sign of PGD's input
+#      gradient on a briefly trained ResNet18, and the attack step's time fp32/bf16/compiled.
 # A step that fails or times out is reported and the next one still runs; the exit status
 # is non-zero if any step failed. With OUT set, everything is also written to
 # $OUT/device_check.log (the device tool brings $OUT back).
@@ -42,7 +45,8 @@
 #   DEVICE_CHECK_SMOKE=1 PYTHON=/work/venv/bin/python bash benchmarks/device_check.sh
 #
 # Variables: PYTHON (default python3), DEVICE_CHECK_STEPS (some of smoke,split,throughput,
-# projection,compile, comma-separated; default all), DEVICE_CHECK_BUDGET (seconds, default 480),
+# projection,compile,tf32,attack, comma-separated; default all), DEVICE_CHECK_COMPILE_MODE (default,
+# reduce-overhead or max-autotune; default default), DEVICE_CHECK_BUDGET (seconds, default 480),
 # DEVICE_CHECK_COMPILE (1/0: step 5; default 1 on CUDA, 0 in smoke mode),
 # DEVICE_CHECK_IMAGES / _BATCHES / _ROUNDS (override the benchmark's sizes), DEVICE_CHECK_PAPER_JOBS
 # (workers of the projection, default 5) / _PAPER_IMAGES (its training images, default 20000).
@@ -61,6 +65,7 @@ export PYTHONUNBUFFERED=1
 if [ "$SMOKE" = "1" ]; then
     DEVICE=cpu; WIDTH=0.125; IMAGES=256; BATCHES=64,128; ROUNDS=1; PROBE_IMAGES=64; SPLIT_IMAGES=512
     PAPER=(--smoke --epochs-timed 1 --jobs 2)
+    ATTACK=(--device cpu --width 0.125 --train-images 200 --images 50 --epochs 1 --batch-size 25 --rounds 2)
     SKIP_PGD=""
     COMPILE="${DEVICE_CHECK_COMPILE:-0}"
     # one thread: two multi-threaded torch processes on a small shared CPU stall each other badly
@@ -73,6 +78,7 @@ else
     PAPER=(--epochs-timed 2 --jobs "${DEVICE_CHECK_PAPER_JOBS:-5}" --train-images "${DEVICE_CHECK_PAPER_IMAGES:-10000}")
     SKIP_PGD="--skip adversarial"
     COMPILE="${DEVICE_CHECK_COMPILE:-1}"
+    ATTACK=(--device cuda --width 1 --train-images 5000 --images 1000 --epochs 2 --rounds 10)
 fi
 IMAGES="${DEVICE_CHECK_IMAGES:-$IMAGES}"
 BATCHES="${DEVICE_CHECK_BATCHES:-$BATCHES}"
@@ -238,7 +244,21 @@ paper_projection() {
 benchmark_compiled() {
     "$PY" benchmarks/train.py --data synthetic --device "$DEVICE" --model resnet18 --width "$WIDTH" \
         --images "$IMAGES" --batch-size "${BATCHES%%,*}" --rounds "$ROUNDS" --baseline none \
-        --probe-images 0 --compile $SKIP_PGD
+        --probe-images 0 --compile --compile-mode "${DEVICE_CHECK_COMPILE_MODE:-default}" $SKIP_PGD
+}
+
+benchmark_tf32() {
+    "$PY" benchmarks/train.py --data synthetic --device "$DEVICE" --model resnet18 --width "$WIDTH" \
+        --images "$IMAGES" --batch-size "${BATCHES%%,*}" --rounds "$ROUNDS" --baseline none \
+        --probe-images 0 --precision tf32 $SKIP_PGD
+}
+
+attack_precision() {
+    if ! "$PY" -c "import torchattacks" 2>/dev/null; then
+        echo "torchattacks missing: PGD's precision check needs it (see the top of this script for .whl)"
+        return 1
+    fi
+    "$PY" benchmarks/attack_precision.py $ATTACK_ARGS
 }
 
 # The goals, read off the RESULT lines (informative: a missed goal does not fail the check).
@@ -252,7 +272,7 @@ def verdict(ok):
 for r in results:
     if "ablate_s" not in r:
         continue
-    label = f"batch {r['batch']}{' compiled' if r['compile'] == '1' else ''}"
+    label = f"batch {r['batch']} {r.get('precision', '')}{' compiled' if r['compile'] == '1' else ''}"
     seconds = float(r["ablate_s"])
     print(f"{label:<20} epoch {seconds:7.3f} s for {r['images']} images "
           f"({int(r['images']) / seconds:,.0f} images/s)"
@@ -270,6 +290,9 @@ for r in results:
               f"{float(r['sequential_min']):.1f} min); < {r['goal_min']} min: {verdict(r['met'] == '1')}")
     if "split_images_per_s" in r:
         print(f"split throughput: {float(r['split_images_per_s']):,.0f} images/s at radii 4/8/12/16")
+    if "sign_disagreement_pgd" in r:
+        print(f"PGD gradient signs, fp32 vs bf16: {100 * float(r['sign_disagreement_clean']):.3f} % differ at the "
+              f"clean images, {100 * float(r['sign_disagreement_pgd']):.3f} % along the trajectory")
     if "probe_epoch_ratio" in r:
         print(f"probe cost: an epoch with the probe on {r['probe_images']} test images takes "
               f"{float(r['probe_epoch_ratio']):.2f}x one without")
@@ -284,13 +307,16 @@ wanted() {
 main() {
     setup
     # shares of the 480 s, from the H200 run of 2026-12-04 (smoke 27 s, split 6 s, throughput
-    # without PGD about 60 s): setup ~15, 60 + 30 + 90 + 220 = 400; compiling gets what is left
+    # without PGD about 60 s): setup ~15, 60 + 30 + 90 + 60 + 120 + 220 = 580 when every step uses its
+    # whole share, so a run of all steps may skip the last; name a subset with DEVICE_CHECK_STEPS
     wanted smoke && step "figure5 smoke recipe on $DEVICE" 60 smoke_recipe
     wanted split && step "split and probe on $DEVICE" 30 split_check
     wanted throughput && step "training throughput on $DEVICE" 90 benchmark
+    wanted tf32 && step "training throughput at tf32 on $DEVICE" 60 benchmark_tf32
+    wanted attack && step "PGD gradient signs, fp32 vs bf16, on $DEVICE" 120 attack_precision
     wanted projection && step "figure5 paper-scale projection on $DEVICE" 220 paper_projection
     if [ "$COMPILE" = "1" ] && wanted compile; then
-        step "training throughput, torch.compile" 160 benchmark_compiled
+        step "training throughput, torch.compile ${DEVICE_CHECK_COMPILE_MODE:-default}" 160 benchmark_compiled
     fi
     echo
     echo "=== summary (${SECONDS}s) ==="
@@ -303,8 +329,9 @@ main() {
 }
 
 PAPER_ARGS="${PAPER[*]}"
-export -f smoke_recipe split_check benchmark paper_projection benchmark_compiled
-export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES PAPER_ARGS SKIP_PGD
+ATTACK_ARGS="${ATTACK[*]}"
+export -f smoke_recipe split_check benchmark paper_projection benchmark_compiled benchmark_tf32 attack_precision
+export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES PAPER_ARGS ATTACK_ARGS SKIP_PGD
 
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
     main 2>&1 | tee "$OUT/device_check.log"

@@ -231,7 +231,7 @@ def throughput(args, dataset: str, device: torch.device, batch_size: int) -> flo
         print(f"    ablate / {name:<10}: {median[name] / median['ablate']:6.3f}  (images/s, medians; {goal}); "
               f"paired per round: median {statistics.median(paired):.3f}, "
               f"range {min(paired):.3f}..{max(paired):.3f}; best / best {min(times[name]) / min(times['ablate']):.3f}")
-    fields = [f"batch={batch_size}", f"compile={int(settings.compile)}", f"images={n}"]
+    fields = [f"batch={batch_size}", f"compile={int(settings.compile)}", f"precision={settings.precision}", f"images={n}"]
     fields += [f"{name}_s={seconds:.4f}" for name, seconds in median.items()]
     fields += [f"ablate_over_{name}={median[name] / median['ablate']:.3f}" for name in args.baseline]
     print("RESULT " + " ".join(fields), flush=True)       # one line per batch size, for scripts and logs

@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
               f"resnet18 width {args.width}, {args.epochs} epochs on {args.train_images} images")
     card = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     print(f"model: {source}; test accuracy {accuracy:.3f} on {len(y)} images; {device}{card}", flush=True)
+    if accuracy <= 1.5 / int(y.max() + 1):
+        print("    warning: the model is at chance; the sign figures below are of an untrained model "
+              "(train longer: --epochs, or a narrower --width)", flush=True)
     clean, along, flipped = sign_disagreement(model, x, y, args.batch_size)
     print(f"    gradient signs differing, fp32 vs bf16 autocast: {100 * clean:.3f} % at the clean images, "
           f"{100 * along:.3f} % along the PGD-{STEPS} trajectory; final examples classified differently: "

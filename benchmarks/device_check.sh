@@ -78,7 +78,9 @@ else
     PAPER=(--epochs-timed 2 --jobs "${DEVICE_CHECK_PAPER_JOBS:-5}" --train-images "${DEVICE_CHECK_PAPER_IMAGES:-10000}")
     SKIP_PGD="--skip adversarial"
     COMPILE="${DEVICE_CHECK_COMPILE:-1}"
-    ATTACK=(--device cuda --width 1 --train-images 5000 --images 1000 --epochs 2 --rounds 10)
+    # width 0.25: at width 1 two epochs on 5000 images left the model at chance (H200, 2026-12-04), and
+    # the sign figures of an untrained model say little
+    ATTACK=(--device cuda --width 0.25 --train-images 5000 --images 1000 --epochs 3 --rounds 10)
 fi
 IMAGES="${DEVICE_CHECK_IMAGES:-$IMAGES}"
 BATCHES="${DEVICE_CHECK_BATCHES:-$BATCHES}"
@@ -306,12 +308,14 @@ wanted() {
 
 main() {
     setup
-    # shares of the 480 s, from the H200 run of 2026-12-04 (smoke 27 s, split 6 s, throughput
-    # without PGD about 60 s): setup ~15, 60 + 30 + 90 + 60 + 120 + 220 = 580 when every step uses its
+    # shares of the 480 s, from the H200 runs of 2026-12-04 (smoke 27-42 s, split 6-11 s, throughput
+    # without PGD 60-90 s: its warm-up took 13 s in the second run and the step timed out at a 90 s
+    # share just after printing its figures; tf32 47 s, attack 70 s, reduce-overhead compile 58 s):
+    # setup ~15, 60 + 30 + 120 + 60 + 120 + 220 = 610 when every step uses its
     # whole share, so a run of all steps may skip the last; name a subset with DEVICE_CHECK_STEPS
     wanted smoke && step "figure5 smoke recipe on $DEVICE" 60 smoke_recipe
     wanted split && step "split and probe on $DEVICE" 30 split_check
-    wanted throughput && step "training throughput on $DEVICE" 90 benchmark
+    wanted throughput && step "training throughput on $DEVICE" 120 benchmark
     wanted tf32 && step "training throughput at tf32 on $DEVICE" 60 benchmark_tf32
     wanted attack && step "PGD gradient signs, fp32 vs bf16, on $DEVICE" 120 attack_precision
     wanted projection && step "figure5 paper-scale projection on $DEVICE" 220 paper_projection

@@ -87,7 +87,7 @@ def model_specs(sources: Sequence[str], shared: dict, own: list[dict], models_fi
 
 def read_models_file(path: Path, shared: dict) -> list[ModelSpec]:
     """A TOML file of ``[[model]]`` tables: ``source`` and optional ``name``, ``weights``, ``mean``, ``std``,
-    ``image_size``, ``class_map``."""
+    ``image_size``, ``resize``, ``interpolation``, ``class_map``."""
     try:
         tables = tomllib.loads(path.read_text()).get("model", [])
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -114,8 +114,9 @@ def spec_from(source: str, options: dict, where: str) -> ModelSpec:
                 values[key] = tuple(float(v) for v in values[key].split(","))
             elif values.get(key) is not None:
                 values[key] = tuple(float(v) for v in values[key])
-        if values.get("image_size") is not None:
-            values["image_size"] = int(values["image_size"])
+        for key in ("image_size", "resize"):
+            if values.get(key) is not None:
+                values[key] = int(values[key])
     except (TypeError, ValueError):
         raise AblateError(f"{where}: model {source}: --mean/--std take numbers per channel, e.g. "
                           f"0.485,0.456,0.406, and --image-size an integer") from None

@@ -33,6 +33,7 @@ from ablate.errors import AblateError
 from ablate.scaling import NORMALIZE_MODES, model_input
 
 DEFAULT_WEIGHTS = "DEFAULT"
+INTERPOLATIONS = ("bilinear", "bicubic")    # torchvision's weight transforms use one of these
 STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common checkpoint layouts keep it
 
 
@@ -40,7 +41,8 @@ STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common
 class Preprocess:
     """What a model expects of its input; see :func:`ablate.probe_any.probe_model`.
 
-    ``image_size``: pixels are resized (shorter side to ``resize`` or ``image_size``) and
+    ``image_size``: pixels are resized (shorter side to ``resize`` or ``image_size``, with
+    ``interpolation``, antialiased, as torchvision's weight transforms do) and
     centre-cropped to ``image_size`` once, before the split. ``channels``: grey images are
     repeated to this many channels. After the split, every variant (original, LFC and
     HFC alike) is scaled (``scale``, :func:`ablate.scaling.model_input`) then normalised
@@ -54,6 +56,7 @@ class Preprocess:
     std: tuple[float, ...] | None = None
     scale: str = "none"
     channels: int | None = None
+    interpolation: str = "bilinear"
 
     def __post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
@@ -67,6 +70,9 @@ class Preprocess:
                 raise AblateError(f"preprocess: {name}={value!r} must be an integer >= 1")
         if self.scale not in NORMALIZE_MODES:
             raise AblateError(f"preprocess: scale={self.scale!r}; use one of {', '.join(NORMALIZE_MODES)}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise AblateError(f"preprocess: interpolation={self.interpolation!r}; use one of "
+                              f"{', '.join(INTERPOLATIONS)}")
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         """Float pixels in [0, 1] ``(N, C, H, W)``, at the model's size and channel count: what is split."""
@@ -74,17 +80,17 @@ class Preprocess:
         if self.channels and x.shape[1] == 1 and self.channels != 1:
             x = x.expand(-1, self.channels, -1, -1)
         if self.image_size:
-            x = resize_crop(x, self.resize or self.image_size, self.image_size)
+            x = resize_crop(x, self.resize or self.image_size, self.image_size, self.interpolation)
         return x.contiguous()
 
 
-def resize_crop(x: torch.Tensor, shorter: int, crop: int) -> torch.Tensor:
-    """Resize so that the shorter side is ``shorter`` (bilinear, antialiased), then centre-crop ``crop``."""
+def resize_crop(x: torch.Tensor, shorter: int, crop: int, interpolation: str = "bilinear") -> torch.Tensor:
+    """Resize so that the shorter side is ``shorter`` (``interpolation``, antialiased), then centre-crop ``crop``."""
     h, w = x.shape[-2:]
     if min(h, w) != shorter:
         size = (shorter, max(shorter, round(w * shorter / h))) if h <= w else \
             (max(shorter, round(h * shorter / w)), shorter)
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp_(0, 1)
+        x = F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False).clamp_(0, 1)
     h, w = x.shape[-2:]
     if crop > min(h, w):
         raise AblateError(f"image_size {crop} is larger than the resized images ({h}x{w}); lower it")
@@ -127,6 +133,8 @@ class ModelSpec:
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
     image_size: int | None = None
+    resize: int | None = None          # the shorter side before the centre crop (default: image_size)
+    interpolation: str | None = None   # of that resize: bilinear | bicubic
     name: str | None = None
     class_map: str | None = None       # a file: the model's output for each class of the data (ablate.class_map)
 
@@ -189,8 +197,9 @@ def load_model(spec: ModelSpec, num_classes: int) -> LoadedModel:
 
 def user_preprocess(spec: ModelSpec, own: Preprocess) -> Preprocess:
     """The model's own preprocessing with what the user gave for it on top."""
-    changes = {k: getattr(spec, k) for k in ("mean", "std", "image_size") if getattr(spec, k) is not None}
-    if "image_size" in changes:
+    changes = {k: getattr(spec, k) for k in ("mean", "std", "image_size", "resize", "interpolation")
+               if getattr(spec, k) is not None}
+    if "image_size" in changes and "resize" not in changes:
         changes["resize"] = None
     return replace(own, **changes)
 
@@ -216,7 +225,8 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
                          load_checkpoint(cached), str(cached), "torchvision")
     transforms = weights.transforms()
     own = Preprocess(image_size=transforms.crop_size[0], resize=transforms.resize_size[0],
-                     mean=tuple(transforms.mean), std=tuple(transforms.std), channels=3)
+                     mean=tuple(transforms.mean), std=tuple(transforms.std), channels=3,
+                     interpolation=transforms.interpolation.value)
     return LoadedModel(spec.label, module, user_preprocess(spec, own), classes)
 
 

@@ -12,6 +12,9 @@ into memory as uint8 here (recipes), while ``ablate probe`` streams it
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import socket
 from pathlib import Path
 
@@ -176,10 +179,12 @@ def load_imagefolder(arg: str | None, settings=None) -> Data:
     return Data(*splits, list(classes))
 
 
-def imagefolder_stream(arg: str, limit: int = 0):
+def imagefolder_stream(arg: str, limit: int = 0, workers: int = 0, pin_memory: bool = False):
     """``(DataLoader of (uint8 images, labels), classes)`` over the test folder of ``imagefolder:PATH``: one
     image per batch, since sizes may differ (the probe brings each to the model's size). ``limit``: a
-    stratified subset of that many images (the folder lists its classes one after another)."""
+    stratified subset of that many images (the folder lists its classes one after another). ``workers``
+    processes decode the files ahead of the model, into pinned memory with ``pin_memory`` (for CUDA), so
+    that on a GPU the model rather than the decoding sets the pace."""
     from ablate.datasets import stratified_indices
 
     folder = image_folder(imagefolder_splits(arg)[1])
@@ -188,4 +193,21 @@ def imagefolder_stream(arg: str, limit: int = 0):
         targets = torch.as_tensor(folder.targets, dtype=torch.int64)
         chosen = stratified_indices(targets, limit, len(folder.classes), "--limit", f"imagefolder:{arg}")
         dataset = torch.utils.data.Subset(folder, chosen.tolist())
-    return torch.utils.data.DataLoader(dataset, batch_size=1), list(folder.classes)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=workers, pin_memory=pin_memory,
+                                         prefetch_factor=8 if workers else None)
+    return loader, list(folder.classes)
+
+
+def stream_fingerprint(loader) -> str:
+    """A short SHA-256 naming the images an :func:`imagefolder_stream` gives: the classes, and each file's
+    path within the folder, size and modification time, in order (not the pixels: reading them all before
+    probing would double the work). A file rewritten in place keeps its name but not its time."""
+    dataset = loader.dataset
+    indices = dataset.indices if isinstance(dataset, torch.utils.data.Subset) else range(len(dataset))
+    folder = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
+    digest = hashlib.sha256(json.dumps(list(folder.classes)).encode())
+    for index in indices:
+        path, label = folder.samples[index]
+        stat = os.stat(path)
+        digest.update(f"{os.path.relpath(path, folder.root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]

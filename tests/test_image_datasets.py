@@ -155,3 +155,30 @@ def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
     assert result.exit_code == 0, result.output
     per_class = pd.read_csv(tmp_path / "out" / PROBE_PER_CLASS)
     assert per_class.groupby("class")["images"].first().to_dict() == {"cat": 2, "dog": 2}   # not the first 4 cats
+
+
+def test_a_streamed_folder_gives_the_same_images_with_decoding_workers(tmp_path):
+    from ablate.image_datasets import imagefolder_stream
+
+    write_image_folder(tmp_path / "pets", per_class=3)
+    plain, classes = imagefolder_stream(str(tmp_path / "pets"))
+    parallel, _ = imagefolder_stream(str(tmp_path / "pets"), workers=2)
+    pairs = list(zip(plain, parallel, strict=True))
+    assert classes == ["cat", "dog"] and len(pairs) == 6
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)
+
+
+def test_a_streamed_folder_is_named_by_its_files(tmp_path):
+    import os
+
+    from ablate.image_datasets import imagefolder_stream, stream_fingerprint
+
+    folder = write_image_folder(tmp_path / "pets", per_class=3)
+    first = stream_fingerprint(imagefolder_stream(str(folder))[0])
+    assert stream_fingerprint(imagefolder_stream(str(folder))[0]) == first
+    assert stream_fingerprint(imagefolder_stream(str(folder), limit=4)[0]) != first     # other images
+    picture = folder / "dog" / "1.png"
+    stat = picture.stat()
+    Image.fromarray(np.zeros((48, 64, 3), dtype=np.uint8)).save(picture)               # rewritten in place
+    os.utime(picture, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert stream_fingerprint(imagefolder_stream(str(folder))[0]) != first

@@ -16,6 +16,11 @@
     resize, split, normalise, forward, count) of a torchvision ResNet-18 on 224x224 images
     at radii 4..64: images per second, and the share of the time spent in the split
     against the rest, mostly the model's forward passes. Goal: under 10 %.
+(e) a zoo: three small torchvision models (SqueezeNet 1.1, MobileNetV3-small, ResNet-18, random
+    weights) each probed once through a folder of synthetic PNG images (``imagefolder``,
+    decoded as ``ablate probe --models`` streams it) at 224 px: images per second per model,
+    with the decoding in the main process and in ``--zoo-workers`` DataLoader workers, and the
+    share of the time spent decoding (the folder read alone, against the probe of the model).
 
     python benchmarks/probe.py [--data PATH] [--probe-images 300] [--width 0.25] [--heatmap-images 16]
     python benchmarks/probe.py --skip split --skip probe --skip heatmap --large-images 512 --device cuda
@@ -311,6 +316,42 @@ def imagenet_sized_figures(args, device: torch.device) -> None:
           f"(goal < 10 %)")
 
 
+def zoo_figures(args, device: torch.device) -> None:
+    """(e): three small models, each streamed once through an image folder of synthetic PNGs."""
+    import tempfile
+
+    import torchvision
+    from PIL import Image
+
+    from ablate.image_datasets import imagefolder_stream
+    from ablate.probe_any import measure
+    from ablate.zoo import Preprocess
+
+    generator = np.random.default_rng(0)
+    names = ("squeezenet1_1", "mobilenet_v3_small", "resnet18")
+    preprocess = Preprocess(image_size=224, resize=256, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    with tempfile.TemporaryDirectory(prefix="ablate-zoo-") as folder:
+        for k in range(args.zoo_images):            # photo-sized, of a few sizes, as a real folder holds
+            size = (int(generator.integers(260, 340)), int(generator.integers(260, 340)))
+            (Path(folder) / f"class{k % 2}").mkdir(exist_ok=True)
+            Image.fromarray(generator.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
+                Path(folder) / f"class{k % 2}" / f"{k}.png")
+        decode = timed(lambda: sum(1 for _ in imagefolder_stream(folder)[0]), device)
+        print(f"(e) zoo of {len(names)} models, {args.zoo_images} PNG images (about 300x300) resized to 224, "
+              f"radii 4,8,16,32, {device}; decoding the folder alone: {decode:.2f} s "
+              f"({args.zoo_images / decode:.0f} images / s)")
+        for name in names:
+            model = torchvision.models.get_model(name, num_classes=2).eval()
+            seconds = {}
+            for workers in (0, args.zoo_workers):
+                stream = imagefolder_stream(folder, workers=workers, pin_memory=device.type == "cuda")[0]
+                seconds[workers] = timed(lambda: measure(model, stream, [4, 8, 16, 32], preprocess,
+                                                         device=str(device), batch_size=args.batch_size), device)
+            print(f"    {name:<20}: {args.zoo_images / seconds[0]:7.1f} images / s decoding in the main process "
+                  f"(decoding {100 * decode / seconds[0]:4.1f} % of it), {args.zoo_images / seconds[args.zoo_workers]:7.1f}"
+                  f" with {args.zoo_workers} workers ({seconds[0] / seconds[args.zoo_workers]:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None,
@@ -328,7 +369,9 @@ def main() -> None:
     parser.add_argument("--loop-cells", type=int, default=32, help="cells the per-cell loop is timed on")
     parser.add_argument("--large-images", type=int, default=512, help="224x224 images of the ImageNet-sized figure")
     parser.add_argument("--large-radii", default="4,8,16,32,64")
-    parser.add_argument("--skip", choices=["split", "probe", "heatmap", "large"], action="append", default=[])
+    parser.add_argument("--zoo-images", type=int, default=64, help="PNG images of the zoo figure")
+    parser.add_argument("--zoo-workers", type=int, default=2, help="DataLoader workers of the zoo figure")
+    parser.add_argument("--skip", choices=["split", "probe", "heatmap", "large", "zoo"], action="append", default=[])
     args = parser.parse_args()
     radii = [float(r) for r in args.radii.split(",")]
     images, labels, source = load_images(args.data, max(args.split_images, args.probe_images, args.heatmap_images))
@@ -342,6 +385,8 @@ def main() -> None:
         heatmap_figures(images, labels, args, torch.device(args.device))
     if "large" not in args.skip:
         imagenet_sized_figures(args, torch.device(args.device))
+    if "zoo" not in args.skip:
+        zoo_figures(args, torch.device(args.device))
 
 
 if __name__ == "__main__":

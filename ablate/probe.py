@@ -26,7 +26,7 @@ from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
 from ablate.frequency import check_images, split
 from ablate.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
-from ablate.scaling import NORMALIZE_MODES, model_input, to_float, without_round_off
+from ablate.scaling import NORMALIZE_MODES, model_input, originals_scaling, to_float, without_round_off
 from ablate.schema import EXAMPLES, PROBE_REPORT
 
 Key = tuple       # (component, radius, *other labels): see ablate.probes.variant_key
@@ -77,6 +77,8 @@ class Prober:
     holds images ``b * batch_size`` to ``(b + 1) * batch_size`` of one variant (or of the originals) and
     nothing else, cached or not, whatever ``max_bytes``: a model whose prediction depends on the rest of
     its batch (BatchNorm on batch statistics) gives each variant the numbers it gives when probed alone.
+    The originals are scaled as :func:`ablate.scaling.originals_scaling` says for ``split_name``: under
+    ``"max"``, the test set's as x / 255 (as the official code fed them), the training set's by their maximum.
     ``originals=False`` leaves out the originals' rows (another probe of the same
     split gives them). Variants whose images are the same tensor object (a heat-map
     cell and its conjugate-symmetric twin) are evaluated once and give equal rows.
@@ -207,8 +209,9 @@ class Prober:
                 losses[row, image] = F.cross_entropy(logits, targets, reduction="none")
 
         if self.originals:
+            scaling = originals_scaling(self.normalize, self.split_name)
             for start in range(0, n, self.batch_size):
-                run(0, start, model_input(self.x[start:start + self.batch_size], self.normalize))
+                run(0, start, model_input(self.x[start:start + self.batch_size], scaling))
         if with_variants and n:
             if self.cache is not None:
                 for k, images in enumerate(self.cache):

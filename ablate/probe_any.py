@@ -2,8 +2,10 @@
 
 The images stream through in chunks that fit a memory budget: each chunk is brought
 to the model's size (:meth:`ablate.zoo.Preprocess.pixels`), split into its LFC and
-HFC in pixel space by a :class:`ablate.probe.Prober`, and only then are the
-original, LFC and HFC alike given the model's own normalisation
+HFC in pixel space by a :class:`ablate.probe.Prober`, which scales them as the model
+expects (``Preprocess.scale``; for an ablate checkpoint its run's ``normalize``, the
+test originals as :func:`ablate.scaling.originals_scaling` says), and only then are
+the original, LFC and HFC alike given the model's own normalisation
 (:class:`ablate.zoo.ModelInput`, the model's first layer here). Only the per-image
 correctness is kept, so the data set never has to fit in memory.
 """
@@ -144,7 +146,7 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
         x, y = x.to(target), y.to(target)
         outputs = model_labels(y, lookup, name)
         check_outputs(wrapped, x, outputs, name, lookup is not None)
-        prober = Prober(x, outputs, split_probe(radii, inclusive), normalize="none", batch_size=batch_size,
+        prober = Prober(x, outputs, split_probe(radii, inclusive), normalize=preprocess.scale, batch_size=batch_size,
                         max_bytes=max_memory // WORK_COPIES)
         result = prober(wrapped)
         for key, correct in result.correct.items():

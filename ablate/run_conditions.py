@@ -8,11 +8,16 @@ that a folder is never silently reused for other data, config.json records ``con
 - ``device_type``: ``cpu``, ``cuda``, ...: the same settings round differently on another device;
 - ``eval_batch_size``, only for a run whose model predicts an image differently depending on the other
   images of its evaluation batch (a plugin says so: :meth:`ablate.Plugin.batch_dependent_evaluation`,
-  BatchNorm on batch statistics): its results depend on that size.
+  BatchNorm on batch statistics): its results depend on that size;
+- ``test_originals``: how the test set's originals were fed to the model (the scaling mode of
+  :func:`ablate.scaling.originals_scaling`). A folder without it was evaluated before that function
+  existed, when the originals were fed with the run's ``normalize``: x / max for a ``"max"`` run.
 
 Before a finished run is skipped or a half-finished one resumed, :func:`check_conditions` refuses other
-data or another evaluation batch size in one line, and warns about another device type. Runs recorded
-before conditions existed are reused as before. None of this enters the hash: existing folders keep their names.
+data or another evaluation batch size in one line, and warns about another device type. Test originals fed
+otherwise refuse a resume (one curve would mix both scales) and are a note for a finished run (training is
+the same; only its test numbers were measured the old way). Runs recorded before conditions existed are
+otherwise reused as before. None of this enters the hash: existing folders keep their names.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.plugins import PluginRegistry
 from ablate.recipe import Run
-from ablate.schema import CONFIG
+from ablate.scaling import originals_scaling
+from ablate.schema import CHECKPOINT, CONFIG, DONE
 
 CONDITIONS = "conditions"          # the key of config.json
+FED = {"none": "x / 255", "max": "x / max(x)"}       # a scaling mode, as a reader of a message knows it
 
 
 def batch_dependent(run: Run, registry: PluginRegistry) -> bool:
@@ -44,22 +51,26 @@ def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
                   "device_type": resolve_device(s.device).type}
     if batch_dependent(run, registry):
         conditions["eval_batch_size"] = s.eval_batch_size
+    conditions["test_originals"] = originals_scaling(s.normalize, "test")
     return conditions
 
 
 def recorded_conditions(run_dir: Path) -> dict[str, Any] | None:
-    """The conditions a run folder's config.json recorded; None for a new folder or one from before them."""
+    """The conditions a run folder's config.json recorded: None for a new folder, ``{}`` for one from before them."""
     try:
         config = json.loads((run_dir / CONFIG).read_text())
     except (OSError, ValueError):
         return None
-    recorded = config.get(CONDITIONS) if isinstance(config, dict) else None
-    return recorded if isinstance(recorded, dict) else None
+    if not isinstance(config, dict):
+        return None
+    recorded = config.get(CONDITIONS)
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str | None:
     """Refuse to reuse ``run_dir`` (skip it as finished, or resume it) under other data or another
-    evaluation batch size; return a warning when it was trained on another device type, else None."""
+    evaluation batch size, or to resume it with its test originals fed otherwise; return a note when it
+    finished with them fed otherwise, or was trained on another device type, else None."""
     recorded = recorded_conditions(run_dir)
     if recorded is None:
         return None
@@ -74,6 +85,17 @@ def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str |
                           f"its results depend on eval_batch_size: {recorded['eval_batch_size']} when trained, "
                           f"{now.get('eval_batch_size')} now; use --set eval_batch_size={recorded['eval_batch_size']}, "
                           f"or move the folder away to train it afresh")
+    fed = recorded.get("test_originals", run.settings.normalize)       # before the record: as normalize said
+    if fed != now["test_originals"]:
+        then, today = FED.get(fed, fed), FED[now["test_originals"]]
+        if (run_dir / CHECKPOINT).exists() and not (run_dir / DONE).exists():
+            raise AblateError(f"{where}: its epochs so far were tested on originals fed as {then}, ablate now "
+                              f"feeds them as {today} (as the official code): resuming would mix both in one "
+                              f"curve; move the folder away to train it afresh")
+        if (run_dir / DONE).exists():
+            return (f"{where}: its test accuracy was measured on originals fed as {then}; ablate now feeds them as "
+                    f"{today} (as the official code), so its test numbers are not comparable with new runs'; "
+                    f"move the folder away to train it afresh")
     if recorded.get("device_type") not in (None, now["device_type"]):
         return (f"{where}: trained on {recorded['device_type']}, now on {now['device_type']}: the same settings "
                 f"round differently there")

@@ -2,8 +2,14 @@
 
 The official code fed the network ``img / max(img)`` (each image by its own
 maximum, after splitting raw pixels); its adversarial script fed ``img / 255``.
-Both the trainer and the probe scale through :func:`model_input`, so that a model
-always sees originals, LFC and HFC scaled the same way.
+Both the trainer and the probe scale through :func:`model_input`.
+
+Originals. The vanilla script (HaohanWang/HFC ``scripts/resnet.py``, ``train``)
+rescales its training images and every LFC/HFC by their own maximum (lines
+457-467, 481-483), but feeds the test set's originals as x / 255 (lines 540-542);
+``trainMadry`` and the attacks (``utility/dataLoader.py``, ``loadDataCifar10``) do
+too. :func:`originals_scaling` is that rule, and every place that feeds the
+originals of a split to a model (the probe, the ``attacks`` plugin) asks it.
 
 Round-off. A component that is empty in exact arithmetic (the HFC when the disc
 keeps every frequency, r >= 23 on 32x32; the LFC at r = 0) comes out of the FFT
@@ -47,6 +53,20 @@ def model_input(x: torch.Tensor, normalize: str = "none") -> torch.Tensor:
         raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, not {normalize!r}")
     peak = x.amax(dim=(-3, -2, -1), keepdim=True)
     return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def originals_scaling(normalize: str, split: str) -> str:
+    """How the unfiltered images of ``split`` are scaled under a run's ``normalize``.
+
+    The training set's as its batches (``normalize``): the official train accuracy is
+    that of the training batches (``scripts/resnet.py`` lines 458 and 514). Any other
+    split's (the test set) as ``"none"``, x / 255, whatever ``normalize`` says: the
+    official script fed its test originals so (lines 540-542). LFC, HFC and other
+    variants are scaled by ``normalize`` everywhere.
+    """
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, not {normalize!r}")
+    return normalize if split == "train" else "none"
 
 
 def without_round_off(component: torch.Tensor, original: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ from torch import nn
 
 from ablate.checkpoint import load_checkpoint
 from ablate.errors import AblateError
-from ablate.scaling import NORMALIZE_MODES, model_input
+from ablate.scaling import NORMALIZE_MODES
 
 DEFAULT_WEIGHTS = "DEFAULT"
 INTERPOLATIONS = ("bilinear", "bicubic")    # torchvision's weight transforms use one of these
@@ -44,10 +44,11 @@ class Preprocess:
     ``image_size``: pixels are resized (shorter side to ``resize`` or ``image_size``, with
     ``interpolation``, antialiased, as torchvision's weight transforms do) and
     centre-cropped to ``image_size`` once, before the split. ``channels``: grey images are
-    repeated to this many channels. After the split, every variant (original, LFC and
-    HFC alike) is scaled (``scale``, :func:`ablate.scaling.model_input`) then normalised
-    with ``mean``/``std``, inside :class:`ModelInput`: filtering after normalising would
-    move the mean (pure DC) into the HFC.
+    repeated to this many channels. After the split, every variant is scaled by the probe
+    (``scale``: :func:`ablate.scaling.model_input` for the LFC and HFC,
+    :func:`ablate.scaling.originals_scaling` for the originals), then normalised with
+    ``mean``/``std`` inside :class:`ModelInput`: filtering after normalising would move the
+    mean (pure DC) into the HFC.
     """
 
     image_size: int | None = None
@@ -109,18 +110,16 @@ def to_size(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class ModelInput(nn.Module):
-    """The model's own preprocessing after the split: scale, then ``(x - mean) / std`` per channel."""
+    """The model's own preprocessing after the split and the probe's scaling: ``(x - mean) / std`` per channel."""
 
     def __init__(self, preprocess: Preprocess) -> None:
         super().__init__()
-        self.scale = preprocess.scale
         mean = preprocess.mean if preprocess.mean is not None else ()
         std = preprocess.std if preprocess.std is not None else ()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = model_input(x, self.scale)
         return (x - self.mean) / self.std if self.mean.numel() else x
 
 

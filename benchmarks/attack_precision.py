@@ -36,7 +36,7 @@ from ablate.attacks import model_mode, pgd, precision
 from ablate.config import Settings
 from ablate.device import channels_last, resolve_device
 from ablate.recipe import Run
-from ablate.scaling import model_input
+from ablate.scaling import model_input, originals_scaling
 from ablate.trainer import Trainer, load_trained
 
 EPS, STEPS = 0.03, 10
@@ -56,7 +56,7 @@ def trained_model(args, device: torch.device):
         trainer = Trainer(Run("attack-precision", settings, []))
         trainer.fit()
         model, data = trainer.model.eval(), trainer.data
-    x = channels_last(model_input(data.x_test[:args.images], settings.normalize), device)
+    x = channels_last(model_input(data.x_test[:args.images], originals_scaling(settings.normalize, "test")), device)
     return model, x, data.y_test[:args.images].to(device)
 
 

@@ -35,8 +35,10 @@ most images withstand ``max_eps``) and the accuracy-vs-eps curve it implies,
 ``metric = "min_eps_accuracy"`` at eps 0 and at each grid point (the fraction of
 images whose minimal eps exceeds that eps); the clean accuracy row as above.
 
-Images are scaled as everywhere else (``ablate.scaling.model_input`` with
-``settings.normalize``); they must lie in [0, 1], which the attacks clip to.
+Images are the test set's originals, scaled as the probe scales them
+(:func:`ablate.scaling.originals_scaling`: x / 255 under either ``normalize``, as
+the official attacks were fed, ``utility/dataLoader.py`` ``loadDataCifar10``);
+they must lie in [0, 1], which the attacks clip to.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import ablate
 from ablate import Param
 from ablate.attacks import eps_grid, fgsm, minimal_eps, pgd, precision, require_torchattacks
 from ablate.report import FINAL, Labels
-from ablate.scaling import model_input
+from ablate.scaling import model_input, originals_scaling
 
 RANGE_TOLERANCE = 1e-4
 SUBSET_SEED = 0     # the same n test images for every run and variant
@@ -176,7 +178,7 @@ class Attacks(ablate.Plugin):
         device = next(model.parameters()).device
         for start in range(0, len(index), batch_size):
             chunk = index[start:start + batch_size].to(data.x_test.device)
-            x = model_input(data.x_test[chunk], normalize).to(device).clone()
+            x = model_input(data.x_test[chunk], originals_scaling(normalize, "test")).to(device).clone()
             self.check_range(x)
             yield x, data.y_test[chunk].to(device).clone()
 

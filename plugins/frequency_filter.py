@@ -7,8 +7,12 @@ official code the split is taken of the raw 0..255 pixels; the result is stored
 as float images with 1.0 = white (HFCs are signed), and the run's usual scaling
 (``settings.normalize``; "max" divides each image by its peak, as the official
 training script did) applies at batch time. Table 1 reports train accuracy and
-accuracy on the ORIGINAL test set, so the test set is left alone unless
-``test = true``. Figure 6 combines this plugin with ``batchnorm``.
+accuracy on the ORIGINAL test set (fed as x / 255, as the official script fed
+its test originals: :func:`ablate.scaling.originals_scaling`), so the test set is
+left alone unless ``test = true``. Then the filtered test set is no longer
+originals: it is stored already scaled by ``settings.normalize``, as the
+official code fed its LFC/HFC test data and as the training images are fed.
+Figure 6 combines this plugin with ``batchnorm``.
 
 In reports, a run using this plugin was "trained on" ``LFC r4`` (or ``HFC r4``):
 Table 1's column, registered through ``ablate_register_trained_on``.
@@ -23,6 +27,7 @@ import torch
 
 import ablate
 from ablate import Param
+from ablate.scaling import model_input
 
 CHUNK = 2048   # images split at once: bounds the complex FFT buffers to a few tens of MB
 COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
@@ -56,7 +61,8 @@ class FrequencyFilter(ablate.Plugin):
         args = self.args
         data.x_train = filtered(data.x_train, args.component, args.radius, settings.inclusive)
         if args.test:
-            data.x_test = filtered(data.x_test, args.component, args.radius, settings.inclusive)
+            test = filtered(data.x_test, args.component, args.radius, settings.inclusive)
+            data.x_test = model_input(test, settings.normalize)     # fed unchanged, as the test originals are
 
     @ablate.hookimpl
     def ablate_register_trained_on(self, register):

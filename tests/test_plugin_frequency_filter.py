@@ -44,8 +44,18 @@ def test_the_inclusive_setting_is_honoured():
 
 
 def test_test_option_filters_the_test_set_too():
-    original, data = filtered(component="high", radius=8, test=True)
+    original, data = filtered(ablate.Settings(normalize="none"), component="high", radius=8, test=True)
     torch.testing.assert_close(data.x_test, split(original.x_test, 8.0)[1] / 255)
+
+
+def test_a_filtered_test_set_is_stored_scaled_as_the_training_images_are_fed():
+    """Under normalize = "max" the test originals are fed as they are (x / 255), so a filtered test set is
+    kept already divided by each image's positive peak, as the official code fed its LFC/HFC test data
+    (scripts/resnet.py lines 481-483) and as the training images are fed."""
+    original, data = filtered(ablate.Settings(normalize="max"), component="high", radius=8, test=True)
+    high = split(original.x_test, 8.0)[1].numpy()
+    expected = high / high.max(axis=(1, 2, 3), keepdims=True)
+    torch.testing.assert_close(data.x_test, torch.from_numpy(expected).float())
 
 
 def test_chunks_give_the_same_result(monkeypatch):

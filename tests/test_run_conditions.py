@@ -48,7 +48,7 @@ def test_a_finished_run_on_changed_data_is_refused_in_one_line(tmp_path, write_r
     first = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
     assert first.exit_code == 0, first.output
     config = json.loads(next((tmp_path / "runs").glob("tiny/plain-*/config.json")).read_text())
-    assert set(config["conditions"]) == {"data", "device_type"}          # no BatchNorm on batch statistics
+    assert set(config["conditions"]) == {"data", "device_type", "test_originals"}   # no batch-statistics BN
     again = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
     assert again.exit_code == 0, again.output                            # the same data: skipped as finished
     write_npz(data, seed=1)                                              # other images under the same name
@@ -83,3 +83,26 @@ def test_another_device_type_is_a_warning(tmp_path, write_recipe):
     again = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
     assert again.exit_code == 0, again.output
     assert "trained on cuda, now on cpu" in again.output
+
+
+def test_a_run_evaluated_before_test_originals_were_fed_at_x_over_255_is_noted_or_refused(tmp_path, write_recipe):
+    """A folder recorded without ``test_originals`` tested its originals with its own ``normalize``: a finished
+    "max" run is a note (training was the same), resuming it is refused (one curve would mix two scales);
+    a "none" run fed them as x / 255 then too and is reused silently."""
+    recipe = write_recipe('[[runs]]\nname = "plain"\n[[runs]]\nname = "flat"\nsettings = { normalize = "none" }\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    for name in ("plain", "flat"):
+        path = next(tmp_path.glob(f"tiny/{name}-*/config.json"))
+        config = json.loads(path.read_text())
+        assert config["conditions"]["test_originals"] == "none"          # x / 255 under either normalize
+        del config["conditions"]["test_originals"]                        # as ablate wrote it before issue 23
+        path.write_text(json.dumps(config))
+    finished = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
+    assert finished.exit_code == 0, finished.output
+    notes = [line for line in finished.output.splitlines() if "fed as x / max(x)" in line]
+    assert len(notes) == 1 and "'plain'" in notes[0], finished.output
+    next(tmp_path.glob("tiny/plain-*/done.json")).unlink()               # half-finished: it would resume
+    refused = ablate("recipe", str(recipe), *out)
+    assert refused.exit_code == 2 and "resuming would mix both in one curve" in refused.output, refused.output
+    assert "Traceback" not in refused.output

@@ -11,7 +11,7 @@ accuracy on the ORIGINAL test set, so the test set is left alone unless
 ``test = true``. Figure 6 combines this plugin with ``batchnorm``.
 
 In reports, a run using this plugin was "trained on" ``LFC r4`` (or ``HFC r4``):
-Table 1's column, registered through ``ablate_register_trained_on``.
+Table 1's column, from the class method ``trained_on``.
 
 Not combinable with ``pgd``: the attack works in [0, 1] pixel space, and an HFC
 (signed) or LFC (may leave [0, 1]) is not such an image.
@@ -51,19 +51,14 @@ class FrequencyFilter(ablate.Plugin):
         Param("test", bool, False, "filter the test set too (Table 1 tests on original images)"),
     ]
 
+    @classmethod
+    def trained_on(cls, values):
+        """What a run with these parameters was trained on: ``LFC r4``, ``HFC r12``."""
+        return f"{COMPONENT_NAMES.get(values['component'], values['component'])} r{float(values['radius']):g}"
+
     @ablate.hookimpl
     def ablate_prepare_data(self, data, settings):
         args = self.args
         data.x_train = filtered(data.x_train, args.component, args.radius, settings.inclusive)
         if args.test:
             data.x_test = filtered(data.x_test, args.component, args.radius, settings.inclusive)
-
-    @ablate.hookimpl
-    def ablate_register_trained_on(self, register):
-        register(self.name, trained_on, help="the component and radius the training images were filtered to")
-
-
-def trained_on(params: dict) -> str:
-    """What a run with these parameters was trained on: ``LFC r4``, ``HFC r12``."""
-    values = {p.name: p.default for p in FrequencyFilter.params} | params
-    return f"{COMPONENT_NAMES.get(values['component'], values['component'])} r{float(values['radius']):g}"

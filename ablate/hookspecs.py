@@ -1,20 +1,27 @@
 """Every hook ablate calls, in the order a run meets them.
 
 Read top to bottom, this module is the life cycle of a study: plugins register
-models, datasets, probes, report layouts and their labels, and launchers once;
-then, for each run of a recipe, the run is configured and checked (also under
-``--dry-run``), handed to a launcher, its data loaded, its model built, trained
-batch by batch and epoch by epoch, and finally evaluated.
+models, datasets, report layouts, launchers and probes once; then, for each run
+of a recipe, the run is configured and checked (also under ``--dry-run``), handed
+to a launcher, its data loaded, its model built, trained batch by batch and epoch
+by epoch, and finally evaluated.
 
 Two kinds of hooks
 ------------------
 * **Registration hooks** (``ablate_register_*``) are called once on *every* loaded
-  plugin. They receive a ``register(...)`` callback instead of returning values, so
-  ablate knows which plugin gave what and can report duplicate names.
+  plugin, on an instance made for that purpose with default parameter values (as
+  is one when the class is checked at loading): a plugin's ``__init__`` must be
+  free of side effects. They receive a ``register(...)`` callback instead of
+  returning values, so ablate knows which plugin gave what and reports duplicates.
 * **Run hooks** (all the others) are called only on the run's plugins: those its
   recipe names, then every plugin whose class sets ``autoload = True`` (expansion
   adds them to the run's plugin list, so they are part of its config.json and its
   hash), each plugin instance holding that run's validated parameters in ``self.args``.
+
+What ablate only needs to *know* about a plugin is no hook but a class attribute or
+class method of ``ablate.Plugin``, read without an instance: ``extra_step_cost``,
+``batch_dependent_evaluation``, and how reports name what it made
+(``variant_heading``, ``variant_label``, ``trained_on``, ``train_examples``).
 
 Order: the recipe's order
 -------------------------
@@ -57,7 +64,8 @@ def ablate_register_models(register):
     ``register(name, factory, help="")``: ``factory(num_classes: int, width: float,
     parts: ablate.ModelParts) -> torch.nn.Module`` builds an untrained model whose
     forward takes float images ``(N, C, H, W)`` and returns logits ``(N, num_classes)``.
-    A name registered twice is an error naming both plugins. Returns nothing.
+    A name registered twice is a warning naming both plugins; the first is kept.
+    Returns nothing.
     """
 
 
@@ -69,9 +77,9 @@ def ablate_register_datasets(register):
     ``register(name, loader, help="")``: the setting ``dataset = "name"`` or
     ``"name:ARG"`` calls ``loader(arg: str | None, settings: ablate.Settings) ->
     ablate.Data`` (uint8 NCHW images and int64 labels, full size: ablate does the
-    stratified subsetting, and brings the images to ``settings.image_size`` when it is
-    set, unless the loader already did). The loader raises ``ablate.AblateError`` with a one-line
-    fix when the data is missing. Returns nothing.
+    stratified subsetting, and brings the images to ``settings.image_size`` when it
+    is set, unless the loader already did). The loader raises ``ablate.AblateError``
+    with a one-line fix when the data is missing. Returns nothing.
     """
 
 
@@ -85,53 +93,11 @@ def ablate_register_reports(register):
     ``function`` with the arguments it names, any of: ``study``
     (``ablate.report.Study``: the tidy results of all runs, recipe.json, run
     folders), ``console`` (``rich.console.Console``), ``formats`` (plot formats,
-    e.g. ``["png"]``), ``labels`` (``ablate.report.Labels``: what plugins
-    registered below), ``registry`` (the plugin registry), ``results`` and
+    e.g. ``["png"]``), ``labels`` (``ablate.report.Labels``: how the plugin
+    classes name their variants and training images), ``registry`` (the plugin registry), ``results`` and
     ``out_dir`` (``study.results``, ``study.out_dir``). It prints tables and writes
     plots (one file per format); ``ablate.report`` has the shared building blocks.
     Returns nothing.
-    """
-
-
-@hookspec
-def ablate_register_variants(register):
-    """Name the model variants a plugin offers to the final evaluation, for report tables.
-
-    Fires once, when a report first needs the labels. ``register(heading, label,
-    help="")``: ``label(variant: str) -> ablate.report.VariantLabel | None`` gives
-    the ``text`` (``"smoothing ρ=1"``), ``short`` text (``"ρ=1"``) and sort
-    ``order`` of a ``variant`` column value such as ``"smooth1.0"``, or ``None``
-    for a variant that is not its plugin's. It may name the trained model
-    (``"final"``) too. The first labeller that answers wins; a column whose
-    variants one labeller names all is headed ``heading``, otherwise ``variant``.
-    Unlabelled variants show their raw name. Returns nothing.
-    """
-
-
-@hookspec
-def ablate_register_trained_on(register):
-    """Say what a run's training images were, for Table 1's "trained on" column.
-
-    Fires once, when a report first needs the labels. ``register(plugin,
-    describe, help="")``: for each run that uses plugin ``plugin``,
-    ``describe(params: dict) -> str`` turns that plugin's parameters as recorded
-    in recipe.json into a short text (frequency_filter: ``"LFC r4"``). Runs that
-    use no such plugin were trained on the ``"original"`` images. Returns nothing.
-    """
-
-
-@hookspec
-def ablate_register_train_examples(register):
-    """Say what a run's training accuracy is measured on, when a plugin changes the training batch.
-
-    Fires once, when a report first needs the labels. The "train" curve and column
-    are the accuracy on the batches the model learnt from, after ``ablate_train_batch``:
-    mixed images for mix-up, adversarial examples for PGD. ``register(plugin,
-    describe, help="")``: for each run that uses plugin ``plugin``,
-    ``describe(params: dict) -> str`` turns that plugin's parameters as recorded in
-    recipe.json into a short text (pgd: ``"adversarial examples"``), or ``""`` when
-    these parameters leave the batch as it was. Reports then label that run's
-    training accuracy ``train (adversarial examples)``. Returns nothing.
     """
 
 
@@ -162,15 +128,12 @@ def ablate_register_probes(register):
     declares that argument), and returns a list of ``ablate.Variant(labels,
     images)``, the same labels in the same order for every chunk of images.
     ``labels`` are the results columns the variant's rows fill: ``component``
-    always, ``radius`` where it has one, and any other label becomes a column of
-    its own (an outer radius, a heat-map cell). ablate scales the variants as the
-    model sees them, caches them and adds ``split``, ``metric`` and ``value``;
-    variants that share one images tensor are evaluated once. The ``Probe`` also
-    says when it runs by default (``every="epochs"`` or ``"final"``), on how many
-    images (``limit``), and how reports show it (``components``, ``table``,
-    ``figure``). A run records the probes its setting ``probes`` lists, with the
-    parameters of ``probe_params`` (``--set NAME.PARAM=VALUE``). The study's
-    LFC/HFC split is the built-in probe ``split``. Returns nothing.
+    always, ``radius`` where it has one, any other as a column of its own. ablate
+    scales, caches and evaluates the variants (a shared images tensor once). The
+    ``Probe`` also says when it runs (``every``), on how many images (``limit``)
+    and how reports show it. A run records the probes its setting ``probes``
+    lists, with the parameters of ``probe_params`` (``--set NAME.PARAM=VALUE``);
+    the study's LFC/HFC split is the built-in probe ``split``. Returns nothing.
     """
 
 
@@ -197,7 +160,8 @@ def ablate_configure(settings, run_name):
 def ablate_check(settings, plugins):
     """Refuse combinations that cannot work, before anything is trained.
 
-    Fires once per run after ``ablate_configure``. ``plugins`` is the list of the
+    Fires once per run after ``ablate_configure`` (also under ``--dry-run``).
+    ``settings`` is the run's final ``ablate.Settings``; ``plugins`` is the list of the
     run's plugin names in recipe order. Raise ``ablate.AblateError`` with a one-line
     message naming the problem and the fix. Returns nothing.
     """
@@ -208,9 +172,10 @@ def ablate_prepare_data(data, settings):
     """Change the run's data once, before training (shuffle labels, filter images).
 
     Fires once per run after the dataset is loaded, subset and moved to the
-    run's device. ``data`` is an ``ablate.Data``; change its fields in place. Its
-    images are uint8 (0..255) or float (already scaled, 1.0 = white); ablate
-    scales both kinds the same way at batch time. Returns nothing.
+    run's device, with the run's ``settings``. ``data`` is an ``ablate.Data``;
+    change its fields in place. Its images are uint8 (0..255) or float (already
+    scaled, 1.0 = white); ablate scales both kinds the same way at batch time.
+    Returns nothing.
     """
 
 
@@ -218,9 +183,9 @@ def ablate_prepare_data(data, settings):
 def ablate_model_parts(parts, settings):
     """Choose the building blocks of the model before it is built.
 
-    Fires once per run before the model factory is called. ``parts`` is an
-    ``ablate.ModelParts``; set its fields in place (e.g. ``parts.norm`` to a
-    BatchNorm factory). Returns nothing.
+    Fires once per run before the model factory is called, with the run's
+    ``settings``. ``parts`` is an ``ablate.ModelParts``; set its fields in place
+    (e.g. ``parts.norm`` to a BatchNorm factory). Returns nothing.
     """
 
 
@@ -231,7 +196,7 @@ def ablate_modify_model(model, settings):
     Fires once per run after the model is built and initialised, before it is
     moved to the device and before the optimizer is made, and again when a
     checkpoint is loaded into a fresh model, so the change must be deterministic.
-    Change ``model`` in place; returns nothing.
+    Change ``model`` in place (``settings`` are the run's); returns nothing.
     """
 
 
@@ -239,9 +204,11 @@ def ablate_modify_model(model, settings):
 def ablate_optimizer(model, settings):
     """Make the optimizer. *First result*: the first non-None value is used.
 
-    Fires once per run after ``ablate_modify_model``. Return a
-    ``torch.optim.Optimizer`` over ``model.parameters()``, or ``None`` for ablate's
-    own (Adam or SGD from the settings).
+    Fires once per run after ``ablate_modify_model`` (on resuming too, before the
+    checkpoint's optimizer state is loaded), with the ``model`` on the run's device
+    and the run's ``settings``. Return a ``torch.optim.Optimizer`` over
+    ``model.parameters()``, to which the settings' learning-rate schedule applies,
+    or ``None`` for ablate's own (Adam or SGD from the settings).
     """
 
 
@@ -253,8 +220,8 @@ def ablate_optimizer(model, settings):
 def ablate_train_batch(batch, model, state):
     """Change a training batch before the forward pass (mix-up, adversarial examples).
 
-    Fires for every training batch, after scaling and augmentation, with the model
-    in train mode. ``batch`` is an ``ablate.Batch``: ``batch.x`` float images on
+    Fires for every training batch, after scaling and augmentation, with the
+    ``model`` in train mode. ``batch`` is an ``ablate.Batch``: ``batch.x`` float images on
     the device, ``batch.y`` int64 labels or float soft targets ``(N, classes)``;
     replace them in place. ``state`` is the ``ablate.TrainState``. Returns nothing.
     A plugin that puts the model in eval mode must put it back in train mode.
@@ -265,18 +232,22 @@ def ablate_train_batch(batch, model, state):
 def ablate_loss(logits, targets, state):
     """Compute the training loss. *First result*: the first non-None value is used.
 
-    Fires for every training batch after the forward pass. ``targets`` is what
-    ``batch.y`` held after ``ablate_train_batch``. Return a scalar tensor, or
-    ``None`` for cross-entropy (soft-target cross-entropy when targets are float).
+    Fires for every training batch after the forward pass. ``logits`` are the
+    model's output ``(N, classes)`` (bf16 under bf16 autocast); ``targets`` is
+    what ``batch.y`` held after ``ablate_train_batch``; ``state`` is the
+    ``ablate.TrainState``. Return a scalar tensor, or ``None`` for cross-entropy
+    (soft-target cross-entropy when targets are float).
     """
 
 
 @hookspec
 def ablate_after_step(model, loss, state):
-    """Observe or adjust the model after each optimizer step.
+    """Observe or adjust the model after each optimizer step (a weight constraint, an average of weights).
 
-    Fires after every training step; ``loss`` is the step's loss as a float.
-    Returns nothing.
+    Fires after every training step, with the ``model`` in train mode, the step's
+    ``loss`` (a detached 0-d tensor on the device: ``float(loss)`` waits for the GPU)
+    and the ``state`` (``state.step`` already counts this step). Change the model's
+    parameters in place, under ``torch.no_grad()``. Returns nothing.
     """
 
 
@@ -284,10 +255,11 @@ def ablate_after_step(model, loss, state):
 def ablate_epoch_end(model, state):
     """Add metrics at the end of an epoch.
 
-    Fires after each epoch's evaluation and probe, before the checkpoint is
-    written, with the model in eval mode. Return a list of metric rows (dicts
-    with ``split, component, radius, metric, value`` and optional extra columns),
-    or ``None``. ablate adds ``run`` and ``epoch``.
+    Fires after each epoch's evaluation and probe (and once before training, as
+    epoch 0), before the checkpoint is written, with the ``model`` in eval mode
+    and the ``state`` (``state.epoch``). Return a list of metric rows (dicts with
+    ``split, component, radius, metric, value`` and optional extra columns of the
+    plugin's own), or ``None``. ablate adds ``run`` and ``epoch``.
     """
 
 
@@ -313,8 +285,9 @@ def ablate_metrics(rows, state):
 def ablate_final_models(model, settings):
     """Offer variants of the trained model for the final evaluation (kernel smoothing).
 
-    Fires once after the last epoch. Return a dict ``{variant_name: model}`` of new
-    models (do not change ``model`` itself), or ``None``.
+    Fires once after the last epoch, with the trained ``model`` in eval mode and the
+    run's ``settings``. Return a dict ``{variant_name: model}`` of new models (do
+    not change ``model`` itself), or ``None``.
     """
 
 
@@ -324,6 +297,6 @@ def ablate_evaluate(models, data, state):
 
     Fires once after the last epoch. ``models`` maps variant names to models in
     eval mode, ``"final"`` being the trained model; ``data`` is the run's
-    ``ablate.Data``. Return a list of metric rows as for ``ablate_epoch_end``
+    ``ablate.Data``; ``state`` the ``ablate.TrainState``. Return a list of metric rows as for ``ablate_epoch_end``
     (put the variant name in a ``variant`` column), or ``None``.
     """

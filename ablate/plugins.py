@@ -2,8 +2,8 @@
 
 Built-in plugins are the modules of the ``ablate_plugins`` package (the ``plugins/``
 folder of the source tree); third-party plugins are entry points in the group
-``ablate``, each naming a :class:`Plugin` subclass. ``ABLATE_DISABLE_PLUGINS=a,b``
-skips plugins by name before they are imported.
+``ablate``, each naming a :class:`Plugin` subclass (:mod:`ablate.plugin_base`).
+``ABLATE_DISABLE_PLUGINS=a,b`` skips plugins by name before they are imported.
 
 A broken third-party plugin never takes the others down: one that fails to import
 (or calls ``sys.exit``), one named like a plugin already loaded, a registration hook
@@ -22,66 +22,17 @@ import os
 import pkgutil
 import sys
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from ablate import hookspecs
 from ablate.errors import AblateError
-from ablate.params import Param
+from ablate.plugin_base import Plugin
 
 ENTRY_POINT_GROUP = "ablate"
 REGISTER = "ablate_register_"
 BUILTIN = "built-in"
-
-class Plugin:
-    """Base class of every plugin.
-
-    A subclass sets ``name``, declares ``params`` (a list of :class:`Param`) and
-    implements hooks as methods marked ``@ablate.hookimpl``. One instance is made
-    per run that names the plugin, holding the run's validated parameter values
-    in ``self.args`` (a namespace: ``self.args.p``). With ``autoload = True`` the
-    plugin joins every run (after the listed plugins), with its default parameters
-    unless the recipe or ``--set`` gives others. A plugin that cannot change what
-    a run computes (a logger) sets ``affects_results = False``: it is listed in the
-    run's config.json and ``--dry-run``, but left out of the run's hash, so
-    installing it does not rename run folders.
-    """
-
-    name: str = ""
-    params: list[Param] = []
-    autoload: bool = False
-    affects_results: bool = True
-
-    def __init__(self, **values: Any) -> None:
-        self.args = SimpleNamespace(**{p.name: values.get(p.name, p.default) for p in self.params})
-
-    @classmethod
-    def extra_step_cost(cls, values: dict[str, Any]) -> float:
-        """Extra forward-backward passes a training step makes with this plugin and its validated ``values``,
-        counted in plain steps (0: about nothing extra; PGD-10: 10). Only the time estimates use it
-        (:func:`ablate.calibration.relative_step_cost`, where nothing was measured yet)."""
-        return 0.0
-
-    @classmethod
-    def batch_dependent_evaluation(cls, values: dict[str, Any]) -> bool:
-        """Whether the model this plugin makes with ``values`` classifies an image differently depending on
-        the other images of its evaluation batch (BatchNorm on batch statistics). Such a run's results then
-        depend on ``eval_batch_size``: a finished or half-finished run is refused at another one
-        (:mod:`ablate.run_conditions`)."""
-        return False
-
-    @classmethod
-    def validate(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
-        """Check ``values`` against the declared params; return them converted, defaults filled in."""
-        declared = {p.name: p for p in cls.params}
-        for key in values:
-            if key not in declared:
-                known = ", ".join(declared) or "none"
-                raise AblateError(f"{where}: plugin {cls.name!r} has no parameter {key!r}; its parameters: {known}")
-        return {name: (p.check(values[name], f"{where}.{name}") if name in values else p.default)
-                for name, p in declared.items()}
 
 
 @dataclass

@@ -15,7 +15,7 @@ official code fed its LFC/HFC test data and as the training images are fed.
 Figure 6 combines this plugin with ``batchnorm``.
 
 In reports, a run using this plugin was "trained on" ``LFC r4`` (or ``HFC r4``):
-Table 1's column, registered through ``ablate_register_trained_on``.
+Table 1's column, from the class method ``trained_on``.
 
 Not combinable with ``pgd``: the attack works in [0, 1] pixel space, and an HFC
 (signed) or LFC (may leave [0, 1]) is not such an image.
@@ -56,6 +56,11 @@ class FrequencyFilter(ablate.Plugin):
         Param("test", bool, False, "filter the test set too (Table 1 tests on original images)"),
     ]
 
+    @classmethod
+    def trained_on(cls, values):
+        """What a run with these parameters was trained on: ``LFC r4``, ``HFC r12``."""
+        return f"{COMPONENT_NAMES.get(values['component'], values['component'])} r{float(values['radius']):g}"
+
     @ablate.hookimpl
     def ablate_prepare_data(self, data, settings):
         args = self.args
@@ -63,13 +68,3 @@ class FrequencyFilter(ablate.Plugin):
         if args.test:
             test = filtered(data.x_test, args.component, args.radius, settings.inclusive)
             data.x_test = model_input(test, settings.normalize)     # fed unchanged, as the test originals are
-
-    @ablate.hookimpl
-    def ablate_register_trained_on(self, register):
-        register(self.name, trained_on, help="the component and radius the training images were filtered to")
-
-
-def trained_on(params: dict) -> str:
-    """What a run with these parameters was trained on: ``LFC r4``, ``HFC r12``."""
-    values = {p.name: p.default for p in FrequencyFilter.params} | params
-    return f"{COMPONENT_NAMES.get(values['component'], values['component'])} r{float(values['radius']):g}"

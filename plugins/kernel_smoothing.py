@@ -71,14 +71,16 @@ class KernelSmoothing(ablate.Plugin):
         Param("layers", str, "first", "'first': the first conv layer (paper); 'all': every conv "
               "with a kernel larger than 1x1", choices=LAYER_CHOICES),
     ]
+    variant_heading = "smoothing"
+
+    @classmethod
+    def variant_label(cls, variant):
+        """``smooth1.0`` is "smoothing ρ=1", the unsmoothed ``final`` "no smoothing" (:func:`smoothing_label`)."""
+        return smoothing_label(variant)
 
     @ablate.hookimpl
     def ablate_final_models(self, model, settings):
         return {variant_name(rho): smoothed_copy(model, float(rho), self.args.layers) for rho in self.args.rho}
-
-    @ablate.hookimpl
-    def ablate_register_variants(self, register):
-        register("smoothing", smoothing_label, help="kernel-smoothed models smooth{rho}, and the unsmoothed final")
 
     @ablate.hookimpl
     def ablate_register_reports(self, register):

@@ -13,7 +13,7 @@ mixes exactly as an uninterrupted one.
 
 In reports, the training accuracy of a mix-up run is accuracy on mixed images
 against their mixed labels' larger share: it is labelled ``train (mixed examples)``
-(registered through ``ablate_register_train_examples``).
+(its class method ``train_examples``).
 
 Order: list ``pgd`` before ``mixup`` (attack, then mix); the other order is refused
 because the attack needs integer labels.
@@ -43,6 +43,10 @@ class Mixup(ablate.Plugin):
               "0.5 = paper text", greater_than=0.0),
     ]
 
+    @classmethod
+    def train_examples(cls, values):
+        return "mixed examples"
+
     @ablate.hookimpl
     def ablate_train_batch(self, batch, model, state):
         x, y = batch.x, batch.y
@@ -51,7 +55,3 @@ class Mixup(ablate.Plugin):
         lam = float(Beta(concentration, concentration).sample())
         perm = torch.randperm(x.shape[0], device=x.device)
         batch.x, batch.y = mix(x, targets, lam, perm)
-
-    @ablate.hookimpl
-    def ablate_register_train_examples(self, register):
-        register(self.name, lambda params: "mixed examples", help="training accuracy is on mixed images")

@@ -35,8 +35,8 @@ Either way every module is back in its mode when the hook returns.
 
 Reports. The training accuracy of a PGD run is accuracy on the adversarial
 examples it trained on: it is labelled ``train (adversarial examples)`` (or
-``train (50% adversarial examples)`` with ``clean_fraction = 0.5``), registered
-through ``ablate_register_train_examples``.
+``train (50% adversarial examples)`` with ``clean_fraction = 0.5``), from the
+class method ``train_examples``.
 
 Order. The attack needs integer labels, so ``pgd`` must be listed before
 ``mixup`` (attack, then mix adversarial examples); the other order is refused
@@ -95,6 +95,14 @@ class PGD(ablate.Plugin):
             return 0.0
         return values["steps"] * (1 - values["clean_fraction"])
 
+    @classmethod
+    def train_examples(cls, values):
+        """What a PGD run's training accuracy is measured on: ``adversarial examples``, or their share."""
+        if values["steps"] == 0 or values["eps"] == 0 or values["clean_fraction"] >= 1:
+            return ""
+        share = 1 - values["clean_fraction"]
+        return "adversarial examples" if share == 1 else f"{100 * share:g}% adversarial examples"
+
     @property
     def step_size(self) -> float:
         return self.args.step_size or self.args.eps / 10
@@ -111,10 +119,6 @@ class PGD(ablate.Plugin):
             return
         adversarial = self.attack(model, batch.x[keep:], batch.y[keep:], state)
         batch.x = torch.cat([batch.x[:keep], adversarial]) if keep else adversarial
-
-    @ablate.hookimpl
-    def ablate_register_train_examples(self, register):
-        register(self.name, train_examples, help="training accuracy is on the adversarial examples")
 
     def check_range(self, x: torch.Tensor) -> None:
         low, high = float(x.min()), float(x.max())
@@ -138,12 +142,3 @@ class PGD(ablate.Plugin):
                                        dropout_training=train_mode)
         with model_mode(model, train_mode), torch.enable_grad(), precision(x.device, dtype):
             return attack(x.detach(), y).to(x.dtype)
-
-
-def train_examples(params: dict) -> str:
-    """What a PGD run's training accuracy is measured on: ``adversarial examples``, or the adversarial share."""
-    values = {p.name: p.default for p in PGD.params} | params
-    if values["steps"] == 0 or values["eps"] == 0 or values["clean_fraction"] >= 1:
-        return ""
-    share = 1 - values["clean_fraction"]
-    return "adversarial examples" if share == 1 else f"{100 * share:g}% adversarial examples"

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import ablate
+from ablate import models
 from ablate.testing import make_plugin, tiny_model
 from ablate_plugins.batchnorm import BatchNorm
 
@@ -50,7 +51,6 @@ def test_running_statistics_option():
 
 
 def test_real_models_get_batchnorm_and_keep_gamma_beta_after_init():
-    models = pytest.importorskip("ablate.models")
     settings = ablate.Settings(width=0.125)
     vanilla = models.build_model(settings, 10, ablate.ModelParts())
     assert batchnorms(vanilla) == []

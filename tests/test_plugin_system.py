@@ -163,16 +163,6 @@ def test_autoload_plugins_join_every_run_after_the_listed_ones(write_recipe):
     assert calls == ["logger"]
 
 
-def test_every_hook_is_documented():
-    from ablate import hookspecs
-
-    for name in dir(hookspecs):
-        if name.startswith("ablate_"):
-            doc = getattr(hookspecs, name).__doc__ or ""
-            assert "Fires" in doc, f"{name} does not say when it fires"
-            assert "Return" in doc or "return" in doc, f"{name} does not say what it may return"
-
-
 def test_reset_registry_rediscovers(monkeypatch):
     assert "mixup" in get_registry().plugins
     monkeypatch.setenv("ABLATE_DISABLE_PLUGINS", "mixup")

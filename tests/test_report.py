@@ -17,7 +17,7 @@ from ablate import AblateError
 from ablate import report
 from ablate.report.layouts import figure5_layout
 from ablate.schema import RESULT_COLUMNS
-from ablate_plugins.frequency_filter import trained_on
+from ablate_plugins.frequency_filter import FrequencyFilter
 
 EPOCHS = 3
 # Final accuracies per run: (split, component, radius) -> fraction. Earlier epochs
@@ -173,7 +173,9 @@ def test_table1_names_what_each_run_was_trained_on(tmp_path):
     rows = table_rows(console.export_text(clear=False))
     assert rows["lfc-radius4"] == ["LFC r4", "90.0▲", "40.0▲"]
     assert rows["hfc"] == ["HFC r12", "80.0▼", "20.0▼"]
-    assert trained_on({"component": "high", "radius": 16}) == "HFC r16"
+    assert FrequencyFilter.trained_on({"component": "high", "radius": 16, "test": False}) == "HFC r16"
+    labels = report.Labels({"frequency_filter": FrequencyFilter})
+    assert labels.training({"frequency_filter": {"radius": 4}}) == "LFC r4"      # defaults filled in: low
 
 
 ATTACKS = {   # run -> {variant: {(attack, eps): accuracy}}

@@ -1,8 +1,7 @@
-"""Plugins own their report features: layouts, variant labels and Table 1's "trained on" text."""
+"""Plugins own their report features: layouts (a hook), variant labels and Table 1's "trained on" text
+(class methods)."""
 
 from __future__ import annotations
-
-import re
 
 import pytest
 from click.testing import CliRunner
@@ -24,6 +23,7 @@ class Toy(ablate.Plugin):
 
     name = "toy"
     seen = {}
+    variant_heading = "precision"
 
     @ablate.hookimpl
     def ablate_register_reports(self, register):
@@ -33,19 +33,16 @@ class Toy(ablate.Plugin):
 
         register("toy", toy_layout, help="a test layout")
 
-    @ablate.hookimpl
-    def ablate_register_variants(self, register):
-        def label(variant):
-            if variant.startswith("quant"):
-                bits = int(variant.removeprefix("quant"))
-                return VariantLabel(f"{bits}-bit weights", f"{bits} bit", bits)
-            return None
+    @classmethod
+    def variant_label(cls, variant):
+        if variant.startswith("quant"):
+            bits = int(variant.removeprefix("quant"))
+            return VariantLabel(f"{bits}-bit weights", f"{bits} bit", bits)
+        return None
 
-        register("precision", label)
-
-    @ablate.hookimpl
-    def ablate_register_trained_on(self, register):
-        register("toy", lambda params: f"blurred σ={params['sigma']:g}")
+    @classmethod
+    def trained_on(cls, values):
+        return f"blurred σ={values['sigma']:g}"
 
 
 def registry_of(*classes) -> PluginRegistry:
@@ -63,7 +60,7 @@ def test_a_plugins_layout_is_used_for_a_recipe_that_names_it(tmp_path, ablate_pl
     assert result.exit_code == 0, result.output
     assert "toy layout: 46 numbers of vanilla" in result.output
     assert Toy.seen["runs"] == ["vanilla"]
-    assert "smoothing" in Toy.seen["labels"].variants       # kernel_smoothing's labels, from the same registry
+    assert Toy.seen["labels"].variant("smooth1.0") == "smoothing ρ=1"      # kernel_smoothing's, from the same registry
 
 
 def test_print_report_uses_the_registry_it_is_given(tmp_path):
@@ -72,7 +69,8 @@ def test_print_report_uses_the_registry_it_is_given(tmp_path):
     console = recording_console()
     print_report(out, console, registry=registry)
     assert "toy layout: 46 numbers of vanilla" in console.export_text()
-    assert Toy.seen["registry"] is registry and Toy.seen["labels"].variants.keys() == {"precision"}
+    assert Toy.seen["registry"] is registry and Toy.seen["labels"].plugins == {"toy": Toy}
+    assert Toy.seen["labels"].variant("smooth1.0") == "smooth1.0"          # kernel_smoothing is not in it
     with pytest.raises(AblateError, match="unknown report layout 'figure5'; known layouts: toy$"):
         print_report(out, console, layout="figure5", registry=registry)
 
@@ -145,27 +143,6 @@ def test_table1_shows_what_a_plugin_says_its_runs_trained_on(tmp_path, ablate_pl
     print_report(out, console, formats=["svg"])
     rows = table_rows(console.export_text())
     assert [rows[run][0] for run in ("blurred", "plain", "lfc")] == ["blurred σ=2", "original", "LFC r8"]
-
-
-def test_two_plugins_describing_the_same_plugins_runs_are_named(monkeypatch, capsys):
-    class Again(ablate.Plugin):
-        name = "again"
-
-        @ablate.hookimpl
-        def ablate_register_trained_on(self, register):
-            register("frequency_filter", lambda params: "twice")
-
-    from ablate_plugins.frequency_filter import FrequencyFilter
-
-    both = ("trained_on 'frequency_filter' is registered by both "
-            "'(again' and 'frequency_filter|frequency_filter' and 'again)'")
-    table = registry_of(FrequencyFilter, Again).registry("trained_on")      # a warning; the first one wins
-    assert len(table) == 1 and "frequency_filter" in table
-    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and re.search(both, warnings[0]) and "is kept" in warnings[0]
-    monkeypatch.setenv("ABLATE_STRICT_PLUGINS", "1")
-    with pytest.raises(AblateError, match=both):
-        registry_of(FrequencyFilter, Again).registry("trained_on")
 
 
 def test_training_accuracy_is_labelled_where_a_plugin_changes_the_training_batch(tmp_path):

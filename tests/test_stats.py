@@ -86,9 +86,49 @@ def test_summarize_names_an_unknown_reference():
         summarize(planted({"vanilla": 0.0}), by=["split"], reference="nope")
 
 
-def test_summarize_is_public_api():
+def holm_reference(p: list[float]) -> list[float]:
+    """Holm's step-down, written out here from its definition: the i-th smallest of m p-values is multiplied
+    by m - i (i from 0), never falls below the one before it, and is at most 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_summarize_gives_each_runs_t_interval_paired_effect_and_holm_adjusted_p():
+    """``ablate.summarize`` on hand-made results, every number recomputed here with scipy from the final
+    epoch's values of each seed: the runs' t intervals, their paired effects against vanilla (same seed,
+    same row), and Holm's adjustment over the table's three effects."""
     import ablate
-    assert ablate.summarize is summarize
+
+    finals = {"vanilla": [0.61, 0.64, 0.59, 0.66], "mixup": [0.66, 0.70, 0.62, 0.69],
+              "dropout": [0.60, 0.66, 0.58, 0.67], "batchnorm": [0.64, 0.69, 0.61, 0.71]}
+    rows = [{"run": run if seed == 0 else f"{run}-s{seed}", "seed": seed, "epoch": epoch, "split": "test",
+             "value": value - (0.3 if epoch == 1 else 0.0)}          # epoch 1 must not count
+            for run, values in finals.items() for seed, value in enumerate(values) for epoch in (2, 1)]
+    table = ablate.summarize(pd.DataFrame(rows), by=["split"], reference="vanilla").set_index("run")
+    assert list(table.index) == list(finals) and (table["n"] == 4).all()
+    for run, values in finals.items():
+        low, high = scipy_stats.t.interval(0.95, 3, loc=np.mean(values), scale=scipy_stats.sem(values))
+        assert table.loc[run, ["mean", "low", "high"]].tolist() == pytest.approx([np.mean(values), low, high])
+    p = {}
+    for run in ("mixup", "dropout", "batchnorm"):
+        diffs = np.subtract(finals[run], finals["vanilla"])
+        low, high = scipy_stats.t.interval(0.95, 3, loc=diffs.mean(), scale=scipy_stats.sem(diffs))
+        assert table.loc[run, ["effect", "effect_low", "effect_high", "effect_n"]].tolist() == pytest.approx(
+            [diffs.mean(), low, high, 4])
+        p[run] = scipy_stats.ttest_rel(finals[run], finals["vanilla"]).pvalue
+        assert table.loc[run, "p"] == pytest.approx(p[run], rel=1e-9)
+    assert np.isnan(table.loc["vanilla", "p"])                  # no effect of its own: not in the family
+    expected = dict(zip(p, holm_reference(list(p.values()))))
+    # batchnorm's 2 * p is below mixup's 3 * p: the step-down lifts it to mixup's; dropout's stays unmarked
+    assert 2 * p["batchnorm"] < 3 * p["mixup"] < 0.05 < expected["dropout"]
+    assert expected["batchnorm"] == pytest.approx(3 * p["mixup"])
+    for run, value in expected.items():
+        assert table.loc[run, "p_adjusted"] == pytest.approx(value, rel=1e-9)
+        assert table.loc[run, "marked"] == (value < 0.05)
 
 
 # --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ calls :func:`compare`. Layouts are registered through ``ablate_register_reports`
 the engine's own by the built-in plugin ``reports``, others by the plugin that
 owns them, so a new layout is one file in one place. A layout is called with the
 arguments it names, as hooks are: ``study``, ``console``, ``formats``,
-``labels`` (the variant and training labels plugins registered), ``registry``,
+``labels`` (how the plugin classes name variants and training images), ``registry``,
 and the older ``results`` and ``out_dir``.
 
 The names below are the building blocks layouts share (summary tables with best

@@ -2,7 +2,7 @@
 
 The rows come from the ``attack``, ``eps`` and ``variant`` columns of the results
 (see ``ablate_evaluate``); a blank variant is the trained model, ``final``.
-Variants are ordered and named through the registered :class:`Labels`.
+Variants are ordered and named by the plugins, through :class:`Labels`.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def curves_layout(study: Study, console: Console, formats, name: str, title: str
     tables and figures (with the ``registry`` that registered them). With several seeds, the table shows
     confidence intervals and an effect table follows, against the first of ``reference`` the study has
     (else its first run). Runs whose training batches a plugin changed (mix-up, PGD) have their training
-    accuracy labelled, from the ``labels`` plugins registered."""
+    accuracy labelled, as their plugins name it (``labels``)."""
     columns = figure3_columns(study.results) if probe_split == "train" else figure5_columns(study.results)
     frame = summary_frame(study.results, study.runs, columns)
     extra = train_examples(study, labels)
@@ -92,7 +92,7 @@ def generic_layout(study: Study, console: Console, formats, labels: Labels, regi
 def table1_layout(study: Study, console: Console, formats, labels: Labels) -> None:
     """Table 1: models trained on the LFC or HFC at radius r; train accuracy, original test accuracy.
 
-    What each run was trained on is the registered ``trained_on`` description of
+    What each run was trained on is the ``trained_on`` description (a plugin class method) of
     its plugins (frequency_filter's ``LFC r4``), ``original`` for a run with none.
     """
     frame = summary_frame(study.results, study.runs,

@@ -164,8 +164,10 @@ def ablate_register_probes(register):
     ``labels`` are the results columns the variant's rows fill: ``component``
     always, ``radius`` where it has one, and any other label becomes a column of
     its own (an outer radius, a heat-map cell). ablate scales the variants as the
-    model sees them, caches them and adds ``split``, ``metric`` and ``value``;
-    variants that share one images tensor are evaluated once. The ``Probe`` also
+    model sees them (by the run's ``normalize``, except a ``Variant(...,
+    rescale=False)``, already the model's input), caches them and adds ``split``,
+    ``metric`` and ``value``; variants that share one images tensor are evaluated
+    once. The ``Probe`` also
     says when it runs by default (``every="epochs"`` or ``"final"``), on how many
     images (``limit``), and how reports show it (``components``, ``table``,
     ``figure``). A run records the probes its setting ``probes`` lists, with the

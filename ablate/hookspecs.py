@@ -129,11 +129,13 @@ def ablate_register_probes(register):
     images)``, the same labels in the same order for every chunk of images.
     ``labels`` are the results columns the variant's rows fill: ``component``
     always, ``radius`` where it has one, any other as a column of its own. ablate
-    scales, caches and evaluates the variants (a shared images tensor once). The
-    ``Probe`` also says when it runs (``every``), on how many images (``limit``)
-    and how reports show it. A run records the probes its setting ``probes``
-    lists, with the parameters of ``probe_params`` (``--set NAME.PARAM=VALUE``);
-    the study's LFC/HFC split is the built-in probe ``split``. Returns nothing.
+    scales the variants as the model sees them (by the run's ``normalize``, except a
+    ``Variant(..., rescale=False)``, already the model's input), caches and evaluates
+    them (a shared images tensor once). The ``Probe`` also says when it runs
+    (``every``), on how many images (``limit``) and how reports show it. A run
+    records the probes its setting ``probes`` lists, with the parameters of
+    ``probe_params`` (``--set NAME.PARAM=VALUE``); the study's LFC/HFC split is the
+    built-in probe ``split``. Returns nothing.
     """
 
 

@@ -68,7 +68,8 @@ class Prober:
     one call per chunk of images, and kept scaled by
     :func:`ablate.scaling.model_input` with ``normalize`` (a variant image that is
     FFT round-off of its original becomes exactly zero first, so that ``"max"``
-    does not stretch noise into a picture: :func:`ablate.scaling.without_round_off`),
+    does not stretch noise into a picture: :func:`ablate.scaling.without_round_off`;
+    a variant made with ``rescale=False`` is kept as it is: :func:`as_model_input`),
     unless they would take more than ``max_bytes`` (default: a share of the memory free on the device
     now, :func:`ablate.device.probe_budget`): then each pass makes them again, chunk by chunk (same
     results, slower). They are kept as float32, or as ``cache_dtype = torch.bfloat16`` (half the memory)
@@ -157,7 +158,7 @@ class Prober:
         if [v.labels for v in variants] != self.labels or shared_images(variants) != self.source:
             raise AblateError(f"{self.where}: the probe gave other variants for images {start}:{stop} than "
                               f"for the first image; a probe must give the same variants for every chunk")
-        return [model_input(without_round_off(variants[k].images, images), self.normalize) for k in self.firsts]
+        return [as_model_input(variants[k], images, self.normalize) for k in self.firsts]
 
     def variant_groups(self, start: int, stop: int) -> Iterator[tuple[int, list[torch.Tensor]]]:
         """The distinct variants of images ``start:stop``, ``group`` at a time: (number of the group's first
@@ -248,9 +249,18 @@ def planned_probers(planned: Sequence[PlannedProbe], splits: dict[str, tuple[tor
 
 
 def shared_images(variants: list[Variant]) -> list[int]:
-    """For each variant, the number of the distinct images tensor it holds (0, 1, ... in first-seen order)."""
-    seen: dict[int, int] = {}
-    return [seen.setdefault(id(v.images), len(seen)) for v in variants]
+    """For each variant, the number of the distinct images tensor it holds (0, 1, ... in first-seen order);
+    one tensor given once to be rescaled and once not is two."""
+    seen: dict[tuple[int, bool], int] = {}
+    return [seen.setdefault((id(v.images), v.rescale), len(seen)) for v in variants]
+
+
+def as_model_input(variant: Variant, originals: torch.Tensor, normalize: str) -> torch.Tensor:
+    """A variant's images as the model sees them: scaled by ``normalize`` after :func:`without_round_off`
+    (against ``originals``, the images it was made from), or as they are when it says ``rescale=False``."""
+    if not variant.rescale:
+        return model_input(variant.images, "none")
+    return model_input(without_round_off(variant.images, originals), normalize)
 
 
 # --------------------------------------------------------------------------

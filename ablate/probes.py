@@ -48,10 +48,16 @@ class Variant:
     (``{"component": "low", "radius": 4}``); ``images``: float ``(n, C, H, W)``,
     as many images as the probe was given, on the same pixel scale (1.0 = white;
     the values may leave 0..1, e.g. a signed HFC).
+    ``rescale``: True (a component of the image, as the LFC and HFC): scaled by the run's
+    ``normalize`` like the images the model trained on; False: the images are already
+    the model's input, pixels as the probe made them (``normalize = "none"``'s scale),
+    for a perturbation defined on pixels in [0, 1] that a per-image rescale would
+    change (the Fourier heat map's ``clip(x + noise, 0, 1)``).
     """
 
     labels: dict[str, Any]
     images: torch.Tensor
+    rescale: bool = True
 
 
 @dataclass(frozen=True)

@@ -8,25 +8,33 @@ per frequency::
 
 ``U_ij`` is the real Fourier basis image of frequency ``(i, j)``: ``cos(2 pi (i m / H
 + j n / W))`` over pixels ``(m, n)``, which is what ``irfft2`` of a one-hot half
-spectrum gives (gatheluck/FourierHeatmap, ``spectrum_to_basis``), scaled to unit L2
-norm. Conventions, with their sources:
+spectrum gives (gatheluck/FourierHeatmap ``fhmap/fourier/basis.py``, ``spectrum_to_basis``),
+scaled to unit L2 norm. (google-research ``frequency_analysis/freq_heatmap.py``,
+``_get_fourier_basis``, lines ~48-86, puts ``0.5 +- 0.5j`` on the pair instead: the same
+frequency and norm, its phase shifted by 45 degrees.) Conventions, with their sources:
 
 * ``eps = 4`` for 32x32 CIFAR-10 on pixels in [0, 1] (Yin et al., Section 3; the
   public code's ``eps: float = 4.0``; the paper uses 15.7 for ImageNet);
 * ``norm = "channel"`` (default, the public code): the same unit-norm 2-D basis is
   added to each channel, so each channel's noise has L2 norm ``eps``; ``"image"``:
   the noise of all channels together has norm ``eps`` (``eps / sqrt(C)`` a channel);
-* ``sign = "channel"`` (default, the public code's ``AddFourierNoise``: one random
-  sign per channel, drawn anew for each image); ``"image"``: one sign per image;
-* the noise is added to pixels in [0, 1] and clipped to [0, 1] before the model's
-  own scaling (the public code adds it after ``ToTensor``, before ``Normalize``).
+* ``sign = "channel"`` (default: one random sign per image and channel, drawn anew
+  for each frequency, as gatheluck's ``fhmap/fourier/noise.py``, ``AddFourierNoise``, lines
+  28-36, and freq_heatmap.py's ``_generate_perturbed_images(rand_flip=True)``, lines
+  ~155-164); ``"image"``: one sign per image;
+* ``x`` is the image's pixels in [0, 1] (uint8 / 255); the noisy image is clipped to
+  [0, 1] (noise.py line 36, freq_heatmap.py ~166-167) and reaches the model as it
+  is, whatever the run's ``normalize``: the variants say ``rescale=False``, so no
+  ``"max"`` rescale by the image's own maximum (a contrast change on top of the
+  perturbation) comes after; only the model's own preprocessing does (the public
+  code adds the noise after ``ToTensor`` and before ``Normalize``).
 
-Signs are a hash of (seed, image index, cell, channel): the same numbers whatever
-the chunking or device. ``U_ij`` and ``U_-i-j`` are the same image (conjugate
-symmetry), so each pair is evaluated once: the probe gives both cells one images
-tensor and :class:`ablate.probe.Prober` evaluates it once. ``window`` keeps only
-the central ``window x window`` (lowest) frequencies: a full map of a 224x224 image
-has ~25 000 cells (Yin et al. show the central 63x63 for ImageNet).
+Signs are a hash of (seed, image index, cell, channel) (:func:`random_signs` gives the
+rule): the same numbers whatever the chunking or device. ``U_ij`` and ``U_-i-j`` are the
+same image (conjugate symmetry), so each pair is evaluated once: the probe gives both
+cells one images tensor and :class:`ablate.probe.Prober` evaluates it once. ``window``
+keeps only the central ``window x window`` (lowest) frequencies: a full map of a 224x224
+image has ~25 000 cells (Yin et al. show the central 63x63 for ImageNet).
 
 Rows: component ``fourier`` with ``row`` and ``col`` the cell in the fftshifted map
 (zero frequency at ``(H//2, W//2)``, as split's centre); error = 1 - accuracy.
@@ -87,7 +95,15 @@ def basis(h: int, w: int, frequencies, device) -> torch.Tensor:
 
 
 def random_signs(seed: int, index: torch.Tensor, cell_ids: torch.Tensor, channels: int) -> torch.Tensor:
-    """+-1 of shape ``(n, K, channels)``: a splitmix64-style hash of (seed, image, cell, channel)."""
+    """+-1 of shape ``(n, K, channels)``: a splitmix64-style hash of (seed, image, cell, channel).
+
+    The rule, in two's-complement int64 arithmetic (products wrap, ``>>`` keeps the sign): ``key =
+    (image * 1_000_003 + cell) * 131 + channel``; ``z = key + (seed + 1) * 0x9E3779B97F4A7C15``; ``z = (z ^
+    (z >> 30)) * 0xBF58476D1CE4E5B9``; ``z = (z ^ (z >> 27)) * 0x94D049BB133111EB``; ``z ^= z >> 31``; the sign
+    is -1 when bit 17 of ``z`` is set, else +1. ``image`` is the position in the split, ``channel`` is 0 for
+    ``sign = "image"``, and :func:`heatmap` passes as ``cell`` ``(u mod H) * W + (v mod W)`` of the first cell,
+    in row-major order of the window, of the pair of conjugate twins.
+    """
     def signed(value: int) -> int:
         value &= MASK
         return value - (1 << 64) if value >= 1 << 63 else value
@@ -102,7 +118,8 @@ def random_signs(seed: int, index: torch.Tensor, cell_ids: torch.Tensor, channel
 
 
 def heatmap(images, index, eps=4.0, window=0, sign="channel", norm="channel", seed=0):
-    """One variant per cell of the window: the images plus ``eps`` times that cell's basis, clipped to [0, 1].
+    """One variant per cell of the window: the images plus ``eps`` times that cell's basis, clipped to [0, 1],
+    given to the model as they are (``rescale=False``).
 
     A cell and its twin share one images tensor, so each pair is evaluated once.
     """
@@ -117,8 +134,8 @@ def heatmap(images, index, eps=4.0, window=0, sign="channel", norm="channel", se
     noise = scale * signs[..., None, None] * patterns[None, :, None]              # (n, D, C or 1, h, w)
     noisy = (images[:, None] + noise).clamp_(0.0, 1.0)
     shared = {k: noisy[:, d] for d, k in enumerate(distinct)}
-    return [ablate.Variant({"component": COMPONENT, "row": u + h // 2, "col": v + w // 2}, shared[twin[k]])
-            for k, (u, v) in enumerate(found)]
+    return [ablate.Variant({"component": COMPONENT, "row": u + h // 2, "col": v + w // 2}, shared[twin[k]],
+                           rescale=False) for k, (u, v) in enumerate(found)]
 
 
 # --------------------------------------------------------------------------

@@ -40,13 +40,15 @@ BUILTIN_FOLDERS = {
     ("figure5", "quick"): {
         "adversarial-caf8f870", "batchnorm-10f4281f", "dropout-43aeecb1", "mixup-b8bbc0df",
         "vanilla-6c2a8dba"},
-    # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22
+    # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22.
+    # Issue 23 trains all its runs on pixels / 255 (normalize = "none", as its adversarial run already did):
+    # every other run was renamed then.
     ("fourier", "paper"): {
-        "adversarial-4eae795f", "batchnorm-bd862101", "gaussian-c3554305", "mixup-65695817",
-        "vanilla-12e86689"},
+        "adversarial-4eae795f", "batchnorm-52258cdb", "gaussian-87409a0e", "mixup-e2b15a3c",
+        "vanilla-f841ad20"},
     ("fourier", "quick"): {
-        "adversarial-34431e7c", "batchnorm-9430bb63", "gaussian-80ed02af", "mixup-7873ac7c",
-        "vanilla-988f40dd"},
+        "adversarial-34431e7c", "batchnorm-70a0c175", "gaussian-8acfae5d", "mixup-bd8bf1c9",
+        "vanilla-499a94f0"},
     ("table1", "paper"): {
         "hfc-radius12-45d9c040", "hfc-radius16-8493126c", "hfc-radius4-d9474004", "hfc-radius8-3869f278",
         "lfc-radius12-f504a754", "lfc-radius16-cd9afe4a", "lfc-radius4-fd4067f6", "lfc-radius8-3aa95563"},

@@ -294,6 +294,36 @@ def test_a_probe_limit_on_class_sorted_data_holds_every_class(data):
     assert torch.equal(whole.y, y)                                  # a limit past the split takes all of it
 
 
+class Recorder(nn.Module):
+    """Keeps every batch it is given; answers class 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return torch.zeros(len(x), 3)
+
+
+def dimmed(images):
+    """One tensor twice: as a component the run's scaling applies to, and as the model's input already."""
+    made = images * 0.6
+    return [ablate.Variant({"component": "scaled"}, made), ablate.Variant({"component": "as_is"}, made, rescale=False)]
+
+
+def test_a_variant_made_with_rescale_false_reaches_the_model_as_it_is(data):
+    x, y = data
+    made = to_float(x) * 0.6
+    assert not torch.allclose(model_input(made, "max"), made)          # "max" would change it
+    for normalize in ("max", "none"):
+        recorder = Recorder()
+        Prober(x, y, dimmed, normalize=normalize, batch_size=N, originals=False)(recorder)
+        assert len(recorder.seen) == 2, normalize             # the shared tensor is evaluated once per flag
+        assert torch.allclose(recorder.seen[0], model_input(made, normalize), atol=1e-6)
+        assert torch.allclose(recorder.seen[1], made, atol=1e-6)
+
+
 @pytest.mark.parametrize("function, message", [
     (lambda images: images, "must return a list of ablate.Variant"),
     (lambda images: [ablate.Variant({"radius": 1}, images)], "need a 'component'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,9 +15,8 @@ from ablate.plugins import get_registry
 from ablate.probe import Prober
 from ablate.probes import plan_probe
 from ablate.report.results import tidy
-from ablate.scaling import model_input
 from ablate.schema import results_frame
-from ablate_plugins.fourier import basis, cells, heatmap, random_signs
+from ablate_plugins.fourier import basis, cells, heatmap
 
 SIZE = 8
 
@@ -98,23 +98,103 @@ def test_sign_and_norm_conventions(sign, norm):
         assert same.all() if sign == "image" else not same.all()
 
 
-def plain_loop(model, x, y, eps, normalize, seed=0):
-    """The heat map cell by cell, as the public code computes it: one forward pass per frequency."""
+# --------------------------------------------------------------------------
+# An independent reference, from the sources (google-research frequency_analysis/freq_heatmap.py,
+# gatheluck fhmap/fourier/noise.py) and the sign rule random_signs documents; nothing from fourier.py
+# --------------------------------------------------------------------------
+
+def documented_sign(seed: int, image: int, cell: int, channel: int) -> float:
+    """random_signs's documented rule, in Python integers wrapped to int64 by hand."""
+    def int64(value: int) -> int:
+        value &= (1 << 64) - 1
+        return value - (1 << 64) if value >> 63 else value
+
+    z = int64((image * 1_000_003 + cell) * 131 + channel + (seed + 1) * 0x9E3779B97F4A7C15)
+    z = int64((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9)
+    z = int64((z ^ (z >> 27)) * 0x94D049BB133111EB)
+    z ^= z >> 31
+    return -1.0 if (z >> 17) & 1 else 1.0
+
+
+def shifted_cells(h: int, w: int) -> dict[tuple[int, int], tuple[int, int]]:
+    """``{(row, col) of the fftshifted map: (a, b), its frequency as an index of fft2's output}``,
+    read off numpy's fftshift of an index grid."""
+    grid = np.fft.fftshift(np.arange(h * w).reshape(h, w))
+    return {(row, col): divmod(int(grid[row, col]), w) for row in range(h) for col in range(w)}
+
+
+def unit_pattern(a: int, b: int, h: int, w: int) -> torch.Tensor:
+    """The real image of one frequency: ifft2 of a one-hot spectrum plus its conjugate twin, unit L2 norm."""
+    spectrum = np.zeros((h, w), dtype=complex)
+    spectrum[a, b] = 1
+    spectrum[-a % h, -b % w] = 1                  # the same bin when the frequency is its own twin
+    image = np.fft.ifft2(spectrum).real
+    return torch.from_numpy(image / np.linalg.norm(image))
+
+
+def reference_inputs(x: torch.Tensor, eps: float, seed: int = 0, sign: str = "channel",
+                     norm: str = "channel") -> dict[tuple[int, int], torch.Tensor]:
+    """``{(row, col): clip(x + eps * sign * U, 0, 1)}`` for every cell of the full map, ``x`` = uint8 / 255;
+    one sign per image and channel (or per image), the pair of twins signed by its first cell in row-major
+    order of the map."""
     n, channels, h, w = x.shape
-    found, twin = cells(h, w, 0)
+    pixels = x.double() / 255
+    cells = shifted_cells(h, w)
+    position = {frequency: cell for cell, frequency in cells.items()}
+    scale = eps if norm == "channel" else eps / math.sqrt(channels)
+    inputs = {}
+    for cell, (a, b) in cells.items():
+        first_a, first_b = cells[min(cell, position[(-a % h, -b % w)])]
+        signs = torch.tensor([[documented_sign(seed, i, first_a * w + first_b, k if sign == "channel" else 0)
+                               for k in range(channels)] for i in range(n)], dtype=torch.float64)
+        inputs[cell] = (pixels + scale * signs[:, :, None, None] * unit_pattern(a, b, h, w)).clamp(0, 1)
+    return inputs
+
+
+class Recorder(nn.Module):
+    """A model that keeps every batch it is given and answers class 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().double().clone())
+        return torch.zeros(len(x), 2)
+
+
+@pytest.mark.parametrize("sign, norm", [("channel", "channel"), ("image", "image")])
+def test_the_model_sees_clip_of_x_plus_the_noise_under_every_normalize(sign, norm):
+    # dark images: no noisy image reaches 1, so a rescale by the image's maximum ("max") would show
+    x = torch.randint(20, 160, (5, 3, SIZE, SIZE), generator=torch.Generator().manual_seed(4), dtype=torch.uint8)
+    expected = reference_inputs(x, 2.0, seed=7, sign=sign, norm=norm)
+    assert max(float(image.amax()) for image in expected.values()) < 0.99
+    assert min(float(image.amin()) for image in expected.values()) == 0.0          # some pixels are clipped
+    probe = planned({"eps": 2.0, "seed": 7, "sign": sign, "norm": norm})
+    for normalize in ("max", "none"):
+        recorder = Recorder()
+        Prober(x, torch.zeros(5, dtype=torch.long), probe.variants, normalize=normalize, batch_size=64,
+               originals=False)(recorder)
+        assert len(recorder.seen) == (SIZE * SIZE + 4) // 2                  # each pair of twins once
+        frequency = shifted_cells(SIZE, SIZE)
+        covered = set()
+        for seen in recorder.seen:
+            matches = sorted(cell for cell, image in expected.items() if torch.allclose(seen, image, atol=1e-6))
+            pair = {frequency[cell] for cell in matches}
+            (a, b) = frequency[matches[0]]                                     # no match: IndexError
+            assert pair == {(a, b), (-a % SIZE, -b % SIZE)}, (normalize, matches)     # a cell and its twin
+            covered |= set(matches)
+        assert covered == set(expected), normalize
+
+
+def plain_loop(model, x, y, eps, seed=0):
+    """The heat map cell by cell, as the public code computes it: one forward pass per frequency, the noisy
+    pixels given to the model as they are."""
     result = {}
-    for k, (u, v) in enumerate(found):
-        ru, rv = found[twin[k]]
-        onehot = torch.zeros(h, w, dtype=torch.complex128)
-        onehot[u % h, v % w] = 1
-        mode = torch.fft.ifft2(onehot).real
-        pattern = (mode / mode.norm()).float()
-        signs = random_signs(seed, torch.arange(n), torch.tensor([(ru % h) * w + rv % w]), channels)[:, 0]
-        noisy = (x + eps * signs[..., None, None] * pattern).clamp(0, 1)
+    for cell, noisy in reference_inputs(x, eps, seed).items():
         with torch.no_grad():
-            logits = model(model_input(noisy, normalize))
-        result[(u + h // 2, v + w // 2)] = ((logits.argmax(1) == y).double().mean().item(),
-                                            F.cross_entropy(logits, y).item())
+            logits = model(noisy.float())
+        result[cell] = ((logits.argmax(1) == y).double().mean().item(), F.cross_entropy(logits, y).item())
     return result
 
 
@@ -124,16 +204,17 @@ def test_the_batched_probe_matches_a_plain_per_cell_loop(normalize):
     x = torch.randint(0, 256, (9, 3, SIZE, SIZE), generator=gen, dtype=torch.uint8)
     y = torch.randint(0, 3, (9,), generator=gen)
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * SIZE * SIZE, 3))
-    expected = plain_loop(model, x.float() / 255, y, 2.0, normalize)
+    expected = plain_loop(model, x, y, 2.0)
     cached = Prober(x, y, planned({"eps": 2.0}).variants, normalize=normalize, batch_size=64, originals=False)
     chunked = Prober(x, y, planned({"eps": 2.0}).variants, normalize=normalize, batch_size=7, originals=False,
                      max_bytes=4 * 3 * SIZE * SIZE * 40 * 4)
     assert not chunked.cached
     for result in (cached(model).rows, chunked(model).rows):
         got = {(r["row"], r["col"], r["metric"]): r["value"] for r in result}
+        assert len(got) == 2 * len(expected)
         for (row, col), (accuracy, loss) in expected.items():
             assert got[(row, col, "accuracy")] == pytest.approx(accuracy, abs=1e-6)
-            assert got[(row, col, "loss")] == pytest.approx(loss, abs=1e-6)
+            assert got[(row, col, "loss")] == pytest.approx(loss, abs=1e-5)
 
 
 def test_window_keeps_the_central_frequencies_and_the_report_draws_the_map():

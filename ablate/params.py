@@ -18,6 +18,16 @@ from typing import Any
 from ablate.errors import AblateError
 
 
+class Required:
+    """The default of a parameter that has none: the recipe or ``--set`` must give it (see :data:`REQUIRED`)."""
+
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED = Required()        # Param(..., default=REQUIRED): no value is assumed for the user
+
+
 class Number:
     """Item type of a list of plain numbers (radii): whole values are kept as int (4.0 -> 4), others as
     float, so that ``[4, 8]`` and ``[4.0, 8.0]`` are one value and one run hash."""
@@ -42,6 +52,10 @@ class Param:
     * ``pattern``: a regular expression a string must match in full (``help`` then
       says in words what is allowed);
     * ``finite``: NaN and infinity are refused unless this is False.
+
+    ``default = REQUIRED`` declares a parameter with no default: where the source a
+    value would come from has not been read (or gives none), ablate asks rather than
+    assumes.
 
     Identity (docs/recipes.md): ``affects_results = False`` keeps a parameter that
     cannot change results (a device, a log folder) out of a run's hash; ``since``
@@ -79,7 +93,8 @@ class Param:
         return f"list of {_TYPE_NAMES[self.items]}" if self.type is list and self.items else name
 
     def describe(self) -> dict:
-        info = {"name": self.name, "type": self.type_name(), "default": self.default, "help": self.help}
+        info = {"name": self.name, "type": self.type_name(),
+                "default": "required" if self.default is REQUIRED else self.default, "help": self.help}
         if self.choices:
             info["choices"] = list(self.choices)
         bounds = {"minimum": self.minimum, "maximum": self.maximum, "greater_than": self.greater_than,

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.params import Param
+from ablate.params import REQUIRED, Param
 
 
 class Plugin:
@@ -92,5 +92,11 @@ class Plugin:
             if key not in declared:
                 known = ", ".join(declared) or "none"
                 raise AblateError(f"{where}: plugin {cls.name!r} has no parameter {key!r}; its parameters: {known}")
+        missing = [p for p in cls.params if p.default is REQUIRED and p.name not in values]
+        if missing:
+            p = missing[0]
+            raise AblateError(f"{where}: plugin {cls.name!r} needs {p.name!r} ({p.help}), which has no default; "
+                              f"give it, e.g. [runs.plugins.{cls.name}] {p.name} = VALUE or --set "
+                              f"{cls.name}.{p.name}=VALUE")
         return {name: (p.check(values[name], f"{where}.{name}") if name in values else p.default)
                 for name, p in declared.items()}

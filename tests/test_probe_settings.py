@@ -215,3 +215,17 @@ def test_gaussian_noise_adds_clipped_noise_of_the_asked_size():
     batch = ablate.Batch(x=x.clone(), y=torch.zeros(64, dtype=torch.long))
     GaussianNoise(sigma=0.0).ablate_train_batch(batch=batch, model=None, state=None)
     assert torch.equal(batch.x, x)
+
+
+def test_gaussian_noise_sigma_has_no_assumed_default(tmp_path):
+    """Yin et al.'s noise level is not read from their text yet: a run must state it (issue 23)."""
+    from ablate_plugins.gaussian_noise import GaussianNoise
+
+    recipe = tmp_path / "noise.toml"
+    recipe.write_text('[settings]\ndataset = "synthetic"\n[[runs]]\nname = "g"\nplugins = ["gaussian_noise"]\n')
+    refused = CliRunner().invoke(cli, ["recipe", str(recipe), "--dry-run", "--out", str(tmp_path / "out")])
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "gaussian_noise" in refused.output and "'sigma'" in refused.output and "no default" in refused.output
+    assert GaussianNoise.validate({"sigma": 0.1}, "here")["sigma"] == 0.1
+    described = next(p for p in GaussianNoise.params if p.name == "sigma").describe()
+    assert described["default"] == "required"

@@ -130,7 +130,7 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
     """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
     from ablate.checkpoint import load_checkpoint
     from ablate.datasets import load_full
-    from ablate.trainer import load_trained
+    from ablate.trained import load_trained
 
     state = load_checkpoint(checkpoint) or {}
     trained = state.get("settings")

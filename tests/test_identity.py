@@ -250,7 +250,7 @@ def test_changing_a_default_changes_the_identity(write_recipe, ablate_plugin):
 
 def test_a_model_trained_with_a_logger_loads_after_the_logger_is_uninstalled(write_recipe, ablate_plugin, tmp_path):
     from ablate.plugins import get_registry
-    from ablate.trainer import load_trained
+    from ablate.trained import load_trained
 
     cls, _ = autoloaded(affects_results=False)
     ablate_plugin(cls)

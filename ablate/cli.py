@@ -87,7 +87,8 @@ def recipes(scales, estimate) -> None:
     ~/.cache/ablate/calibration.json. Until then a rough figure, marked (rough): the models' FLOPs at a
     typical speed of this kind of device; `?` where the data set's size is unknown.
     """
-    from ablate.calibration import builtin_overview, cache_path, overview_table
+    from ablate.calibration import cache_path
+    from ablate.recipe_overview import builtin_overview, overview_table
     from ablate.plugins import get_registry
 
     def say(text: str) -> None:

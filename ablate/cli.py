@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from ablate.errors import AblateError
@@ -127,10 +126,12 @@ def recipes(scales, estimate) -> None:
 def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
+    from ablate.device import resolve_device
+    from ablate.plan_table import plan_table, print_plan
+    from ablate.preflight import check_against_data, check_out_folder
     from ablate.progress import ConsoleProgress
     from ablate.recipe import parse_assignment
-    from ablate.runner import check_against_data, check_out_folder, plan_table, prepare, run_study
-    from ablate.device import resolve_device
+    from ablate.runner import prepare, run_study
 
     overrides = list(overrides)
     formats = parse_formats(formats)
@@ -147,7 +148,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
     name, runs = study.recipe.name, study.runs
     if dry_run:
         print_plan(plan_table(runs, Path(out) / name, study.registry, wide),
-                   f"{name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained", wide)
+                   f"{name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained", wide, console)
         return
     check_against_data(runs, study.registry)          # loads the data: sizes it lacks stop here, in one line
     check_out_folder(Path(out) / name)
@@ -168,7 +169,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 def status(directory) -> None:
     """Which runs of a recipe are pending, running, finished or failed (OUT/RECIPE)."""
-    from ablate.runner import recipe_status
+    from ablate.recipe_status import recipe_status
 
     frame = recipe_status(Path(directory))
     print_frame(frame, f"{directory}: " + ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items()))
@@ -330,32 +331,6 @@ def print_frame(frame, title: str) -> None:
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
-
-
-SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
-
-
-def print_plan(frame, title: str, wide: bool) -> None:
-    """The dry-run table, made to fit the console: run names and numbers are never cut.
-
-    A value that every run shares is printed once under the table, and runs show
-    their folder's hash instead of the whole folder name; the plugins column is the
-    one that wraps. ``wide`` shows every column and is as wide as its content needs.
-    """
-    shared = [] if wide else [c for c in SHARED_COLUMNS if frame[c].nunique() == 1]
-    caption = ", ".join(f"{column} {frame[column].iloc[0]}" for column in shared)
-    frame = frame.drop(columns=shared + (["hash"] if wide else ["dir"]))
-    table = Table(title=title, caption=f"every run: {caption}" if caption else None, caption_justify="left")
-    for column in frame.columns:
-        whole = column != "plugins" and not wide
-        table.add_column(column, no_wrap=whole and column != "radii", overflow="fold",
-                         min_width=max(len(str(v)) for v in [column, *frame[column]]) if whole else None,
-                         justify="right" if column in ("epochs", "batch", "lr") else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
-    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    target = Console(file=console.file, width=needed) if wide and needed > console.width else console
-    target.print(table)
 
 
 main = cli

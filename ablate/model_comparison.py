@@ -160,7 +160,7 @@ def probe_checkpoint(checkpoint: Path, probe_names, params, report_radii, datase
                      console, example_radius: float | None = None) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
     from ablate.probe import report_table, write_probe_report
-    from ablate.runner import check_radii
+    from ablate.preflight import check_radii
     from ablate.schema import EXAMPLES, PROBE_REPORT
 
     model, settings, data = load_for_probe(checkpoint, device, dataset)

@@ -157,7 +157,7 @@ def test_an_autoloaded_plugin_is_in_the_runs_plugins_hash_and_checks(write_recip
 
 
 def test_a_plugin_that_cannot_change_results_is_listed_but_not_hashed(write_recipe, ablate_plugin, tmp_path):
-    from ablate.runner import plan_table
+    from ablate.plan_table import plan_table
 
     path = write_recipe('[[runs]]\nname = "x"\n')
     before = expand(load_recipe(path))[0]

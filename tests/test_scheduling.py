@@ -17,7 +17,8 @@ from ablate.plugins import get_registry
 from ablate.recipe import builtin_recipes, expand, load_recipe
 from ablate.rough_estimate import relative_step_cost
 from ablate.run_sizes import split_sizes
-from ablate.runner import plan, recipe_status, run_recipe
+from ablate.recipe_status import recipe_status
+from ablate.runner import plan, run_recipe
 from ablate.scheduling import longest_first, makespan, run_costs
 
 THREE_RUNS = """

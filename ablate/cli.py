@@ -130,7 +130,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
     from ablate.plan_table import plan_table, print_plan
     from ablate.preflight import check_against_data, check_out_folder
     from ablate.progress import ConsoleProgress
-    from ablate.recipe import parse_assignment
+    from ablate.overrides import parse_assignment
     from ablate.runner import prepare, run_study
 
     overrides = list(overrides)
@@ -281,7 +281,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
 
 def probe_overrides(overrides) -> dict[str, dict]:
     """``["fourier_heatmap.limit=100"]`` -> ``{"fourier_heatmap": {"limit": 100}}``."""
-    from ablate.recipe import parse_assignment
+    from ablate.overrides import parse_assignment
 
     params: dict[str, dict] = {}
     for text in overrides:

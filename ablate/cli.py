@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ablate.errors import AblateError
+from ablate.per_model_options import PerModelOption, ProbeCommand
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -126,6 +127,7 @@ def recipes(scales, estimate) -> None:
 def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
+    from ablate.cli_values import parse_formats
     from ablate.device import resolve_device
     from ablate.plan_table import plan_table, print_plan
     from ablate.preflight import check_against_data, check_out_folder
@@ -183,6 +185,7 @@ def status(directory) -> None:
                    "provenance; no network needed) instead of printing it; PATH defaults to DIRECTORY/report.html.")
 def report(directory, formats, html_path) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
+    from ablate.cli_values import parse_formats
     from ablate.report import print_report
 
     if html_path is None:
@@ -204,17 +207,6 @@ def compare(dir_a, dir_b) -> None:
     compare_results(Path(dir_a), Path(dir_b), console)
 
 
-class ProbeCommand(click.Command):
-    """``ablate probe``: --weights, --mean, --std and --image-size apply to the MODEL they follow."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from ablate.model_comparison import per_model_options
-
-        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag for name in p.opts}
-        ctx.meta["per_model"] = per_model_options(args, takes_value)
-        return super().parse_args(ctx, args)
-
-
 @cli.command(cls=ProbeCommand)
 @click.argument("models", nargs=-1)
 @click.option("--probe", "probe_names", multiple=True, metavar="NAME",
@@ -224,16 +216,18 @@ class ProbeCommand(click.Command):
               help="A probe parameter, e.g. fourier_heatmap.limit=100 or bandpass.edges=[0,8,\"max\"]; repeatable.")
 @click.option("--radii", default="0:16", show_default=True, help="START:END (inclusive) or a list: 4,8,12.")
 @click.option("--dataset", default=None, help="Dataset to probe (default: the one the model was trained on).")
-@click.option("--weights", multiple=True, metavar="PATH|DEFAULT",
+@click.option("--weights", cls=PerModelOption, metavar="PATH|DEFAULT",
               help="State dict for the MODEL it follows (torchvision:NAME, timm:NAME, module:factory); DEFAULT: "
                    "torchvision's own weights, from torch's cache.")
-@click.option("--mean", multiple=True, metavar="M1,M2,M3", help="Per-channel mean of the MODEL it follows, "
-              "applied after the split.")
-@click.option("--std", multiple=True, metavar="S1,S2,S3", help="Per-channel std of the MODEL it follows.")
-@click.option("--image-size", multiple=True, type=int, help="Resize and centre-crop to this size before the split, "
-              "for the MODEL it follows.")
-@click.option("--class-map", multiple=True, metavar="FILE", help="The output of the MODEL it follows for each "
-              "class of the data set: JSON {\"class\": index} or class,index lines.")
+@click.option("--mean", cls=PerModelOption, metavar="M1,M2,M3",
+              help="Per-channel mean of the MODEL it follows, applied after the split.")
+@click.option("--std", cls=PerModelOption, metavar="S1,S2,S3",
+              help="Per-channel std of the MODEL it follows.")
+@click.option("--image-size", cls=PerModelOption, type=int,
+              help="Resize and centre-crop to this size before the split, for the MODEL it follows.")
+@click.option("--class-map", cls=PerModelOption, metavar="FILE",
+              help="The output of the MODEL it follows for each class of the data set: JSON {\"class\": index} or "
+                   "class,index lines.")
 @click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, class_map).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1),
@@ -257,71 +251,29 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
     Several models are compared on one data set.
     """
-    from ablate.model_comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
-                                         probe_checkpoint)
+    from ablate.checkpoint_probe import probe_checkpoint
+    from ablate.cli_values import parse_radii, probe_overrides
+    from ablate.model_comparison import ProbeOptions, compare_models, load_models
+    from ablate.model_specs import is_ablate_checkpoint, model_specs
 
-    report_radii = parse_radii(radii)
+    options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
+                           example_radius=example_radius, limit=limit, max_memory=max_memory, batch_size=batch_size,
+                           per_class=per_class)
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
                                                                      or num_classes or per_class):
-        probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
-                         console, example_radius)
+        probe_checkpoint(Path(models[0]), probe_names, params, options, console)
         return
     if probe_names or params:
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
-    specs = model_specs(models, shared, own, models_file)
-    loaded, data, classes = load_models(specs, dataset, device, num_classes, limit)
-    compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
-                   limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
-                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes,
-                   example_radius=example_radius)
-
-
-def probe_overrides(overrides) -> dict[str, dict]:
-    """``["fourier_heatmap.limit=100"]`` -> ``{"fourier_heatmap": {"limit": 100}}``."""
-    from ablate.overrides import parse_assignment
-
-    params: dict[str, dict] = {}
-    for text in overrides:
-        key, value = parse_assignment(text)
-        probe, dot, param = key.partition(".")
-        if not dot or not param:
-            raise AblateError(f"--set {text!r}: expected PROBE.PARAM=VALUE, e.g. --set fourier_heatmap.limit=100")
-        params.setdefault(probe, {})[param] = value
-    return params
+    loaded, data, classes = load_models(model_specs(models, shared, own, models_file), num_classes, options)
+    compare_models(loaded, data, classes, options, console)
 
 
 def stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def parse_radii(text: str) -> list[float]:
-    try:
-        if ":" in text:
-            start, end = (float(v) for v in text.split(":"))
-            values = [start + i for i in range(int(end - start) + 1)]
-        else:
-            values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise AblateError(f"--radii {text!r}: expected START:END or a comma-separated list, e.g. 0:16 or 4,8,12") from None
-    if not values or min(values) < 0:
-        raise AblateError(f"--radii {text!r}: radii must be numbers >= 0")
-    return values
-
-
-def parse_formats(text: str) -> list[str]:
-    """``--format png,svg`` -> ``["png", "svg"]``, refused before anything runs if matplotlib cannot write one."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
-    supported = FigureCanvasAgg.get_supported_filetypes()
-    for fmt in formats:
-        if fmt not in supported:
-            raise AblateError(f"--format {fmt!r}: unknown plot format; choose from png, svg, pdf "
-                              f"(or {', '.join(sorted(set(supported) - {'png', 'svg', 'pdf'}))})")
-    return formats
 
 
 def print_frame(frame, title: str) -> None:

@@ -9,7 +9,6 @@ then each ``[[runs]]`` entry (:class:`Entry`) at each grid point and seed (:func
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -23,8 +22,8 @@ from ablate.params import identity_values
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
 from ablate.probes import canonical_probe_params, with_probe_settings
 # the recipe file's names that users of expansion import from here
-from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, load_recipe,  # noqa: F401
-                                scale_run_settings)
+from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, grid_points,  # noqa: F401
+                                load_recipe, plugin_table, scale_run_settings)
 from ablate.run_selection import picked, selected
 from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
 
@@ -135,7 +134,7 @@ class Layers:
     def check_plugins(self, recipe: Recipe, registry: PluginRegistry) -> None:
         """The plugins the scale and ``--set`` give parameters to must exist, and some run must use each."""
         where = str(recipe.path)
-        used = {name for run in recipe.runs for name in plugin_table(run, where, registry)} | set(self.autoloaded)
+        used = {name for run in recipe.runs for name in plugin_table(run, where)} | set(self.autoloaded)
         for name in set(self.set_plugins) | set(self.plugins):
             source = f"{where}: scales.{self.scale}.plugins" if name in self.plugins else "--set"
             registry.get(name, source)
@@ -186,7 +185,7 @@ def point_run(recipe: Recipe, entry: Entry, layers: Layers, values: dict[str, An
                                (entry.raw.get("settings", {}), f"{where}.settings"),
                                (layers.runs.get(name, {}), f"{recipe.path}: scales.{layers.scale}.runs.{name}")]:
         settings.update(with_probe_settings(registry.registry("probes"), layer, layer_where), layer_where)
-    plugins = plugin_table(entry.raw, str(recipe.path), registry)
+    plugins = plugin_table(entry.raw, str(recipe.path))
     plugins.update({plugin: {} for plugin in layers.autoloaded if plugin not in plugins})
     for plugin in plugins:
         plugins[plugin].update(layers.plugins.get(plugin, {}))
@@ -266,27 +265,6 @@ def check_names(settings: Settings, registry: PluginRegistry, where: str) -> Non
         if value not in known:
             raise AblateError(f"{where}: {kind[:-1]}: unknown {kind[:-1]} {value!r}; known {kind}: "
                               f"{', '.join(sorted(known))} (see `ablate plugins`)")
-
-
-def plugin_table(raw_run: dict, where: str, registry: PluginRegistry) -> dict[str, dict]:
-    """A run's plugins as an ordered {name: params} table, from either list or table form."""
-    plugins = raw_run.get("plugins", {})
-    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
-        return {p: {} for p in plugins}
-    if isinstance(plugins, dict) and all(isinstance(v, dict) for v in plugins.values()):
-        return copy.deepcopy(plugins)
-    raise AblateError(f"{where}: runs.{raw_run['name']}.plugins: expected a list of plugin names or "
-                      f"a table of plugin tables, found {plugins!r}")
-
-
-def grid_points(grid: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    if not isinstance(grid, dict):
-        raise AblateError(f"{where}.grid: expected a table of lists, found {grid!r}")
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise AblateError(f"{where}.grid.{key}: expected a non-empty list of values, found {values!r}")
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def configure(run: Run, registry: PluginRegistry, where: str, pinned: set[str] = frozenset()) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 from ablate.errors import AblateError
+from ablate.per_model_options import PerModelOption, ProbeCommand
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -87,7 +87,8 @@ def recipes(scales, estimate) -> None:
     ~/.cache/ablate/calibration.json. Until then a rough figure, marked (rough): the models' FLOPs at a
     typical speed of this kind of device; `?` where the data set's size is unknown.
     """
-    from ablate.calibration import builtin_overview, cache_path, overview_table
+    from ablate.calibration import cache_path
+    from ablate.recipe_overview import builtin_overview, overview_table
     from ablate.plugins import get_registry
 
     def say(text: str) -> None:
@@ -126,10 +127,13 @@ def recipes(scales, estimate) -> None:
 def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
-    from ablate.progress import ConsoleProgress
-    from ablate.recipe import parse_assignment
-    from ablate.runner import check_against_data, check_out_folder, plan_table, prepare, run_study
+    from ablate.cli_values import parse_formats
     from ablate.device import resolve_device
+    from ablate.plan_table import plan_table, print_plan
+    from ablate.preflight import check_against_data, check_out_folder
+    from ablate.progress import ConsoleProgress
+    from ablate.overrides import parse_assignment
+    from ablate.runner import prepare, run_study
 
     overrides = list(overrides)
     formats = parse_formats(formats)
@@ -146,7 +150,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
     name, runs = study.recipe.name, study.runs
     if dry_run:
         print_plan(plan_table(runs, Path(out) / name, study.registry, wide),
-                   f"{name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained", wide)
+                   f"{name} ({scale or 'paper'} scale): {len(runs)} runs, nothing trained", wide, console)
         return
     check_against_data(runs, study.registry)          # loads the data: sizes it lacks stop here, in one line
     check_out_folder(Path(out) / name)
@@ -167,7 +171,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 def status(directory) -> None:
     """Which runs of a recipe are pending, running, finished or failed (OUT/RECIPE)."""
-    from ablate.runner import recipe_status
+    from ablate.recipe_status import recipe_status
 
     frame = recipe_status(Path(directory))
     print_frame(frame, f"{directory}: " + ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items()))
@@ -181,6 +185,7 @@ def status(directory) -> None:
                    "provenance; no network needed) instead of printing it; PATH defaults to DIRECTORY/report.html.")
 def report(directory, formats, html_path) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
+    from ablate.cli_values import parse_formats
     from ablate.report import print_report
 
     if html_path is None:
@@ -202,17 +207,6 @@ def compare(dir_a, dir_b) -> None:
     compare_results(Path(dir_a), Path(dir_b), console)
 
 
-class ProbeCommand(click.Command):
-    """``ablate probe``: --weights, --mean, --std and --image-size apply to the MODEL they follow."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from ablate.model_comparison import per_model_options
-
-        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag for name in p.opts}
-        ctx.meta["per_model"] = per_model_options(args, takes_value)
-        return super().parse_args(ctx, args)
-
-
 @cli.command(cls=ProbeCommand)
 @click.argument("models", nargs=-1)
 @click.option("--probe", "probe_names", multiple=True, metavar="NAME",
@@ -222,16 +216,18 @@ class ProbeCommand(click.Command):
               help="A probe parameter, e.g. fourier_heatmap.limit=100 or bandpass.edges=[0,8,\"max\"]; repeatable.")
 @click.option("--radii", default="0:16", show_default=True, help="START:END (inclusive) or a list: 4,8,12.")
 @click.option("--dataset", default=None, help="Dataset to probe (default: the one the model was trained on).")
-@click.option("--weights", multiple=True, metavar="PATH|DEFAULT",
+@click.option("--weights", cls=PerModelOption, metavar="PATH|DEFAULT",
               help="State dict for the MODEL it follows (torchvision:NAME, timm:NAME, module:factory); DEFAULT: "
                    "torchvision's own weights, from torch's cache.")
-@click.option("--mean", multiple=True, metavar="M1,M2,M3", help="Per-channel mean of the MODEL it follows, "
-              "applied after the split.")
-@click.option("--std", multiple=True, metavar="S1,S2,S3", help="Per-channel std of the MODEL it follows.")
-@click.option("--image-size", multiple=True, type=int, help="Resize and centre-crop to this size before the split, "
-              "for the MODEL it follows.")
-@click.option("--class-map", multiple=True, metavar="FILE", help="The output of the MODEL it follows for each "
-              "class of the data set: JSON {\"class\": index} or class,index lines.")
+@click.option("--mean", cls=PerModelOption, metavar="M1,M2,M3",
+              help="Per-channel mean of the MODEL it follows, applied after the split.")
+@click.option("--std", cls=PerModelOption, metavar="S1,S2,S3",
+              help="Per-channel std of the MODEL it follows.")
+@click.option("--image-size", cls=PerModelOption, type=int,
+              help="Resize and centre-crop to this size before the split, for the MODEL it follows.")
+@click.option("--class-map", cls=PerModelOption, metavar="FILE",
+              help="The output of the MODEL it follows for each class of the data set: JSON {\"class\": index} or "
+                   "class,index lines.")
 @click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, class_map).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1),
@@ -255,71 +251,29 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
     Several models are compared on one data set.
     """
-    from ablate.model_comparison import (compare_models, is_ablate_checkpoint, load_models, model_specs, parse_bytes,
-                                         probe_checkpoint)
+    from ablate.checkpoint_probe import probe_checkpoint
+    from ablate.cli_values import parse_radii, probe_overrides
+    from ablate.model_comparison import ProbeOptions, compare_models, load_models
+    from ablate.model_specs import is_ablate_checkpoint, model_specs
 
-    report_radii = parse_radii(radii)
+    options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
+                           example_radius=example_radius, limit=limit, max_memory=max_memory, batch_size=batch_size,
+                           per_class=per_class)
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
                                                                      or num_classes or per_class):
-        probe_checkpoint(Path(models[0]), probe_names, params, report_radii, dataset, device, out, formats,
-                         console, example_radius)
+        probe_checkpoint(Path(models[0]), probe_names, params, options, console)
         return
     if probe_names or params:
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
-    specs = model_specs(models, shared, own, models_file)
-    loaded, data, classes = load_models(specs, dataset, device, num_classes, limit)
-    compare_models(loaded, data, report_radii, Path(out or "probe"), parse_formats(formats), console, device=device,
-                   limit=limit, max_memory=parse_bytes(max_memory), batch_size=batch_size,
-                   dataset=dataset or "the checkpoint's data set", per_class=per_class, classes=classes,
-                   example_radius=example_radius)
-
-
-def probe_overrides(overrides) -> dict[str, dict]:
-    """``["fourier_heatmap.limit=100"]`` -> ``{"fourier_heatmap": {"limit": 100}}``."""
-    from ablate.recipe import parse_assignment
-
-    params: dict[str, dict] = {}
-    for text in overrides:
-        key, value = parse_assignment(text)
-        probe, dot, param = key.partition(".")
-        if not dot or not param:
-            raise AblateError(f"--set {text!r}: expected PROBE.PARAM=VALUE, e.g. --set fourier_heatmap.limit=100")
-        params.setdefault(probe, {})[param] = value
-    return params
+    loaded, data, classes = load_models(model_specs(models, shared, own, models_file), num_classes, options)
+    compare_models(loaded, data, classes, options, console)
 
 
 def stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def parse_radii(text: str) -> list[float]:
-    try:
-        if ":" in text:
-            start, end = (float(v) for v in text.split(":"))
-            values = [start + i for i in range(int(end - start) + 1)]
-        else:
-            values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise AblateError(f"--radii {text!r}: expected START:END or a comma-separated list, e.g. 0:16 or 4,8,12") from None
-    if not values or min(values) < 0:
-        raise AblateError(f"--radii {text!r}: radii must be numbers >= 0")
-    return values
-
-
-def parse_formats(text: str) -> list[str]:
-    """``--format png,svg`` -> ``["png", "svg"]``, refused before anything runs if matplotlib cannot write one."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
-    supported = FigureCanvasAgg.get_supported_filetypes()
-    for fmt in formats:
-        if fmt not in supported:
-            raise AblateError(f"--format {fmt!r}: unknown plot format; choose from png, svg, pdf "
-                              f"(or {', '.join(sorted(set(supported) - {'png', 'svg', 'pdf'}))})")
-    return formats
 
 
 def print_frame(frame, title: str) -> None:
@@ -329,32 +283,6 @@ def print_frame(frame, title: str) -> None:
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
     console.print(table)
-
-
-SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
-
-
-def print_plan(frame, title: str, wide: bool) -> None:
-    """The dry-run table, made to fit the console: run names and numbers are never cut.
-
-    A value that every run shares is printed once under the table, and runs show
-    their folder's hash instead of the whole folder name; the plugins column is the
-    one that wraps. ``wide`` shows every column and is as wide as its content needs.
-    """
-    shared = [] if wide else [c for c in SHARED_COLUMNS if frame[c].nunique() == 1]
-    caption = ", ".join(f"{column} {frame[column].iloc[0]}" for column in shared)
-    frame = frame.drop(columns=shared + (["hash"] if wide else ["dir"]))
-    table = Table(title=title, caption=f"every run: {caption}" if caption else None, caption_justify="left")
-    for column in frame.columns:
-        whole = column != "plugins" and not wide
-        table.add_column(column, no_wrap=whole and column != "radii", overflow="fold",
-                         min_width=max(len(str(v)) for v in [column, *frame[column]]) if whole else None,
-                         justify="right" if column in ("epochs", "batch", "lr") else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
-    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
-    target = Console(file=console.file, width=needed) if wide and needed > console.width else console
-    target.print(table)
 
 
 main = cli

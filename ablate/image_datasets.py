@@ -1,7 +1,7 @@
 """More data sets: torchvision's MNIST, FashionMNIST, SVHN and STL-10, and a folder of images per class.
 
 Each is read from torchvision's own layout under ``$ABLATE_DATA``
-(:func:`ablate.datasets.data_root`) and downloaded there by torchvision when absent;
+(:func:`ablate.data_files.data_root`) and downloaded there by torchvision when absent;
 offline, that is one line saying where to put the files. SVHN and STL-10 are read
 from their files directly (no checksum pass over them). ``imagefolder:PATH`` is a
 folder of class folders (``PATH/<class>/*.png``; with ``train/`` and ``test/`` or
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.datasets import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
+from ablate.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
 from ablate.errors import AblateError
 from ablate.structs import Data
 from ablate.zoo import to_size

@@ -36,6 +36,7 @@ import torch
 from ablate.datasets import load_full
 from ablate.device import free_memory
 from ablate.models import build_model
+from ablate.modes import in_mode
 from ablate.plugins import PluginRegistry
 from ablate.probe import Prober
 from ablate.probes import plan_probes
@@ -105,13 +106,10 @@ def activation_bytes(model: torch.nn.Module, image_shape: tuple[int, ...]) -> tu
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(record) for m in leaves]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with in_mode(model, train=False), torch.no_grad():
             model(torch.zeros((2, *image_shape)))
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     inputs = 4 * int(torch.Size(image_shape).numel())

@@ -24,6 +24,7 @@ from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
 from ablate.frequency import split
+from ablate.modes import in_mode
 from ablate.probe import Key, Prober, hfc_only_examples, probe_report, split_probe
 from ablate.probes import variant_key
 from ablate.schema import results_frame
@@ -252,17 +253,12 @@ def check_outputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str,
     (``mapped``: the labels are a class map's output indices)."""
     if not len(y):
         return
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
     try:
-        with torch.inference_mode():
+        with in_mode(model, train=False), torch.inference_mode():
             out = model(x[:1])
     except RuntimeError as exc:
         raise AblateError(f"probe of {name}: the model cannot take images of {tuple(x.shape[1:])} "
                           f"({str(exc).splitlines()[0]}); give its --image-size, or data with its channels") from None
-    finally:
-        for module, training in modes:
-            module.training = training
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise AblateError(f"probe of {name}: the model must return logits (N, classes), got "
                           f"{getattr(out, 'shape', type(out).__name__)}")

@@ -40,7 +40,7 @@ class StepCost:
     machine. Runs of one kind (the same plugins) share a rate: a step with PGD
     costs several plain ones. A kind not measured yet is costed from the measured
     ones through ``weights`` (kind -> a step's cost in plain steps, as the plugins
-    declare it: :func:`ablate.calibration.relative_step_cost`), else at the
+    declare it: :func:`ablate.rough_estimate.relative_step_cost`), else at the
     cheapest rate measured, until its own first epoch.
     """
 

@@ -2,12 +2,13 @@
 
 The format is documented in docs/recipes.md and read by :mod:`ablate.recipe_file`. Expansion validates everything
 (settings, plugins, parameters, scales, grid keys) before anything is trained, so
-that a typo in hour zero does not cost a crash in hour ten.
+that a typo in hour zero does not cost a crash in hour ten. It reads as the
+precedence of docs/recipes.md: the scale and the command line once (:class:`Layers`),
+then each ``[[runs]]`` entry (:class:`Entry`) at each grid point and seed (:func:`point_run`).
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -16,13 +17,15 @@ from typing import Any
 
 from ablate.config import Settings
 from ablate.errors import AblateError
-# the recipe file's names that users of expansion import from here
-from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, load_recipe,  # noqa: F401
-                                scale_run_settings)
-from ablate.params import identity_values, parse_text
+from ablate.overrides import is_probe_key, parse_assignment, set_on_grid, setting_keys, split_overrides
+from ablate.params import identity_values
 from ablate.plugins import PluginRegistry, call_attributed, get_registry
-from ablate.probes import canonical_probe_params, lookup, setting_key, with_probe_settings
-from ablate.seeds import KEY as SEEDS, base_run, chosen_seeds, seeded_name
+from ablate.probes import canonical_probe_params, with_probe_settings
+# the recipe file's names that users of expansion import from here
+from ablate.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, grid_points,  # noqa: F401
+                                load_recipe, plugin_table, scale_run_settings)
+from ablate.run_selection import picked, selected
+from ablate.seeds import KEY as SEEDS, chosen_seeds, seeded_name
 
 
 @dataclass
@@ -71,146 +74,162 @@ def expand(recipe: Recipe, scale: str | None = None, overrides: list[str] | dict
     ``only`` (``--run``) keeps the runs of those names; a ``--set`` of a key that a run's grid varies
     is then refused only if that run is kept (the others are expanded as the recipe says, for their names)."""
     registry = registry or get_registry()
-    where = str(recipe.path)
-    scale = scale or DEFAULT_SCALE
-    if scale not in recipe.scales and scale != DEFAULT_SCALE:
-        raise AblateError(f"{where}: unknown scale {scale!r}; this recipe has: "
-                          f"{', '.join([DEFAULT_SCALE] + [s for s in recipe.scales if s != DEFAULT_SCALE])}")
-    scale_table = dict(recipe.scales.get(scale, {}))
-    scale_plugins = scale_table.pop("plugins", {})
-    scale_grid = setting_keys(scale_table.pop("grid", {}), registry, f"{where}: scales.{scale}.grid")
-    scale_seeds = scale_table.pop(SEEDS, None)
-    scale_runs = scale_run_settings(recipe, scale, scale_table.pop("runs", {}))
-    overrides = dict(overrides) if isinstance(overrides, dict) else dict(map(parse_assignment, overrides))
-    overrides = setting_keys(overrides, registry, "--set")
-    set_seeds = overrides.pop(SEEDS, None)
-    set_settings, set_plugins = split_overrides(overrides, registry)
-    autoloaded = registry.autoloaded()
-    used = {name for run in recipe.runs for name in plugin_table(run, where, registry)} | set(autoloaded)
-    for name in set(set_plugins) | set(scale_plugins):
-        registry.get(name, f"{where}: scales.{scale}.plugins" if name in scale_plugins else "--set")
-        if name not in used:
-            source = f"{where}: scales.{scale}.plugins" if name in scale_plugins else f"--set {name}.*"
-            raise AblateError(f"{source}: no run of this recipe uses plugin {name!r}")
-
-    runs = []
+    layers = Layers.read(recipe, scale or DEFAULT_SCALE, overrides, registry)
+    runs: list[Run] = []
     made_by: dict[str, str] = {}        # run name -> the recipe entry that made it
     for i, raw_run in enumerate(recipe.runs):
-        run_where = f"{where}: runs[{i}] ({raw_run['name']})"
-        grid = setting_keys(dict(raw_run.get("grid", {})), registry, f"{run_where}.grid")
-        for key, values in scale_grid.items():
-            if key in grid:
-                grid[key] = values
-        conflict = set_on_grid(grid, set_settings, set_plugins, run_where)
-        if conflict and not only:
-            raise AblateError(conflict)
-        entry_settings, entry_plugins = ({}, {}) if conflict else (set_settings, set_plugins)
+        entry = Entry.read(recipe, i, raw_run, layers, registry, only)
         first = len(runs)
-        seeds = chosen_seeds([(recipe.seeds, f"{where}: seeds"), (raw_run.get(SEEDS), f"{run_where}.seeds"),
-                              (scale_seeds, f"{where}: scales.{scale}.seeds"), (set_seeds, "--seeds")],
-                             "a grid over" if "seed" in grid else "--set" if "seed" in entry_settings else "",
-                             run_where)
-        for values, seed in itertools.product(grid_points(grid, run_where), seeds or [None]):
-            settings = Settings()
-            layers = [(recipe.settings, f"{where}: settings"), (scale_table, f"{where}: scales.{scale}"),
-                      (raw_run.get("settings", {}), f"{run_where}.settings"),
-                      (scale_runs.get(raw_run["name"], {}), f"{where}: scales.{scale}.runs.{raw_run['name']}")]
-            for layer, layer_where in layers:
-                settings.update(with_probe_settings(registry.registry("probes"), layer, layer_where), layer_where)
-            plugins = plugin_table(raw_run, where, registry)
-            plugins.update({name: {} for name in autoloaded if name not in plugins})
-            for name in plugins:
-                plugins[name].update(scale_plugins.get(name, {}))
-                plugins[name].update(entry_plugins.get(name, {}))
-            for key, value in values.items():
-                if is_probe_key(key, registry):
-                    probe, param = key.split(".", 1)
-                    settings.set("probe_params", {probe: {param: value}}, f"{run_where}.grid.{key}")
-                elif "." in key:
-                    plugin, param = key.split(".", 1)
-                    if plugin not in plugins:
-                        raise AblateError(f"{run_where}.grid: {key!r} names plugin {plugin!r}, "
-                                          f"which this run does not list in its plugins")
-                    plugins[plugin][param] = value
-                else:
-                    settings.set(key, value, f"{run_where}.grid.{key}")
-            base_seed = settings.seed
-            if seed is not None:
-                settings.set("seed", seed, f"{run_where}.seeds")
-            settings.update(entry_settings, "--set")
-            checked = [(p, registry.get(p, f"{run_where}.plugins").cls.validate(v, f"{run_where}.plugins.{p}"))
-                       for p, v in plugins.items()]
-            run = Run(name=raw_run["name"], settings=settings, plugins=checked)
-            configure(run, registry, run_where, pinned=set(entry_settings))
-            run.name = run_name(raw_run["name"], values, run, registry)
-            run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)
-            check_name(run.name, f"{run_where}.grid", "run name made from the grid values")
+        for values, seed in itertools.product(grid_points(entry.grid, entry.where), entry.seeds or [None]):
+            run = point_run(recipe, entry, layers, values, seed, registry)
             if run.name in made_by:
-                raise AblateError(f"{run_where}: expands to a run named {run.name!r}, as does {made_by[run.name]}; "
-                                  f"rename one of the runs")
-            made_by[run.name] = run_where
-            run.hashed_plugins = hashed_plugins(run.plugins, registry)
-            check_names(settings, registry, run_where)
-            settings.probe_params = canonical_probe_params(registry.registry("probes"), settings.probes,
-                                                           settings.probe_params, f"{run_where}: settings")
-            runs.append(run)
-        if conflict and any(picked(run, only) for run in runs[first:]):
-            raise AblateError(conflict)
-    for probe in set_settings.get("probe_params", {}):
+                raise AblateError(f"{entry.where}: expands to a run named {run.name!r}, as does "
+                                  f"{made_by[run.name]}; rename one of the runs")
+            made_by[run.name] = entry.where
+            runs.append(finished(run, registry, entry.where))
+        if entry.conflict and any(picked(run, only) for run in runs[first:]):
+            raise AblateError(entry.conflict)
+    for probe in layers.set_settings.get("probe_params", {}):
         if not any(probe in run.settings.probes for run in runs):
             raise AblateError(f"--set {probe}.*: no run of this recipe records probe {probe!r}; add it to the "
                               f"setting probes (--set 'probes=[\"split\", \"{probe}\"]')")
     return selected(runs, only, recipe.name)
 
 
-def picked(run: Run, only: list[str]) -> bool:
-    """Whether ``--run`` names this run."""
-    return bool(run_names(run) & set(only))
+@dataclass
+class Layers:
+    """What the scale and the command line give every run of a recipe, read and checked once."""
+
+    scale: str
+    settings: dict[str, Any]            # the scale's settings
+    plugins: dict[str, dict]            # [scales.NAME.plugins.*]
+    grid: dict[str, Any]                # [scales.NAME.grid], replacing the runs' own values of those keys
+    seeds: Any                          # the scale's seeds
+    runs: dict[str, dict]               # [scales.NAME.runs.RUN]: settings of one run at this scale
+    set_settings: dict[str, Any]        # --set KEY=VALUE of settings (and probe_params)
+    set_plugins: dict[str, dict]        # --set PLUGIN.PARAM=VALUE
+    set_seeds: Any                      # --seeds N
+    autoloaded: list[str]
+
+    @classmethod
+    def read(cls, recipe: Recipe, scale: str, overrides, registry: PluginRegistry) -> Layers:
+        where = str(recipe.path)
+        if scale not in recipe.scales and scale != DEFAULT_SCALE:
+            raise AblateError(f"{where}: unknown scale {scale!r}; this recipe has: "
+                              f"{', '.join([DEFAULT_SCALE] + [s for s in recipe.scales if s != DEFAULT_SCALE])}")
+        table = dict(recipe.scales.get(scale, {}))
+        plugins = table.pop("plugins", {})
+        grid = setting_keys(table.pop("grid", {}), registry, f"{where}: scales.{scale}.grid")
+        seeds = table.pop(SEEDS, None)
+        runs = scale_run_settings(recipe, scale, table.pop("runs", {}))
+        overrides = dict(overrides) if isinstance(overrides, dict) else dict(map(parse_assignment, overrides))
+        overrides = setting_keys(overrides, registry, "--set")
+        set_seeds = overrides.pop(SEEDS, None)
+        set_settings, set_plugins = split_overrides(overrides, registry)
+        layers = cls(scale, table, plugins, grid, seeds, runs, set_settings, set_plugins, set_seeds,
+                     registry.autoloaded())
+        layers.check_plugins(recipe, registry)
+        return layers
+
+    def check_plugins(self, recipe: Recipe, registry: PluginRegistry) -> None:
+        """The plugins the scale and ``--set`` give parameters to must exist, and some run must use each."""
+        where = str(recipe.path)
+        used = {name for run in recipe.runs for name in plugin_table(run, where)} | set(self.autoloaded)
+        for name in set(self.set_plugins) | set(self.plugins):
+            source = f"{where}: scales.{self.scale}.plugins" if name in self.plugins else "--set"
+            registry.get(name, source)
+            if name not in used:
+                source = source if name in self.plugins else f"--set {name}.*"
+                raise AblateError(f"{source}: no run of this recipe uses plugin {name!r}")
 
 
-def run_names(run: Run) -> set[str]:
-    """The names ``--run`` picks a run by: its own, and its name without the seed (all its seeds' runs)."""
-    return {run.name, base_run(run.name, run.settings.seed)}
+@dataclass
+class Entry:
+    """One ``[[runs]]`` entry of a recipe: its grid at this scale, its seeds, and the ``--set`` it takes."""
+
+    raw: dict[str, Any]
+    where: str
+    grid: dict[str, Any]
+    seeds: list[int] | None
+    set_settings: dict[str, Any]        # the command line's, or none where they conflict with the grid
+    set_plugins: dict[str, dict]
+    conflict: str | None                # why --set may not apply to this entry's runs (then it does not)
+
+    @classmethod
+    def read(cls, recipe: Recipe, i: int, raw: dict, layers: Layers, registry: PluginRegistry,
+             only: list[str] | None) -> Entry:
+        where = f"{recipe.path}: runs[{i}] ({raw['name']})"
+        grid = setting_keys(dict(raw.get("grid", {})), registry, f"{where}.grid")
+        for key, values in layers.grid.items():
+            if key in grid:
+                grid[key] = values
+        conflict = set_on_grid(grid, layers.set_settings, layers.set_plugins, where)
+        if conflict and not only:
+            raise AblateError(conflict)
+        set_settings, set_plugins = ({}, {}) if conflict else (layers.set_settings, layers.set_plugins)
+        seeds = chosen_seeds([(recipe.seeds, f"{recipe.path}: seeds"), (raw.get(SEEDS), f"{where}.seeds"),
+                              (layers.seeds, f"{recipe.path}: scales.{layers.scale}.seeds"),
+                              (layers.set_seeds, "--seeds")],
+                             "a grid over" if "seed" in grid else "--set" if "seed" in set_settings else "", where)
+        return cls(raw, where, grid, seeds, set_settings, set_plugins, conflict)
 
 
-def selected(runs: list[Run], only: list[str] | None, recipe_name: str) -> list[Run]:
-    """The runs ``--run`` names (all without it); a name no run has is refused, listing the runs."""
-    if not only:
-        return runs
-    unknown = sorted(set(only) - set().union(*map(run_names, runs)))
-    if unknown:
-        raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe_name}; runs: "
-                          f"{', '.join(r.name for r in runs)}")
-    return [run for run in runs if picked(run, only)]
+def point_run(recipe: Recipe, entry: Entry, layers: Layers, values: dict[str, Any], seed: int | None,
+              registry: PluginRegistry) -> Run:
+    """The run of ``entry`` at one grid point and seed, in the order of precedence: its settings and plugins
+    layer by layer, the grid values, the seed, ``--set``; then its plugins configure it and it is named."""
+    where, name = entry.where, entry.raw["name"]
+    settings = Settings()
+    for layer, layer_where in [(recipe.settings, f"{recipe.path}: settings"),
+                               (layers.settings, f"{recipe.path}: scales.{layers.scale}"),
+                               (entry.raw.get("settings", {}), f"{where}.settings"),
+                               (layers.runs.get(name, {}), f"{recipe.path}: scales.{layers.scale}.runs.{name}")]:
+        settings.update(with_probe_settings(registry.registry("probes"), layer, layer_where), layer_where)
+    plugins = plugin_table(entry.raw, str(recipe.path))
+    plugins.update({plugin: {} for plugin in layers.autoloaded if plugin not in plugins})
+    for plugin in plugins:
+        plugins[plugin].update(layers.plugins.get(plugin, {}))
+        plugins[plugin].update(entry.set_plugins.get(plugin, {}))
+    set_grid_values(values, settings, plugins, where, registry)
+    base_seed = settings.seed
+    if seed is not None:
+        settings.set("seed", seed, f"{where}.seeds")
+    settings.update(entry.set_settings, "--set")
+    checked = [(p, registry.get(p, f"{where}.plugins").cls.validate(v, f"{where}.plugins.{p}"))
+               for p, v in plugins.items()]
+    run = Run(name=name, settings=settings, plugins=checked)
+    configure(run, registry, where, pinned=set(entry.set_settings))
+    run.name = run_name(name, values, run, registry)
+    run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)
+    check_name(run.name, f"{where}.grid", "run name made from the grid values")
+    return run
 
 
-def is_probe_key(key: str, registry: PluginRegistry) -> bool:
-    """``fourier_heatmap.eps``: a parameter of a registered probe (a plugin of that name would take it)."""
-    name = key.split(".", 1)[0]
-    return "." in key and name not in registry.plugins and name in registry.registry("probes")
+def set_grid_values(values: dict[str, Any], settings: Settings, plugins: dict[str, dict], where: str,
+                    registry: PluginRegistry) -> None:
+    """One grid point's values, each where its key points: a probe's parameter, a plugin's, or a setting."""
+    for key, value in values.items():
+        if is_probe_key(key, registry):
+            probe, param = key.split(".", 1)
+            settings.set("probe_params", {probe: {param: value}}, f"{where}.grid.{key}")
+        elif "." in key:
+            plugin, param = key.split(".", 1)
+            if plugin not in plugins:
+                raise AblateError(f"{where}.grid: {key!r} names plugin {plugin!r}, "
+                                  f"which this run does not list in its plugins")
+            plugins[plugin][param] = value
+        else:
+            settings.set(key, value, f"{where}.grid.{key}")
 
 
-def setting_keys(table: dict[str, Any], registry: PluginRegistry, where: str) -> dict[str, Any]:
-    """A grid or ``--set`` table with each probe parameter that is a run setting under the setting's key
-    (``split.radii`` is ``radii``: :func:`ablate.probes.setting_key`); both spellings at once are refused."""
-    keyed: dict[str, Any] = {}
-    spelled: dict[str, str] = {}
-    for key, value in table.items():
-        name = setting_key(registry.registry("probes"), key) if is_probe_key(key, registry) else key
-        if name in keyed:
-            raise AblateError(f"{where}: {spelled[name]!r} and {key!r} are one setting; give it once, as {name}")
-        keyed[name], spelled[name] = value, key
-    return keyed
-
-
-def set_on_grid(grid: dict[str, Any], set_settings: dict, set_plugins: dict[str, dict], where: str) -> str | None:
-    """Why ``--set`` may not apply to this run (it overrides a key the run's grid varies: the run names would
-    lie), or None."""
-    named = list(set_settings) + [f"{plugin}.{param}" for plugin, params in set_plugins.items() for param in params]
-    named += [f"{probe}.{param}" for probe, params in set_settings.get("probe_params", {}).items() for param in params]
-    key = next((key for key in named if key in grid), None)
-    return key and (f"{where}.grid: --set {key} would override {key!r}, which this run's grid varies "
-                    f"({grid[key]!r}); remove --set {key}, or change the grid in the recipe")
+def finished(run: Run, registry: PluginRegistry, where: str) -> Run:
+    """A named run made ready to train: the plugins that name it, its data set and model checked, its probe
+    parameters in canonical form."""
+    run.hashed_plugins = hashed_plugins(run.plugins, registry)
+    check_names(run.settings, registry, where)
+    run.settings.probe_params = canonical_probe_params(registry.registry("probes"), run.settings.probes,
+                                                       run.settings.probe_params, f"{where}: settings")
+    return run
 
 
 def run_name(base: str, grid_values: dict[str, Any], run: Run, registry: PluginRegistry) -> str:
@@ -246,54 +265,6 @@ def check_names(settings: Settings, registry: PluginRegistry, where: str) -> Non
         if value not in known:
             raise AblateError(f"{where}: {kind[:-1]}: unknown {kind[:-1]} {value!r}; known {kind}: "
                               f"{', '.join(sorted(known))} (see `ablate plugins`)")
-
-
-def plugin_table(raw_run: dict, where: str, registry: PluginRegistry) -> dict[str, dict]:
-    """A run's plugins as an ordered {name: params} table, from either list or table form."""
-    plugins = raw_run.get("plugins", {})
-    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
-        return {p: {} for p in plugins}
-    if isinstance(plugins, dict) and all(isinstance(v, dict) for v in plugins.values()):
-        return copy.deepcopy(plugins)
-    raise AblateError(f"{where}: runs.{raw_run['name']}.plugins: expected a list of plugin names or "
-                      f"a table of plugin tables, found {plugins!r}")
-
-
-def grid_points(grid: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    if not isinstance(grid, dict):
-        raise AblateError(f"{where}.grid: expected a table of lists, found {grid!r}")
-    for key, values in grid.items():
-        if not isinstance(values, list) or not values:
-            raise AblateError(f"{where}.grid.{key}: expected a non-empty list of values, found {values!r}")
-    keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def split_overrides(overrides: dict[str, Any], registry: PluginRegistry) -> tuple[dict, dict[str, dict]]:
-    """``{"epochs": 3, "pgd.steps": 2}`` -> ({"epochs": 3}, {"pgd": {"steps": 2}}), each value checked."""
-    settings, plugins = {}, {}
-    for key, value in overrides.items():
-        if is_probe_key(key, registry):
-            probe, param = key.split(".", 1)
-            lookup(registry.registry("probes"), probe, f"--set {key}").checked({param: value}, f"--set {probe}",
-                                                                                fill=False)
-            settings.setdefault("probe_params", {}).setdefault(probe, {})[param] = value
-        elif "." in key:
-            plugin, param = key.split(".", 1)
-            registry.get(plugin, f"--set {key}").cls.validate({param: value}, f"--set {plugin}")
-            plugins.setdefault(plugin, {})[param] = value
-        else:
-            Settings().set(key, value, f"--set {key}")
-            settings[key] = value
-    return settings, plugins
-
-
-def parse_assignment(text: str, option: str = "--set", example: str = "epochs=3") -> tuple[str, Any]:
-    """``"KEY=VALUE"`` -> ``(KEY, VALUE parsed)``; ``option`` and ``example`` make the error message."""
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise AblateError(f"{option} {text!r}: expected KEY=VALUE, e.g. {option} {example}")
-    return key.strip(), parse_text(value.strip())
 
 
 def configure(run: Run, registry: PluginRegistry, where: str, pinned: set[str] = frozenset()) -> None:

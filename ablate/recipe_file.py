@@ -6,7 +6,9 @@ parsed :class:`Recipe` into runs.
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
+import itertools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -84,6 +86,29 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
                   report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
                   scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}),
                   seeds=raw.get(SEEDS))
+
+
+def plugin_table(raw_run: dict, where: str) -> dict[str, dict]:
+    """A run's plugins as an ordered {name: params} table, from either list or table form."""
+    plugins = raw_run.get("plugins", {})
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        return {p: {} for p in plugins}
+    if isinstance(plugins, dict) and all(isinstance(v, dict) for v in plugins.values()):
+        return copy.deepcopy(plugins)
+    raise AblateError(f"{where}: runs.{raw_run['name']}.plugins: expected a list of plugin names or "
+                      f"a table of plugin tables, found {plugins!r}")
+
+
+def grid_points(grid: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """A run's grid as its points, the cartesian product of its lists in key order: ``{"lr": [1, 2]}`` ->
+    ``[{"lr": 1}, {"lr": 2}]``."""
+    if not isinstance(grid, dict):
+        raise AblateError(f"{where}.grid: expected a table of lists, found {grid!r}")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise AblateError(f"{where}.grid.{key}: expected a non-empty list of values, found {values!r}")
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def check_name(name: str, where: str, what: str) -> None:

@@ -11,9 +11,9 @@ interval excludes zero). What cannot be tested says so instead of being averaged
 or marked: a diverged seed (+-inf), identical seeds (no spread), and a seed not
 finished (its latest epoch is not a final one; see :func:`summarize`).
 
-The t quantile is computed here (regularised incomplete beta by continued
-fraction, then bisection) so that the engine needs no scipy; the tests check it
-against scipy.stats.
+Student's t comes from :mod:`ablate.student_t`, so that the engine needs no scipy;
+the frames of intervals that report tables show are built in
+:mod:`ablate.report.interval_frames`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pandas as pd
 from ablate.errors import AblateError
 from ablate.schema import SEED
 from ablate.seeds import base_runs
+from ablate.student_t import t_cdf, t_quantile
 
 CONFIDENCE = 0.95
 KEYS = ("split", "component", "radius", "metric", "attack", "eps", "variant")   # what one number is, besides the run
@@ -57,55 +58,6 @@ class Interval(NamedTuple):
         has a spread (identical seeds show nothing about noise)."""
         return bool(np.isfinite(self.half_width) and not self.identical
                     and abs(self.mean) > self.half_width + ROUND_OFF)
-
-
-# --------------------------------------------------------------------------
-# Student t
-# --------------------------------------------------------------------------
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 500):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1 + numerator * d
-            d = 1 / (d if abs(d) > tiny else tiny)
-            c = 1 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1) < 1e-15:
-            break
-    return result
-
-
-def incomplete_beta(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function I_x(a, b)."""
-    if x <= 0 or x >= 1:
-        return float(x >= 1)
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1 - front * _beta_fraction(b, a, 1 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with ``df`` degrees of freedom (any positive df, not only whole ones)."""
-    tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t))
-    return 1 - tail if t > 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t (0.5 < p < 1), by bisection on :func:`t_cdf`."""
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        high *= 2
-    for _ in range(200):
-        middle = (low + high) / 2
-        low, high = (middle, high) if t_cdf(middle, df) < p else (low, middle)
-    return (low + high) / 2
 
 
 # --------------------------------------------------------------------------
@@ -208,78 +160,8 @@ def significant(p: Sequence[float], adjust: str | None = "holm", confidence: flo
 
 
 # --------------------------------------------------------------------------
-# Tables
+# Summaries
 # --------------------------------------------------------------------------
-
-def row_group(row, base: dict[str, str]):
-    """The seed group of a summary row: its run's base run, or for a row keyed ``(run, variant, ...)`` (Table 2)
-    the tuple with the run replaced by its base run, so that only the run's seeds are pooled."""
-    if isinstance(row, tuple):
-        return (base.get(row[0], row[0]), *row[1:])
-    return base.get(row, row)
-
-
-def group_index(groups: list, like: pd.Index) -> pd.Index:
-    """An index of seed groups, named like the summary frame's (a MultiIndex for tuple rows)."""
-    if isinstance(like, pd.MultiIndex):
-        return pd.MultiIndex.from_tuples(groups, names=like.names)
-    return pd.Index(groups, name=like.name)
-
-
-def field(intervals: pd.DataFrame, name: str) -> pd.DataFrame:
-    """One field (``mean``, ``half_width``, ``n``, ...) of every cell of a frame of :class:`Interval`."""
-    return pd.DataFrame({c: [getattr(i, name) for i in intervals[c]] for c in intervals.columns},
-                        index=intervals.index, columns=intervals.columns)
-
-
-def interval_frame(cells: dict, groups: list, like: pd.DataFrame) -> pd.DataFrame:
-    """``{group: {column: Interval}}`` as a frame of intervals indexed like the summary frame ``like``."""
-    return pd.DataFrame({c: [cells[g][c] for g in groups] for c in like.columns},
-                        index=group_index(groups, like.index), columns=like.columns, dtype=object)
-
-
-def seed_groups(frame: pd.DataFrame, base: dict[str, str], confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """A summary frame (one row per seeded run, or per ``(run, ...)``) as a frame of :class:`Interval` over
-    each seed group's values (:func:`row_group`), in first-seen order; ``base`` maps a run to its group."""
-    keys = [row_group(row, base) for row in frame.index]
-    groups = list(dict.fromkeys(keys))
-    cells = {g: {c: t_interval(frame[[key == g for key in keys]][c], confidence) for c in frame.columns}
-             for g in groups}
-    return interval_frame(cells, groups, frame)
-
-
-def effect_frames(frame: pd.DataFrame, base: dict[str, str], seeds: dict[str, float], reference: str,
-                  confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per seed group of a run other than ``reference`` and column: the :class:`Interval` of the run minus
-    the reference, paired by seed (see :func:`effect`). Rows keyed ``(run, variant)`` are compared with the
-    reference run's row of the same variant (NaN where it has none)."""
-    keys = [row_group(row, base) for row in frame.index]
-
-    def by_seed(group, column):
-        rows = [row for row, key in zip(frame.index, keys) if key == group]
-        return pd.Series([frame.loc[row, column] for row in rows],
-                         index=[seeds.get(row[0] if isinstance(row, tuple) else row, 0.0) for row in rows],
-                         dtype=float)
-
-    def reference_of(group):
-        return (reference, *group[1:]) if isinstance(group, tuple) else reference
-
-    def run_of(group):
-        return group[0] if isinstance(group, tuple) else group
-
-    groups = [g for g in dict.fromkeys(keys) if run_of(g) != reference]
-    cells = {g: {c: effect(by_seed(reference_of(g), c), by_seed(g, c), confidence) for c in frame.columns}
-             for g in groups}
-    return interval_frame(cells, groups, frame)
-
-
-def marked_effects(effects: pd.DataFrame, adjust: str | None = "holm", confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Which cells of an effect table (a frame of :class:`Interval`) are marked, the table's cells being one
-    family (see :func:`significant`)."""
-    p = field(effects, "p")
-    return pd.DataFrame(significant(p.to_numpy().ravel(), adjust, confidence).reshape(p.shape),
-                        index=p.index, columns=p.columns)
-
 
 def partial_runs(rows: pd.DataFrame) -> set[str]:
     """Runs whose latest epoch is behind that of another seed of theirs: not finished, their numbers are not

@@ -4,7 +4,8 @@ Sections: set-up (data, model, optimizer, probes), the batches of an epoch, one
 epoch, evaluation, the hooks with ablate's own fallbacks, the run (resume, epochs,
 checkpoint, final evaluation). The data stays on the device; the model runs in
 true float32 unless the run opts into TF32 or bf16 autocast (``precision``), on
-CUDA channels_last and optionally compiled (:mod:`ablate.device`).
+CUDA channels_last and optionally compiled (:mod:`ablate.device`). A finished run's model
+is rebuilt from its checkpoint by :mod:`ablate.trained`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import torch
 
 from ablate.augment import augment
 from ablate.checkpoint import load_checkpoint, save_checkpoint, write_csv
-from ablate.config import Settings
 from ablate.datasets import load_data
 from ablate.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
+from ablate.epoch_metrics import EpochSums, epoch_headline
 from ablate.errors import AblateError, TrainingDiverged
 from ablate.models import build_model
 from ablate.optim import make_optimizer, make_schedule, soft_cross_entropy
@@ -32,11 +33,12 @@ from ablate.probes import PlannedProbe, plan_probes
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run
 from ablate.rng import epoch_order, rng_state, seed_everything, set_rng_state
+from ablate.run_sizes import epoch_steps
 from ablate.scaling import model_input
 from ablate.schema import CHECKPOINT, METRICS, results_frame
 from ablate.structs import Batch, Data, ModelParts, TrainState
 
-__all__ = ["Trainer", "train", "load_trained"]
+__all__ = ["Trainer", "train"]
 
 
 def no_variants(images: torch.Tensor) -> list:
@@ -125,7 +127,7 @@ class Trainer:
             yield Batch(x=channels_last(x, self.device), y=data.y_train[index])
 
     def steps_per_epoch(self) -> int:
-        return math.ceil(len(self.data.y_train) / self.settings.batch_size)
+        return epoch_steps(len(self.data.y_train), self.settings.batch_size)
 
     # -- one epoch ---------------------------------------------------------
 
@@ -226,7 +228,7 @@ class Trainer:
             started = time.perf_counter()
             rows = self.record(self.train_epoch(epoch) + self.evaluate(epoch))
             self.save(epoch, finished=False)
-            self.progress.epoch_end(epoch, s.epochs, summarize(rows), time.perf_counter() - started)
+            self.progress.epoch_end(epoch, s.epochs, epoch_headline(rows), time.perf_counter() - started)
         if not self.finished:
             self.record(self.final_evaluation())
             self.save(s.epochs, finished=True)
@@ -273,65 +275,6 @@ class Trainer:
 
     def metrics(self) -> pd.DataFrame:
         return results_frame(self.rows)
-
-
-class EpochSums:
-    """An epoch's loss and correct-prediction sums, kept on the device and read once at its end.
-
-    The loss sum turns NaN or infinite as soon as one batch's loss does.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.loss = torch.zeros((), device=device, dtype=torch.float64)
-        self.correct = torch.zeros((), device=device, dtype=torch.long)
-
-    def add(self, loss: torch.Tensor, size: int, logits: torch.Tensor, targets: torch.Tensor) -> None:
-        """One batch: its mean ``loss`` over ``size`` images, and its predictions against int or soft targets."""
-        self.loss.add_(loss, alpha=size)
-        labels = targets.argmax(1) if targets.is_floating_point() else targets
-        self.correct += (logits.argmax(1) == labels).sum()
-
-    def diverged(self) -> bool:
-        return not bool(torch.isfinite(self.loss))
-
-    def mean_loss(self, n: int) -> float:
-        return (self.loss / n).item()
-
-    def accuracy(self, n: int) -> float:
-        return self.correct.item() / n
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """The headline numbers of an epoch, for progress lines: train/test accuracy and loss."""
-    out = {}
-    for r in rows:
-        if r["component"] == "original" and not r.get("attack"):
-            out[f"{r['split']}_{'acc' if r['metric'] == 'accuracy' else 'loss'}"] = r["value"]
-    return out
-
-
-def load_trained(path: Path, device: str = "auto", dataset: str | None = None):
-    """Rebuild a trained model from its checkpoint; return (model in eval mode, settings, data)."""
-    state = load_checkpoint(path)
-    if state is None or "model" not in state:
-        raise AblateError(f"{path}: not an ablate checkpoint (expected a run's checkpoint.pt)")
-    settings = Settings.saved(state["settings"], str(path), resolve_device(device).type)
-    settings.device = device
-    if dataset:
-        settings.set("dataset", dataset, "--dataset")
-    run = Run(state.get("run_name", Path(path).parent.name), settings, plugins_to_rebuild(state))
-    trainer = Trainer(run)
-    trainer.build()
-    trainer.model.load_state_dict(state["model"])
-    return trainer.model.eval(), settings, trainer.data
-
-
-def plugins_to_rebuild(state: dict) -> list[tuple[str, dict]]:
-    """The checkpoint's plugins, less those that could not change the model (a logger such as
-    tensorboard: absent from the run's hashed identity) when they are no longer installed."""
-    registry = get_registry()
-    hashed = {name for name, _ in state.get("identity", {}).get("plugins", [])}
-    return [(name, values) for name, values in state["plugins"] if name in registry.plugins or name in hashed]
 
 
 def train(run: Run, run_dir: Path | None = None, **kwargs) -> pd.DataFrame:

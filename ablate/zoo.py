@@ -173,7 +173,7 @@ def is_torchscript(path: str) -> bool:
 def load_model(spec: ModelSpec, num_classes: int) -> LoadedModel:
     """Build the model ``spec`` names, with ``num_classes`` outputs (unless its weights fix them), and
     its weights. An ablate checkpoint is not loaded here: it needs its run's settings
-    (:func:`ablate.trainer.load_trained`)."""
+    (:func:`ablate.trained.load_trained`)."""
     source = spec.source
     if is_file(source):
         if not is_torchscript(source):

@@ -37,7 +37,8 @@ from ablate.config import Settings
 from ablate.device import channels_last, resolve_device
 from ablate.recipe import Run
 from ablate.scaling import model_input, originals_scaling
-from ablate.trainer import Trainer, load_trained
+from ablate.trained import load_trained
+from ablate.trainer import Trainer
 
 EPS, STEPS = 0.03, 10
 

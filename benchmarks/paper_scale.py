@@ -14,7 +14,7 @@ which projects each run's whole training (its epochs x its steps on its real dat
 size) and the recipe's total.
 
 With ``--jobs N`` the runs are scheduled as ``--jobs`` does (longest first, each to the
-worker that is free first: :func:`ablate.calibration.makespan`), each run's time
+worker that is free first: :func:`ablate.scheduling.makespan`), each run's time
 multiplied by the concurrency slowdown: how much longer an epoch takes when N copies
 of a run share the device than alone. It is measured here (N copies of the cheapest
 run side by side, after the same warm-up) unless ``--slowdown`` states it. The
@@ -42,13 +42,15 @@ from typing import Callable
 
 import torch
 
-from ablate.calibration import cost_kind, epoch_times, makespan, split_sizes
+from ablate.calibration import cost_kind, epoch_times
 from ablate.device import resolve_device
 from ablate.launchers.processes import worker_threads
 from ablate.plugins import get_registry
 from ablate.progress import StepCost, format_duration
 from ablate.recipe import Run
+from ablate.run_sizes import split_sizes
 from ablate.runner import plan
+from ablate.scheduling import makespan
 
 PAPER_DATA = (50_000, 10_000)       # CIFAR-10's training and test images
 SMOKE_DATA = (100, 50)

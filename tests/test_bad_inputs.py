@@ -107,7 +107,7 @@ def test_folders_derived_from_names_stay_under_out(tmp_path):
 
 def test_an_out_folder_that_cannot_be_made_is_one_line_for_library_callers_too(tmp_path):
     import ablate
-    from ablate.runner import make_folder
+    from ablate.preflight import make_folder
 
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ablate.AblateError, match=r"--out: cannot write to .*a-file/out \(Not a directory\)"):

@@ -11,7 +11,7 @@ import torch
 
 import ablate
 from ablate.checkpoint import load_checkpoint
-from ablate.trainer import load_trained
+from ablate.trained import load_trained
 from test_checkpoint_safety import stop_at_epoch
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ from ablate.launchers import LaunchContext, merge_options
 from ablate.launchers.cluster import submit
 from ablate.plugins import get_registry
 from ablate.recipe import Run
-from ablate.runner import plan, recipe_status, run_recipe
+from ablate.recipe_status import recipe_status
+from ablate.runner import plan, run_recipe
 from ablate.runs import RunTask, on_device
 
 from test_runner import KILLER, RUNS

@@ -13,7 +13,8 @@ from ablate.device import autocast_dtype, configure
 from ablate.optim import make_optimizer
 from ablate.recipe import expand, load_recipe
 from ablate.testing import tiny_model
-from ablate.trainer import Trainer, load_trained, train
+from ablate.trained import load_trained
+from ablate.trainer import Trainer, train
 from conftest import ctrl_c_at_epoch
 
 TINY_DATA = 'dataset="synthetic:train=200,test=100"'

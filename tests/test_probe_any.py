@@ -15,7 +15,6 @@ from torch import nn
 
 import ablate
 from ablate.cli import cli
-from ablate.model_comparison import per_model_options
 from ablate.frequency import split
 from ablate.probe_any import measure, probe_model
 from ablate.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
@@ -149,11 +148,27 @@ def test_labels_beyond_the_outputs_are_one_line():
 # Models from anywhere, on the command line
 # --------------------------------------------------------------------------
 
+def per_model(*args):
+    """``ablate probe ARGS``'s per-model options as the command groups them, and its MODELs as click reads them."""
+    ctx = cli.commands["probe"].make_context("probe", list(args))
+    return ctx.meta["per_model"], list(ctx.params["models"])
+
+
 def test_per_model_options_apply_to_the_model_they_follow():
-    shared, own = per_model_options(["--mean", "0.5", "a", "--weights", "w1", "--radii", "4", "b", "--weights=w2",
-                                     "--image-size", "64"], {"--mean", "--weights", "--radii", "--image-size"})
+    (shared, own), models = per_model("--mean", "0.5", "a", "--weights", "w1", "--radii", "4", "b", "--weights=w2",
+                                      "--image-size", "64", "--per-class", "--mean", "1", "--mean", "2")
+    assert models == ["a", "b"]
     assert shared == {"mean": "0.5"}
-    assert own == [{"weights": "w1"}, {"weights": "w2", "image_size": "64"}]
+    assert own == [{"weights": "w1"}, {"weights": "w2", "image_size": "64", "mean": "2"}]
+
+
+def test_after_a_lone_double_dash_every_token_is_a_model():
+    (shared, own), models = per_model("a", "--std", "1,1,1", "--", "-b.pt", "--weights", "c")
+    assert models == ["a", "-b.pt", "--weights", "c"]
+    assert (shared, own) == ({}, [{"std": "1,1,1"}, {}, {}, {}])
+    (shared, own), models = per_model("--weights", "--", "a", "--mean", "0.5")      # "--" as a value
+    assert models == ["a"]
+    assert (shared, own) == ({"weights": "--"}, [{"mean": "0.5"}])
 
 
 def test_torchvision_state_dicts_factories_and_torchscript_are_compared(tmp_path, monkeypatch):

@@ -88,7 +88,8 @@ def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe)
 def test_split_radii_and_radii_are_one_setting_one_hash_and_what_is_probed(write_recipe):
     from ablate.plugins import get_registry
     from ablate.probes import plan_probes
-    from ablate.runner import check_against_data, plan_table
+    from ablate.plan_table import plan_table
+    from ablate.preflight import check_against_data
 
     path = write_recipe(RUN, head='[settings]\ndataset = "synthetic"\n')
     spelled = one(write_recipe(RUN + '[runs.settings.probe_params.split]\nradii = [2.0]\ninclusive = true\n',

@@ -201,7 +201,7 @@ def test_batches_cover_the_training_set_once_in_an_order_fixed_by_seed_and_epoch
 
 
 def test_load_trained_rebuilds_the_data_and_model_of_training(write_recipe, tmp_path):
-    from ablate.trainer import load_trained
+    from ablate.trained import load_trained
 
     run = tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["shuffle_labels", "dropout"]\n', ["epochs=1"])
     trainer = Trainer(run, tmp_path)

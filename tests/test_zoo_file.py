@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from torchvision import models
 
-from ablate.model_comparison import read_models_file
+from ablate.model_specs import read_models_file
 from ablate.zoo import Preprocess, user_preprocess
 
 ZOO = Path(__file__).resolve().parents[1] / "examples" / "zoo-torchvision.toml"

@@ -6,7 +6,7 @@ worker receives the resolved run (a :class:`ablate.runs.RunTask`) and trains it 
 its own device; the device is no part of a run's identity, so the run lands in
 the same folder as when it is trained sequentially.
 
-The runs are handed out longest first (:func:`ablate.calibration.run_costs`: measured
+The runs are handed out longest first (:func:`ablate.scheduling.run_costs`: measured
 seconds where the calibration cache has them, else steps times the plugins' step cost,
 so a PGD run starts first), so that the longest does not run alone at the end. Before
 a run starts, its worker takes the run's estimated peak memory
@@ -21,7 +21,6 @@ import multiprocessing
 import os
 import sys
 
-from ablate.calibration import longest_first, run_costs, step_weights, steps_per_run
 from ablate.config import Settings
 from ablate.device import resolve_device
 from ablate.errors import AblateError
@@ -31,7 +30,9 @@ from ablate.params import Param
 from ablate.plugins import get_registry
 from ablate.progress import format_duration
 from ablate.recipe import Run
+from ablate.run_sizes import steps_per_run
 from ablate.runs import RunTask
+from ablate.scheduling import longest_first, run_costs, step_weights
 from ablate.worker_progress import PoolProgress, QueueProgress
 
 _worker_device: str | None = None

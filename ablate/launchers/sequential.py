@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
-from ablate.calibration import measured_epochs, step_weights, steps_per_run
+from ablate.calibration import measured_epochs
 from ablate.device import resolve_device
 from ablate.errors import AblateError
 from ablate.launchers import LaunchContext, Launcher
 from ablate.recipe import Run
+from ablate.run_sizes import steps_per_run
 from ablate.runs import run_status
+from ablate.scheduling import step_weights
 
 
 class SequentialLauncher(Launcher):

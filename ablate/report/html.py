@@ -22,11 +22,11 @@ from rich.text import Text
 
 import ablate
 from ablate.errors import AblateError
+from ablate.plan_table import format_value, plugins_label
 from ablate.plugins import PluginRegistry
 from ablate.progress import format_duration
 from ablate.report.results import Study, load_results
 from ablate.report.rich_html import Image, PageConsole, to_html
-from ablate.runner import format_value, plugins_label
 from ablate.runs import read_json
 from ablate.schema import CONFIG, DONE, EXAMPLES
 from ablate.report.tables import example_caption

@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ablate import plots
+from ablate.report.interval_frames import field
 from ablate.report.results import Study
-from ablate.stats import field
 
 BEST, WORST = "bold green", "red"
 # Each mark is a style and a symbol: the symbol survives plain text (NO_COLOR, a file, a screen reader).

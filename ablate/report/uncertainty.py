@@ -20,9 +20,10 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
+from ablate.report.interval_frames import effect_frames, field, marked_effects, row_group, seed_groups
 from ablate.report.results import APART, Study
 from ablate.report.tables import DIVERGED, LEGEND, MARKS, extremes, fewer_values, summary_table
-from ablate.stats import CONFIDENCE, effect_frames, field, marked_effects, row_group, seed_groups
+from ablate.stats import CONFIDENCE
 
 CI_NOTE = (f"mean ± half-width of the {CONFIDENCE:.0%} confidence interval over the n seeds that have the "
            f"number (Student t)")

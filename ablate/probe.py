@@ -4,34 +4,28 @@ A :class:`Prober` is built once per data split and probe (the study's: the LFC
 and HFC at every radius, :func:`ablate.probes.lfc_hfc`); it makes the variants
 once and keeps them, already scaled as the model sees them, so each later pass
 (every epoch) costs only the model's forward passes.
-:func:`probe_report` and :func:`ablate.example_grid.save_example_grid` give Figure 1 and 2 of the study:
-per radius, how many test images are right on the LFC only, the HFC only, both or
-neither, and pictures of images whose HFC is right while their LFC is wrong.
+:mod:`ablate.figure1` counts its per-image results into the study's Figure 1 and 2.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from ablate.datasets import stratified_subset
 from ablate.device import autocast, probe_budget
 from ablate.errors import AblateError
-from ablate.example_grid import example_radius, save_example_grid
-from ablate.frequency import check_images, split
+from ablate.frequency import check_images
+from ablate.modes import in_mode
 from ablate.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
 from ablate.scaling import NORMALIZE_MODES, model_input, originals_scaling, to_float, without_round_off
-from ablate.schema import EXAMPLES, PROBE_REPORT
 
 Key = tuple       # (component, radius, *other labels): see ablate.probes.variant_key
 ORIGINAL = {"component": "original", "radius": None}
-REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
 
 
 @dataclass
@@ -178,14 +172,8 @@ class Prober:
         The model runs in eval mode without gradients, under autocast when
         ``autocast_dtype`` is given; every module's train/eval mode is restored afterwards.
         """
-        modes = [(module, module.training) for module in model.modules()]
-        model.eval()
-        try:
-            with torch.inference_mode():
-                return self.evaluate(model, autocast_dtype, with_variants and bool(self.labels))
-        finally:
-            for module, training in modes:
-                module.training = training
+        with in_mode(model, train=False), torch.inference_mode():
+            return self.evaluate(model, autocast_dtype, with_variants and bool(self.labels))
 
     def evaluate(self, model, autocast_dtype, with_variants: bool) -> ProbeResult:
         n = len(self.x)
@@ -261,89 +249,3 @@ def as_model_input(variant: Variant, originals: torch.Tensor, normalize: str) ->
     if not variant.rescale:
         return model_input(variant.images, "none")
     return model_input(without_round_off(variant.images, originals), normalize)
-
-
-# --------------------------------------------------------------------------
-# Figure 1: LFC-only / HFC-only / both / neither, per radius
-# --------------------------------------------------------------------------
-
-def probe_report(correct: dict[Key, torch.Tensor], radii: Sequence[float]) -> pd.DataFrame:
-    """One row per radius: how many images are right on the LFC only, the HFC only, both, neither.
-
-    ``correct`` is :attr:`ProbeResult.correct`; the four cells of a row sum to the
-    number of images, ``lfc_total``/``hfc_total`` count the images right on each.
-    """
-    rows = []
-    for r in radii:
-        missing = [c for c in ("low", "high") if (c, r) not in correct]
-        if missing:
-            raise AblateError(f"probe report: no per-example results for the {'/'.join(missing)} component "
-                              f"at radius {r}; probe with that radius first")
-        low, high = correct[("low", r)].bool().cpu(), correct[("high", r)].bool().cpu()
-        rows.append({"radius": r,
-                     "lfc_only": int((low & ~high).sum()), "hfc_only": int((high & ~low).sum()),
-                     "both": int((low & high).sum()), "neither": int((~low & ~high).sum()),
-                     "lfc_total": int(low.sum()), "hfc_total": int(high.sum())})
-    return pd.DataFrame(rows, columns=REPORT_COLUMNS)
-
-
-def report_table(df: pd.DataFrame, title: str = "LFC / HFC probe: test images per cell"):
-    """The probe report as a rich table for the console."""
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in df.columns:
-        table.add_column(column.replace("_", " "), justify="right")
-    for row in df.itertuples(index=False):
-        table.add_row(*(format_cell(v) for v in row))
-    return table
-
-
-def format_cell(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def hfc_only_examples(correct: dict[Key, torch.Tensor], radius: float) -> torch.Tensor:
-    """Indices of the images whose HFC is classified right and whose LFC is wrong."""
-    low, high = correct[("low", radius)].bool().cpu(), correct[("high", radius)].bool().cpu()
-    return torch.nonzero(high & ~low).flatten()
-
-
-# --------------------------------------------------------------------------
-# After training (and `ablate probe`): the report and the examples on disk
-# --------------------------------------------------------------------------
-
-def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast_dtype=None,
-                       example_at: float | None = None) -> pd.DataFrame:
-    """Probe ``model`` on the test set at ``settings.report_radii``; write probe_report.csv and examples.png.
-
-    The examples are drawn at ``example_at`` when given (probed too if it is not a
-    report radius), else at :func:`ablate.example_grid.example_radius` of the report.
-    Returns the report; ``report.attrs["example_radius"]`` is the radius drawn (None
-    when no radius splits the images into two non-empty components).
-    """
-    radii = list(settings.report_radii)
-    probed = radii + ([example_at] if example_at is not None and example_at not in radii else [])
-    prober = Prober(data.x_test, data.y_test, split_probe(probed, settings.inclusive),
-                    normalize=settings.normalize, batch_size=settings.eval_batch_size, split_name="test")
-    result = prober(model, autocast_dtype)
-    report = probe_report(result.correct, radii)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report.to_csv(out_dir / PROBE_REPORT, index=False)
-    radius = example_at if example_at is not None else example_radius(report, *data.x_test.shape[-2:],
-                                                                      settings.inclusive)
-    chosen = torch.zeros(0, dtype=torch.long)
-    title = "no probed radius leaves both the LFC and the HFC non-empty"
-    if radius is not None:
-        found = hfc_only_examples(result.correct, radius)
-        chosen = found[:8]
-        title = f"HFC right, LFC wrong at r = {radius:g} ({len(found)} test images)"
-    images = data.x_test[chosen.to(data.x_test.device)]
-    low, high = split(images, radius or 0.0, inclusive=settings.inclusive)
-    save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES, classes=data.classes,
-                      labels=data.y_test[chosen.to(data.y_test.device)], title=title, numbers=chosen.tolist())
-    report.attrs["example_radius"] = radius
-    return report

@@ -25,7 +25,8 @@ from ablate.errors import AblateError
 from ablate.example_grid import example_radius, save_example_grid
 from ablate.frequency import split
 from ablate.modes import in_mode
-from ablate.probe import Key, Prober, hfc_only_examples, probe_report, split_probe
+from ablate.figure1 import hfc_only_examples, probe_report
+from ablate.probe import Key, Prober, split_probe
 from ablate.probes import variant_key
 from ablate.schema import results_frame
 from ablate.structs import Data

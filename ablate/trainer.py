@@ -28,7 +28,8 @@ from ablate.errors import AblateError, TrainingDiverged
 from ablate.models import build_model
 from ablate.optim import make_optimizer, make_schedule, soft_cross_entropy
 from ablate.plugins import PluginRegistry, get_registry
-from ablate.probe import Prober, planned_probers, write_probe_report
+from ablate.figure1 import write_probe_report
+from ablate.probe import Prober, planned_probers
 from ablate.probes import PlannedProbe, plan_probes
 from ablate.progress import Progress, SilentProgress
 from ablate.recipe import Run

@@ -12,8 +12,9 @@ import ablate
 from ablate import AblateError, Data, Settings
 from ablate.frequency import split
 from ablate.plugins import get_registry
-from ablate.probe import (Prober, ProbeResult, hfc_only_examples, planned_probers, probe_report, report_table,
-                          save_example_grid, split_probe, write_probe_report)
+from ablate.example_grid import save_example_grid
+from ablate.figure1 import hfc_only_examples, probe_report, report_table, write_probe_report
+from ablate.probe import Prober, ProbeResult, planned_probers, split_probe
 from ablate.probes import PlannedProbe, bind_probe
 from ablate.schema import RESULT_COLUMNS, results_frame
 from ablate.scaling import model_input, to_float

@@ -9,7 +9,8 @@ from torch import nn
 from ablate import Data, Settings
 from ablate.example_grid import example_radius, nontrivial
 from ablate.frequency import split
-from ablate.probe import Prober, split_probe, write_probe_report
+from ablate.figure1 import write_probe_report
+from ablate.probe import Prober, split_probe
 from ablate.scaling import ROUND_OFF, model_input, to_float, without_round_off
 
 

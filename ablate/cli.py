@@ -229,7 +229,14 @@ def compare(dir_a, dir_b) -> None:
               help="The output of the MODEL it follows for each class of the data set: JSON {\"class\": index} or "
                    "class,index lines.")
 @click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, class_map).")
+              help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, resize, "
+                   "interpolation, class_map), probed one after another; a model measured before on the same "
+                   "data and options is read back from OUT/measured.")
+@click.option("--rank", is_flag=True, help="Rank the models by HFC reliance, with 95 % intervals (leaderboard.csv).")
+@click.option("--html", default=None, type=click.Path(dir_okay=False),
+              help="With --rank: write the leaderboard as one self-contained HTML page here.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Processes decoding a streamed image folder ahead of the model (pinned memory on CUDA).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1),
               help="Outputs of the architectures built (default: the data set's classes).")
 @click.option("--limit", default=0, type=click.IntRange(min=0), help="Probe a stratified subset of N test images.")
@@ -245,7 +252,8 @@ def compare(dir_a, dir_b) -> None:
               help="Radius of the example grid, examples[-MODEL].png (default: of the radii whose LFC is more than "
                    "the mean colour and whose HFC is non-empty, the one with the most HFC-only images).")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, class_map, models_file,
-          num_classes, limit, max_memory, per_class, batch_size, device, out, formats, example_radius) -> None:
+          rank, html, workers, num_classes, limit, max_memory, per_class, batch_size, device, out, formats,
+          example_radius) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
 
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
@@ -253,23 +261,27 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     """
     from ablate.checkpoint_probe import probe_checkpoint
     from ablate.cli_values import parse_radii, probe_overrides
-    from ablate.model_comparison import ProbeOptions, compare_models, load_models
+    from ablate.model_comparison import ProbeOptions, compare_models, load_data, measure_all
     from ablate.model_specs import is_ablate_checkpoint, model_specs
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
                            example_radius=example_radius, limit=limit, max_memory=max_memory, batch_size=batch_size,
-                           per_class=per_class)
+                           per_class=per_class, rank=rank, html=html, workers=workers)
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
-                                                                     or num_classes or per_class):
+                                                                     or num_classes or per_class or rank):
         probe_checkpoint(Path(models[0]), probe_names, params, options, console)
         return
     if probe_names or params:
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
-    loaded, data, classes = load_models(model_specs(models, shared, own, models_file), num_classes, options)
-    compare_models(loaded, data, classes, options, console)
+    if html and not rank:
+        raise AblateError("--html writes the leaderboard's page: give --rank with it")
+    specs = model_specs(models, shared, own, models_file)
+    data, classes, options.dataset, fingerprint = load_data(specs, options)     # the first checkpoint's, if none
+    measured = measure_all(specs, data, classes, fingerprint, num_classes, options, console)
+    compare_models(measured, classes, options, console)
 
 
 def stop_on_sigterm(signum, frame) -> None:

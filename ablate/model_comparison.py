@@ -22,9 +22,11 @@ from ablate.checkpoint_probe import load_for_probe
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.errors import AblateError
 from ablate.model_specs import is_ablate_checkpoint
-from ablate.probe_any import measure
-from ablate.schema import PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS, PROBE_RESULTS
-from ablate.zoo import LoadedModel, ModelSpec, Preprocess, load_model
+from ablate.measurements import load_measured, measurement_key, model_identity, save_measured
+from ablate.probe_any import Measured, measure
+from ablate.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
+                           PROBE_RESULTS)
+from ablate.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
 
 
 @dataclass
@@ -42,53 +44,60 @@ class ProbeOptions:
     max_memory: str = "1GB"
     batch_size: int = 256
     per_class: bool = False
+    rank: bool = False                  # the leaderboard by HFC reliance (ablate.leaderboard)
+    html: str | None = None             # its page
+    workers: int = 0                    # processes decoding a streamed image folder
 
 
-def load_models(specs: list[ModelSpec], num_classes: int | None,
-                options: ProbeOptions) -> tuple[list[LoadedModel], object, list[str]]:
-    """Every model, and the data they are probed on: ``options.dataset`` (else the first checkpoint's) as an
+def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, list[str], str, str]:
+    """The data every model is probed on: ``options.dataset`` (else the first checkpoint's) as an
     :class:`ablate.Data`, or a DataLoader that streams an image folder (its stratified subset of
-    ``options.limit`` images, when given); and the names of its classes."""
-    from ablate.datasets import load_full
+    ``options.limit`` images, when given, decoded by ``options.workers`` processes); the names of its
+    classes; the data set's name; and a fingerprint of the images (what a kept measurement is matched on)."""
+    from ablate.datasets import data_fingerprint, load_full
 
     dataset = options.dataset
-    loaded: list[LoadedModel | None] = []
     for spec in specs:
-        if is_ablate_checkpoint(spec.source):
-            if spec.weights or spec.mean or spec.image_size:
-                raise AblateError(f"{spec.source}: an ablate checkpoint holds its weights and preprocessing; "
-                                  f"drop --weights/--mean/--std/--image-size for it")
-            model, settings, _ = load_for_probe(Path(spec.source), options.device, dataset)
-            dataset = dataset or settings.dataset
-            loaded.append(LoadedModel(spec.label, model, Preprocess(scale=settings.normalize)))
-        else:
-            loaded.append(None)
+        if not dataset and is_ablate_checkpoint(spec.source):
+            dataset = load_for_probe(Path(spec.source), options.device, None)[1].dataset
     if not dataset:
         raise AblateError("ablate probe: --dataset is needed to probe a model that is not an ablate checkpoint, "
                           "e.g. --dataset cifar10, --dataset npz:PATH")
     name, _, arg = dataset.partition(":")
     if name == "imagefolder":                    # streamed: it need not fit in memory
-        from ablate.image_datasets import imagefolder_stream
+        from ablate.device import resolve_device
+        from ablate.image_datasets import imagefolder_stream, stream_fingerprint
 
-        data, classes = imagefolder_stream(arg, options.limit)
-    else:
-        data = load_full(dataset)
-        classes = data.classes
-    models = [model or load_model(spec, num_classes or len(classes)) for model, spec in zip(loaded, specs)]
-    for model, spec in zip(models, specs):
-        if spec.class_map:
-            from ablate.class_map import read_class_map
+        cuda = resolve_device(options.device).type == "cuda"
+        data, classes = imagefolder_stream(arg, options.limit, options.workers, pin_memory=cuda)
+        return data, list(classes), dataset, stream_fingerprint(data)
+    data = load_full(dataset)
+    return data, list(data.classes), dataset, data_fingerprint(dataset)
 
-            model.label_map = read_class_map(spec.class_map, classes)
-            if model.classes is not None and int(model.label_map.max()) >= len(model.classes):
-                raise AblateError(f"--class-map {spec.class_map}: output {int(model.label_map.max())} is beyond "
-                                  f"{model.name}'s {len(model.classes)} outputs (0..{len(model.classes) - 1}); "
-                                  f"fix the map's indices")
-        elif model.classes is not None and len(model.classes) != len(classes):
-            raise AblateError(f"{model.name}: its {len(model.classes)} outputs are not the data set's {len(classes)} "
-                              f"classes; map each class to an output with --class-map FILE (JSON "
-                              f"{{\"class\": index}} or class,index lines)")
-    return models, data, list(classes)
+
+def load_one(spec: ModelSpec, classes: Sequence[str], num_classes: int | None, options: ProbeOptions) -> LoadedModel:
+    """One model, ready to probe on data of ``classes``: an ablate checkpoint with its run's scaling, or any
+    other source with its options; its class map read and checked against the model's outputs."""
+    if is_ablate_checkpoint(spec.source):
+        if spec.weights or spec.mean or spec.image_size:
+            raise AblateError(f"{spec.source}: an ablate checkpoint holds its weights and preprocessing; "
+                              f"drop --weights/--mean/--std/--image-size for it")
+        model, settings, _ = load_for_probe(Path(spec.source), options.device, options.dataset)
+        return LoadedModel(spec.label, model, Preprocess(scale=settings.normalize))
+    model = load_model(spec, num_classes or len(classes))
+    if spec.class_map:
+        from ablate.class_map import read_class_map
+
+        model.label_map = read_class_map(spec.class_map, classes)
+        if model.classes is not None and int(model.label_map.max()) >= len(model.classes):
+            raise AblateError(f"--class-map {spec.class_map}: output {int(model.label_map.max())} is beyond "
+                              f"{model.name}'s {len(model.classes)} outputs (0..{len(model.classes) - 1}); "
+                              f"fix the map's indices")
+    elif model.classes is not None and len(model.classes) != len(classes):
+        raise AblateError(f"{model.name}: its {len(model.classes)} outputs are not the data set's {len(classes)} "
+                          f"classes; map each class to an output with --class-map FILE (JSON "
+                          f"{{\"class\": index}} or class,index lines)")
+    return model
 
 
 def example_file(name: str, taken: set[str]) -> str:
@@ -103,27 +112,63 @@ def example_file(name: str, taken: set[str]) -> str:
     return file
 
 
-def compare_models(models: list[LoadedModel], data, classes: Sequence[str], options: ProbeOptions,
-                   console) -> pd.DataFrame:
-    """Probe every model on ``data``'s test split; write the files (an example grid per model, at
-    ``options.example_radius`` or the radius the rule picks) and print the comparison. Returns the rows."""
+def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprint: str, num_classes: int | None,
+                options: ProbeOptions, console) -> list[Measured]:
+    """Every model measured on ``data``, one after another under one progress bar, each loaded only for its
+    turn. A model measured before on the same data with the same options is read back from
+    ``OUT/measured`` (:mod:`ablate.measurements`); each new measurement is saved as soon as it is made,
+    so an interrupted zoo loses at most the model in progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ablate import plots
+    from ablate.device import resolve_device
 
-    formats, max_memory = parse_formats(options.formats), parse_bytes(options.max_memory)
-    out_dir, radii, example_radius = Path(options.out or "probe"), options.radii, options.example_radius
-    measured = []
+    max_memory, radii, example_radius = parse_bytes(options.max_memory), options.radii, options.example_radius
     probed = list(radii) + ([example_radius] if example_radius is not None and example_radius not in radii else [])
+    identity = {"radii": probed, "limit": options.limit, "batch_size": options.batch_size,
+                "device": resolve_device(options.device).type}
+    per_model = image_count(data, options.limit)
+    measured, kept = [], 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        for model in models:
-            task = bar.add_task(f"probing {model.name}", total=None)
-            measured.append(measure(model.module, data, probed, model.preprocess, name=model.name,
-                                    device=options.device, batch_size=options.batch_size, max_memory=max_memory,
-                                    limit=options.limit, label_map=model.label_map,
-                                    progress=lambda done, total, task=task: bar.update(task, completed=done,
-                                                                                       total=total)))
+        task = bar.add_task("probing", total=per_model * len(specs) if per_model else None)
+        for k, spec in enumerate(specs):
+            path = Path(options.out or "probe") / MEASURED / (measurement_key(
+                model_identity(spec, weights_file(spec)), fingerprint, identity) + ".npz")
+            found = load_measured(path)
+            if found is None:
+                model = load_one(spec, classes, num_classes, options)
+                bar.update(task, description=f"probing {model.name} ({k + 1} of {len(specs)})")
+                found = measure(model.module, data, probed, model.preprocess, name=model.name, device=options.device,
+                                batch_size=options.batch_size, max_memory=max_memory, limit=options.limit,
+                                label_map=model.label_map,
+                                progress=lambda done, _, k=k: bar.update(task, completed=k * per_model + done))
+                save_measured(path, found)
+                del model
+            else:
+                kept += 1
+            measured.append(found.renamed(spec.label))
+            bar.update(task, completed=(k + 1) * per_model)
+    if kept:
+        console.print(f"read back {kept} of {len(specs)} models measured before on the same data and options "
+                      f"({Path(options.out or 'probe') / MEASURED})", highlight=False)
+    return measured
+
+
+def image_count(data, limit: int) -> int:
+    """How many images each model is probed on (0 when a stream does not say)."""
+    if hasattr(data, "x_test"):
+        return min(limit, len(data.x_test)) if limit else len(data.x_test)
+    return len(data.dataset) if hasattr(data, "dataset") else 0
+
+
+def compare_models(measured: list[Measured], classes: Sequence[str], options: ProbeOptions, console) -> pd.DataFrame:
+    """Write the files of the measured models (an example grid per model, at ``options.example_radius`` or
+    the radius the rule picks), print the comparison, and with ``options.rank`` the leaderboard (and its
+    page with ``options.html``). Returns the rows."""
+    from ablate import plots
+
+    formats, out_dir, example_radius = parse_formats(options.formats), Path(options.out or "probe"), \
+        options.example_radius
     results = pd.concat([m.frame for m in measured], ignore_index=True)
     counts = pd.concat([m.counts.assign(model=m.name) for m in measured], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,18 +179,39 @@ def compare_models(models: list[LoadedModel], data, classes: Sequence[str], opti
     written = plots.save(plots.radius_accuracy_figure(results), out_dir, PROBE_ACCURACY, formats)
     written += plots.save(plots.probe_figure({m.name: m.counts for m in measured}), out_dir, PROBE_COUNTS_FIGURE,
                           formats)
+    examples: dict[str, Path] = {}
     taken: set[str] = set()
     for m in measured:
-        path = out_dir / example_file(m.name, taken)
+        path = examples[m.name] = out_dir / example_file(m.name, taken)
         drawn = m.save_examples(path, classes, example_radius)
         written.append(f"{path} (" + ("no radius splits the images into two non-empty components" if drawn is None
                                       else f"r = {drawn:g}") + ")")
-    dataset = options.dataset or "the checkpoint's data set"
-    console.print(comparison_table(results, counts, f"{len(measured[0].labels)} test images of {dataset}"))
+    what = f"{len(measured[0].labels)} test images of {options.dataset}"
+    console.print(comparison_table(results, counts, what))
+    if options.rank:
+        written += rank_models(measured, results, examples, options, what, console)
     console.print(f"wrote {out_dir / PROBE_RESULTS}, {out_dir / PROBE_COUNTS}, "
                   + (f"{out_dir / PROBE_PER_CLASS}, " if options.per_class else "")
                   + ", ".join(str(p) for p in written), highlight=False)
     return results
+
+
+def rank_models(measured: list[Measured], results: pd.DataFrame, examples: dict[str, Path], options: ProbeOptions,
+                what: str, console) -> list[str]:
+    """``--rank``: the leaderboard on the console and in leaderboard.csv, and with ``--html`` as a page."""
+    from ablate import leaderboard, plots
+
+    entries = leaderboard.rank(measured, options.radii)
+    out_dir = Path(options.out or "probe")
+    console.print(leaderboard.table(entries, options.radii, what))
+    write_csv(out_dir / LEADERBOARD, leaderboard.frame(entries, options.radii))
+    written = [str(out_dir / LEADERBOARD)]
+    if options.html:
+        figure = plots.radius_accuracy_figure(results)
+        pictures = {name: path.read_bytes() for name, path in examples.items() if path.is_file()}
+        written.append(str(leaderboard.write_page(Path(options.html), entries, options.radii, what, figure,
+                                                  pictures)))
+    return written
 
 
 def comparison_table(results: pd.DataFrame, counts: pd.DataFrame, what: str):

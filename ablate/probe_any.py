@@ -12,7 +12,7 @@ correctness is kept, so the data set never has to fit in memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
@@ -61,6 +61,10 @@ class Measured:
                 kept.append(offset + index)
                 if offset + index not in self.pictures:
                     self.pictures[offset + index] = x[index].detach().cpu().clone()
+
+    def renamed(self, name: str) -> "Measured":
+        """The same measurement under another model name (a zoo's label for a model measured before)."""
+        return replace(self, name=name, rows=[{**row, "model": name} for row in self.rows])
 
     @property
     def frame(self) -> pd.DataFrame:

@@ -38,6 +38,9 @@ Output folder ``<out>/<recipe>/``::
     probe_per_class.csv    accuracy per model, class, component and radius, with --per-class (PROBE_PER_CLASS)
     examples-<model>.png   per model, images whose HFC is right and LFC wrong (Figure 2; its name made safe:
                            ablate.model_comparison.example_file)
+    leaderboard.csv        with --rank: models by HFC reliance, intervals, per-radius ratios (LEADERBOARD)
+    measured/<key>.npz     each model's per-image results, read back when the same model is probed again on
+                           the same data with the same options (MEASURED; ablate.measurements)
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ PROBE_REPORT = "probe_report.csv"
 EXAMPLES = "examples.png"
 PROBES = "probes.csv"
 PROBE_RESULTS = "probe_results.csv"
+LEADERBOARD = "leaderboard.csv"
+MEASURED = "measured"
 PROBE_COUNTS = "probe_counts.csv"
 PROBE_ACCURACY = "probe_accuracy"              # figures: a name, written once per --format
 PROBE_COUNTS_FIGURE = "probe_counts"

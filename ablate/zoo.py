@@ -215,7 +215,7 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
         return LoadedModel(spec.label, fit_weights(module, state, spec.weights or "",
                                                    "torchvision"), user_preprocess(spec, Preprocess(channels=3)))
     weights = models.get_model_weights(name).DEFAULT
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    cached = weights_file(spec)
     if not cached.is_file():
         raise AblateError(f"torchvision:{name} --weights DEFAULT: {cached} is not there and ablate downloads "
                           f"nothing; fetch {weights.url} and put it there (or set TORCH_HOME)")
@@ -227,6 +227,20 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
                      mean=tuple(transforms.mean), std=tuple(transforms.std), channels=3,
                      interpolation=transforms.interpolation.value)
     return LoadedModel(spec.label, module, user_preprocess(spec, own), classes)
+
+
+def weights_file(spec: ModelSpec) -> Path | None:
+    """The file a model's weights are read from: ``--weights PATH``, or for ``torchvision:NAME --weights
+    DEFAULT`` torchvision's file in torch's hub cache (present or not); None for a model built without."""
+    kind, _, name = spec.source.partition(":")
+    if spec.weights != DEFAULT_WEIGHTS:
+        return Path(spec.weights) if spec.weights else None
+    if kind != "torchvision":
+        return None
+    from torchvision import models
+
+    url = models.get_model_weights(name).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:

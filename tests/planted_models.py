@@ -43,3 +43,42 @@ def planted():
     models = {"low reader": BandReader(templates, 0, 3), "high reader": BandReader(templates, 12, 99)}
     return {name: measure(model, (data.x_test, data.y_test), RADII, name=name, device="cpu")
             for name, model in models.items()}
+
+
+# Factories for `ablate probe --models` (module:factory sources): the same readers, built from the data.
+DATA = "synthetic:train=400,test=300,noise=0.2,seed=3"
+
+
+class LoggedReader(BandReader):
+    """A band reader that notes its name in $ABLATE_TEST_LOG when first called (which models a run really
+    evaluated) and, with $ABLATE_TEST_SLOW set, takes a second per batch (a model to kill in the middle of)."""
+
+    def __init__(self, name: str, inner: float, outer: float):
+        data = load_full(DATA)
+        x, y = data.x_train.float() / 255, data.y_train
+        super().__init__(torch.stack([x[y == c].mean(0) - x.mean(0) for c in range(10)]), inner, outer)
+        self.name, self.logged = name, False
+
+    def forward(self, x):
+        import os
+        import time
+
+        if not self.logged and os.environ.get("ABLATE_TEST_LOG"):
+            with open(os.environ["ABLATE_TEST_LOG"], "a") as log:
+                log.write(self.name + "\n")
+            self.logged = True
+        if os.environ.get("ABLATE_TEST_SLOW") and self.name == "slow":
+            time.sleep(1.0)
+        return super().forward(x)
+
+
+def low_reader():
+    return LoggedReader("low", 0, 3)
+
+
+def high_reader():
+    return LoggedReader("high", 12, 99)
+
+
+def slow_reader():
+    return LoggedReader("slow", 12, 99)

@@ -4,7 +4,8 @@ HaohanWang/HFC ``utility/attackHelper.py`` attacks each test image on its own wi
 ``foolbox.attacks.FGSM(fmodel)`` and ``foolbox.attacks.ProjectedGradientDescentAttack(fmodel,
 distance=foolbox.distances.Linfinity)``, every argument at its default, bounds (0, 1), and
 ``scripts/resnet.py`` (``predictAdvDataModelComparisions``) records each adversarial's L-inf
-distance. The defaults are the same in foolbox 1.8 and 2.4; the lines cited are foolbox 2.4.0's.
+distance. attackHelper is Python 2 (a print statement), so foolbox 1.8 or older; the procedure
+and defaults are the same in 1.8 and 2.4, and the lines cited are foolbox 2.4.0's.
 
 What both attacks share (``foolbox/v1/adversarial.py``, the ``Adversarial`` object):
 
@@ -13,7 +14,7 @@ What both attacks share (``foolbox/v1/adversarial.py``, the ``Adversarial`` obje
 - an image misclassified unattacked is not attacked: distance 0 (``attacks/base.py`` 70-75);
 - every model call on an adversarial input offers it as the result; it is kept only if its
   distance is strictly below the best so far (``v1/adversarial.py`` 192-211). The L-inf distance
-  is ``max |x_adv - x| / (max - min)`` on the float32 images, as float64 (``distances.py`` 166-176);
+  is ``max |x_adv - x| / (max - min)`` (``distances.py`` 166-176);
 - no adversarial found: foolbox returns None (HFC then keeps the clean image); here distance ``inf``.
 
 FGSM (``attacks/gradient.py`` 17-45 and 127-131, ``epsilons=1000, max_epsilon=1``)::
@@ -40,9 +41,13 @@ return_early=True``; the optimizer is plain gradient ascent, 223-225)::
 The distance returned is the closest adversarial's actual distance, over all tries: early return
 often stops a try well inside its eps-ball, so it need not be the last successful eps.
 
-Arithmetic as foolbox's with numpy 1.x: float32 images; eps and step sizes float64, rounded to
-float32 where they meet the images. Gradients are of the summed cross-entropy, so each image's is
-that of its own loss, as when attacked alone.
+Arithmetic as HFC's. Its test images are ``x / 255.0`` in numpy, float64 (``utility/dataLoader.py``),
+so foolbox works on float64 images; TensorFlow's gradient is float32, and numpy 1.x keeps a
+float32 array float32 when a float64 scalar multiplies it, so each signed step is ``float32(eps) *
+sign`` (``float32(step) * sign`` for PGD) added to the float64 image; the eps-ball and pixel
+clips are float64; the model sees the float32 cast. ablate's float32 images are widened to
+float64 (within 1e-8 of HFC's). Gradients are of the summed cross-entropy, so each image's is that
+of its own loss, as when attacked alone.
 
 Batches. Every image of a batch runs its own search (its own eps, early return and number of
 tries), all in lockstep, the model in eval mode, float32, autocast off (``ablate.attacks``). Each
@@ -74,7 +79,7 @@ class Closest(NamedTuple):
     """Per image: the closest adversarial found, its L-inf distance and the eps of every try."""
 
     distance: torch.Tensor          # [N] float64; 0: misclassified unattacked; inf: none found
-    adversarial: torch.Tensor       # float32 like x; the clean image where none was found
+    adversarial: torch.Tensor       # float64 (the model sees its float32 cast); the clean image where none found
     tried: list[list[float]]        # per image, each eps tried, in order
 
 
@@ -88,7 +93,7 @@ class Best:
 
     def offer(self, candidates: torch.Tensor, fooled: torch.Tensor, closer_only: bool = True) -> None:
         """Keep the ``fooled`` candidates that are closer (every one with ``closer_only=False``)."""
-        distance = (candidates - self.x).abs().flatten(1).amax(dim=1).double()      # bounds (0, 1): max - min = 1
+        distance = (candidates - self.x).abs().flatten(1).amax(dim=1)               # bounds (0, 1): max - min = 1
         closer = fooled & (distance < self.distance) if closer_only else fooled
         self.distance = torch.where(closer, distance, self.distance)
         self.adversarial[closer] = candidates[closer]
@@ -98,9 +103,9 @@ class Best:
 
 
 def logits_and_sign(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The logits at ``x`` and the sign of each image's own cross-entropy gradient there (one pass)."""
+    """The logits at ``x`` (float32) and the sign of each image's own cross-entropy gradient there (one pass)."""
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+        x = x.detach().float().requires_grad_(True)
         logits = model(x)
         gradient = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x)[0]
     return logits.detach(), gradient.sign()
@@ -113,7 +118,7 @@ def record(tried: list[list[float]], which: torch.Tensor, eps: torch.Tensor) -> 
 
 def foolbox_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Closest:
     """foolbox's ``FGSM(fmodel)(image, label)`` at its defaults, for each image of the batch."""
-    x = x.detach().float()
+    x = x.detach().double()
     n, device = len(x), x.device
     first = torch.tensor(FGSM_EPSILONS, device=device)
     # Pass 2's eps, one row per possible end of pass 1: each of its first 20 eps, or its last (no success).
@@ -132,9 +137,9 @@ def foolbox_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Cl
             eps = torch.where(refining, second[row, index.clamp(max=FGSM_REFINED - 1)],
                               first[index.clamp(max=len(first) - 1)])
             record(tried, active, eps)
-            candidates = torch.where(expand(active, x), (x + per_image(eps, x) * sign).clamp(0, 1), x)
+            candidates = torch.where(expand(active, x), (x + signed_step(eps, sign)).clamp(0, 1), x)
             with torch.no_grad():
-                fooled = active & (model(candidates).argmax(dim=1) != y)
+                fooled = active & (model(candidates.float()).argmax(dim=1) != y)
             best.offer(candidates, fooled, closer_only=False)            # pass 2's eps are below pass 1's: smaller MSE
             last = torch.where(refining, index == FGSM_REFINED - 1, index == len(first) - 1)
             refine = active & ~refining & ((fooled & (index < FGSM_REFINED)) | (~fooled & last))
@@ -148,7 +153,7 @@ def foolbox_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Cl
 def foolbox_pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Closest:
     """foolbox's ``ProjectedGradientDescentAttack(fmodel, distance=Linfinity)(image, label)`` at its defaults,
     for each image of the batch."""
-    x = x.detach().float()
+    x = x.detach().double()
     n, device = len(x), x.device
     tried: list[list[float]] = [[] for _ in range(n)]
     with model_mode(model, False), precision(device, None):
@@ -185,9 +190,14 @@ def foolbox_pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Clo
 
 def pgd_step(current: torch.Tensor, x: torch.Tensor, sign: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """One step of foolbox's L-inf PGD from ``current``: step (0.01 / 0.3) * eps, into the eps-ball and [0, 1]."""
-    moved = current + per_image(PGD_STEP / PGD_EPSILON * eps, x) * sign
-    bound = per_image(eps, x)
+    moved = current + signed_step(PGD_STEP / PGD_EPSILON * eps, sign)
+    bound = expand(eps, x)
     return (x + (moved - x).clamp(-bound, bound)).clamp(0, 1)
+
+
+def signed_step(size: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    """``float32(size) * sign`` per image, widened to float64: a float64 size times a float32 gradient in numpy 1.x."""
+    return (per_image(size, sign) * sign).double()
 
 
 def expand(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,10 @@ from foolbox 2.4.0's source (the reference below), and on models whose answer is
 
 The reference follows ``foolbox/attacks/gradient.py`` (``SingleStepGradientBaseAttack._run``),
 ``foolbox/attacks/iterative_projected_gradient.py`` (``_run_binary_search``, ``_run_one``) and
-``foolbox/v1/adversarial.py`` (``__new_adversarial``) line by line, one image at a time, in numpy
-with numpy 1.x's float32 arithmetic (eps cast to float32 where it meets an image); the model is
-called on one image, as foolbox's ``forward_one`` / ``gradient_one`` do.
+``foolbox/v1/adversarial.py`` (``__new_adversarial``) line by line, one image at a time, in numpy,
+with HFC's dtypes: float64 images (``x / 255.0``), a float32 gradient (TensorFlow's), and numpy
+1.x's casting (a float64 scalar times a float32 array is float32); the model is called on the
+float32 cast of one image, as foolbox's ``forward_one`` / ``gradient_one`` with a TensorFlow model.
 """
 
 import math
@@ -24,24 +25,24 @@ from ablate.testing import tiny_model
 
 
 class OneImage:
-    """foolbox's ``Adversarial`` for one float32 image ``(C, H, W)`` and its true label, bounds (0, 1): the
+    """foolbox's ``Adversarial`` for one float64 image ``(C, H, W)`` and its true label, bounds (0, 1): the
     model called on that image alone, and the closest adversarial so far by ``distance``."""
 
     def __init__(self, model, image, label, distance):
-        self.model, self.image, self.label, self.distance = model, image.astype(np.float32), label, distance
+        self.model, self.image, self.label, self.distance = model, image.astype(np.float64), label, distance
         self.best, self.best_distance, self.tried = None, math.inf, []
         self.forward(self.image)                       # _check_unperturbed: distance 0 when already wrong
 
     def forward(self, x):
         with torch.no_grad():
-            logits = self.model(torch.from_numpy(x)[None])[0].numpy()
+            logits = self.model(torch.from_numpy(x.astype(np.float32))[None])[0].numpy()
         adversarial = int(np.argmax(logits)) != self.label
         if adversarial and self.distance(x, self.image) < self.best_distance:
             self.best, self.best_distance = x.copy(), self.distance(x, self.image)
         return adversarial
 
     def gradient(self, x):
-        x = torch.from_numpy(x).requires_grad_(True)
+        x = torch.from_numpy(x.astype(np.float32)).requires_grad_(True)
         loss = F.cross_entropy(self.model(x[None]), torch.tensor([self.label]))
         return torch.autograd.grad(loss, x)[0].numpy()
 
@@ -63,12 +64,12 @@ def reference_fgsm(model, image, label):
     a = OneImage(model, image, label, mse)
     if a.best_distance == 0:
         return a.result()
-    gradient = np.sign(a.gradient(a.image)) * np.float32(1.0)
+    gradient = np.sign(a.gradient(a.image)) * np.float32(1.0)          # float32, as TensorFlow's
     epsilons, decrease_if_first = np.linspace(0, 1, num=1000 + 1)[1:], True
     for _ in range(2):
         for i, epsilon in enumerate(epsilons):
             a.tried.append(float(epsilon))
-            perturbed = np.clip(a.image + gradient * np.float32(epsilon), np.float32(0), np.float32(1))
+            perturbed = np.clip(a.image + gradient * np.float32(epsilon), 0.0, 1.0)
             if a.forward(perturbed):
                 if decrease_if_first and i < 20:
                     break
@@ -89,8 +90,8 @@ def reference_pgd(model, image, label):
         stepsize, x = factor * epsilon, a.image
         for _ in range(40):
             x = x + np.float32(stepsize) * np.sign(a.gradient(x))
-            x = a.image + np.clip(x - a.image, -np.float32(epsilon), np.float32(epsilon))
-            x = np.clip(x, np.float32(0), np.float32(1))
+            x = a.image + np.clip(x - a.image, -epsilon, epsilon)
+            x = np.clip(x, 0.0, 1.0)
             if a.forward(x):
                 return True
         return False
@@ -179,12 +180,12 @@ def test_the_batch_gets_what_one_image_at_a_time_gets(attack, reference, problem
 def test_the_distance_is_that_of_a_returned_example_the_model_gets_wrong(attack):
     for _, model, x, y in problems():
         found = attack(model, x, y)
-        assert found.adversarial.shape == x.shape and found.adversarial.dtype == torch.float32
+        assert found.adversarial.shape == x.shape and found.adversarial.dtype == torch.float64
         assert found.adversarial.min() >= 0 and found.adversarial.max() <= 1
         with torch.no_grad():
-            wrong = model(found.adversarial).argmax(dim=1) != y
+            wrong = model(found.adversarial.float()).argmax(dim=1) != y
         assert wrong.all()
-        actual = (found.adversarial - x).abs().flatten(1).amax(dim=1).double()
+        actual = (found.adversarial - x.double()).abs().flatten(1).amax(dim=1)
         assert torch.equal(found.distance, actual)
 
 
@@ -215,7 +216,7 @@ def pixel(value, n=1):
 
 def test_pgd_grows_by_one_and_a_half_then_bisects_twenty_times():
     # From 0.25 the pixel must pass 0.75: eps 0.3 and 0.45 fail, 0.675 succeeds; then 20 bisections of
-    # (0, 0.675], each succeeding exactly when eps (as float32) passes 0.5.
+    # (0, 0.675], each succeeding exactly when the farthest pixel the model sees, float32(0.25 + eps), passes 0.75.
     x, y = pixel(0.25)
     found = foolbox_pgd(Threshold(0.75), x, y)
     tried = found.tried[0]
@@ -223,7 +224,7 @@ def test_pgd_grows_by_one_and_a_half_then_bisects_twenty_times():
     bad, good = 0.0, tried[2]
     for eps in tried[3:]:
         assert eps == (good + bad) / 2
-        good, bad = (eps, bad) if np.float32(eps) > 0.5 else (good, eps)
+        good, bad = (eps, bad) if np.float32(0.25 + eps) > 0.75 else (good, eps)
     assert 0.5 < found.distance[0] <= good + 1e-7 and good - 0.5 < 0.675 / 2**20 + 1e-7
 
 
@@ -241,7 +242,7 @@ def test_pgd_keeps_the_closest_adversarial_of_all_tries_not_the_last():
 def test_pgd_gives_up_after_twenty_growth_tries():
     x, y = pixel(0.25)
     found = foolbox_pgd(Threshold(2.0), x, y)         # never wrong in [0, 1]
-    assert torch.isinf(found.distance).all() and torch.equal(found.adversarial, x)
+    assert torch.isinf(found.distance).all() and torch.equal(found.adversarial, x.double())
     growth = [0.3]
     for _ in range(19):
         growth.append(growth[-1] * 1.5)

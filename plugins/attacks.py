@@ -48,7 +48,9 @@ misclassified unattacked. Two searches (``search``):
   Rows: ``metric = "median_min_eps"`` (``inf`` when most images withstand ``max_eps``)
   and ``metric = "min_eps_accuracy"`` at eps 0 and at each grid point.
 
-Both keep the clean accuracy row as above.
+Both keep the clean accuracy row as above. With ``mode = "both"``, ``minimal_n`` (if
+set) searches fewer images than the grid attacks: the first ``minimal_n`` of the same
+fixed random subset (the official code searched 100 test images).
 
 Images are scaled as everywhere else (``ablate.scaling.model_input`` with
 ``settings.normalize``); they must lie in [0, 1], which the attacks clip to.
@@ -141,6 +143,8 @@ class Attacks(ablate.Plugin):
         Param("search", str, "bisect", "minimal mode: 'foolbox' (the official code's FGSM/PGD searches, slow) or "
               "'bisect' (a coarse eps grid, then bisection)", choices=("bisect", "foolbox"), since="0.2",
               only_when={"mode": ("minimal", "both")}),
+        Param("minimal_n", int, 0, "mode 'both': test images the minimal search takes (a fixed random subset of "
+              "the n attacked); 0 = all n", minimum=0, since="0.2", only_when={"mode": ("both",)}),
         Param("max_eps", float, 0.1, "minimal mode, bisect: the largest eps tried", greater_than=0.0, since="0.2",
               only_when={"search": ("bisect",)}),
         Param("search_grid", int, 10, "minimal mode, bisect: evenly spaced eps up to max_eps, tried before "
@@ -183,13 +187,20 @@ class Attacks(ablate.Plugin):
     def ablate_evaluate(self, models, data, state):
         chosen = self.attack_functions([name.lower() for name in self.args.attacks])
         settings = state.settings
-        index = evaluation_subset(data.x_test.shape[0], self.args.n)
-        batch_size = self.args.batch_size or settings.eval_batch_size
+        args = self.args
+        index = evaluation_subset(data.x_test.shape[0], args.n)
+        searched = index
+        if args.mode == "both" and args.minimal_n and (args.n == 0 or args.minimal_n < args.n):
+            searched = evaluation_subset(data.x_test.shape[0], args.minimal_n)     # n's first minimal_n
+        batch_size = args.batch_size or settings.eval_batch_size
         rows = []
         for variant, model in models.items():
-            batches = self.batches(model, data, index, batch_size, settings.normalize)
             with precision(next(model.parameters()).device, None):        # float32, whatever the caller runs
-                found = self.count(model, batches, chosen, len(index))
+                found = self.accuracy_rows(model, self.batches(model, data, index, batch_size, settings.normalize),
+                                           chosen, len(index))
+                if args.mode != "grid":
+                    found += self.minimal_rows(model, self.batches(model, data, searched, batch_size,
+                                                                   settings.normalize), chosen)
             rows += [{"split": "test", "component": "original", "radius": None, **row, "variant": variant}
                      for row in found]
         return rows
@@ -203,25 +214,30 @@ class Attacks(ablate.Plugin):
             self.check_range(x)
             yield x, data.y_test[chunk].to(device).clone()
 
-    def count(self, model, batches, chosen, total: int) -> list[dict]:
-        """The clean accuracy; the accuracy under each attack at each eps (grid); per attack, the median
-        smallest perturbation and the accuracy it implies (minimal)."""
-        args = self.args
-        grid = args.eps if args.mode != "minimal" else []
-        hits, correct, found = 0, dict.fromkeys([(name, eps) for name in chosen for eps in grid], 0), {}
+    def accuracy_rows(self, model, batches, chosen, total: int) -> list[dict]:
+        """The clean accuracy, then (grid) the accuracy under each attack at each eps."""
+        grid = self.args.eps if self.args.mode != "minimal" else []
+        hits, correct = 0, dict.fromkeys([(name, eps) for name in chosen for eps in grid], 0)
         for x, y in batches:
             hits += self.hits(model, x, y)
             for name, attack in chosen.items():
                 for eps in grid:
                     correct[(name, eps)] += self.hits(model, attack(model, x, y, eps), y)
-                if args.mode != "grid":
-                    found.setdefault(name, []).append(self.smallest(name, attack, model, x, y))
-        rows = [{"metric": "accuracy", "value": hits / total, "attack": "none", "eps": 0.0}]
-        rows += [{"metric": "accuracy", "value": n / total, "attack": name, "eps": eps}
-                 for (name, eps), n in correct.items()]
+        return [{"metric": "accuracy", "value": hits / total, "attack": "none", "eps": 0.0},
+                *({"metric": "accuracy", "value": n / total, "attack": name, "eps": eps}
+                  for (name, eps), n in correct.items())]
+
+    def minimal_rows(self, model, batches, chosen) -> list[dict]:
+        """Per attack, the median smallest perturbation and the accuracy it implies at each eps."""
+        args = self.args
+        found = {name: [] for name in chosen}
+        for x, y in batches:
+            for name, attack in chosen.items():
+                found[name].append(self.smallest(name, attack, model, x, y))
         foolbox = args.search == "foolbox"
         median, curve = (LINF_MEDIAN, LINF_CURVE) if foolbox else (MEDIAN, CURVE)
         points = sorted(args.eps) if foolbox else [0.0, *eps_grid(args.max_eps, args.search_grid)]
+        rows = []
         for name, parts in found.items():
             per_image = torch.cat(parts).cpu()
             rows.append({"metric": median, "value": float(per_image.median()), "attack": name, "eps": None})

@@ -163,12 +163,20 @@ def test_foolbox_search_rows_give_the_closed_form_distances(trained):
 
 def test_both_modes_in_one_evaluation(trained):
     model, data = trained
-    both = evaluate({"final": model}, data, mode="both", search="foolbox", eps=[0.05, 0.1], n=12)
-    grid = evaluate({"final": model}, data, mode="grid", eps=[0.05, 0.1], n=12)
-    minimal = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=[0.05, 0.1], n=12)
+    eps = [0.098, 0.1]
+    grid = evaluate({"final": model}, data, mode="grid", eps=eps, n=12)
+    minimal = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps, n=12)
     key = lambda rows: {(r["metric"], r["attack"], r["eps"]): r["value"] for r in rows}
+    both = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12)
     assert key(both) == {**key(grid), **key(minimal)}
     assert sum(r["attack"] == "none" for r in both) == 1
+    # minimal_n: the grid on the n images, the search on the first minimal_n of the same subset.
+    fewer = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps, n=5)
+    some = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12, minimal_n=5)
+    searched = {k: v for k, v in key(fewer).items() if k[0] != "accuracy"}
+    assert key(some) == {**key(grid), **searched} and not searched.items() <= key(both).items()
+    more = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12, minimal_n=20)
+    assert key(more) == key(both), "never beyond the n attacked"
 
 
 def test_search_is_part_of_a_runs_identity_only_where_it_is_used():
@@ -182,6 +190,8 @@ def test_search_is_part_of_a_runs_identity_only_where_it_is_used():
     foolbox = identity(mode="minimal", search="foolbox")
     assert foolbox["search"] == "foolbox" and foolbox != identity(mode="minimal")
     assert identity(mode="minimal", search="foolbox", max_eps=0.2, tolerance=0.01, search_grid=3) == foolbox
+    assert identity(mode="minimal", minimal_n=100) == identity(mode="minimal")      # only with mode = "both"
+    assert identity(mode="both", minimal_n=100)["minimal_n"] == 100
 
 
 @pytest.mark.parametrize("mode", ["minimal", "both"])
@@ -202,7 +212,8 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
 @pytest.mark.parametrize("values, message", [
     ({"eps": [-0.1]}, ">= 0"), ({"eps": [0.01, 0.03, 0.03]}, r"\[2\]: 0.03 is given twice"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
     ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"), ({"backend": "foolbox"}, "allowed"),
-    ({"mode": "fine"}, "allowed"), ({"search": "deepfool"}, "allowed: bisect, foolbox"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
+    ({"mode": "fine"}, "allowed"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
+    ({"search": "deepfool"}, "allowed: bisect, foolbox"), ({"minimal_n": -1}, ">= 0"),
 ])
 def test_bad_parameters_are_refused(values, message):
     with pytest.raises(ablate.AblateError, match=message):

@@ -25,9 +25,9 @@ with its own statistics.
 
 Minimal perturbations (``mode = "minimal"``, or ``"both"`` for these rows and the
 grid's from one run). The official evaluation used foolbox's minimal-perturbation
-attacks rather than a fixed eps: per test image and attack (fgsm and pgd, ablate's),
-the smallest perturbation that gets the image misclassified; 0 for an image
-misclassified unattacked. Two searches (``search``):
+attacks rather than a fixed eps: per test image and attack (fgsm and pgd only), the
+smallest perturbation that gets the image misclassified; 0 for an image misclassified
+unattacked. Two searches (``search``; docs/recipes.md, "The adversarial recipe"):
 
 - ``"foolbox"``, the official one: foolbox 1.8/2.4's ``FGSM`` and ``PGD`` at their
   defaults, as HFC's ``utility/attackHelper.py`` ran them (:mod:`ablate.foolbox_search`:
@@ -39,7 +39,7 @@ misclassified unattacked. Two searches (``search``):
   adversarial is farther than eps: Table 2 as the official code measured it.
   ``pgd_steps``, ``step_size``, ``random_start``, ``max_eps``, ``search_grid`` and
   ``tolerance`` do not apply: foolbox's defaults are fixed. Slow: up to 1020 forward
-  passes (FGSM) and 1600 gradient steps (PGD) per batch.
+  passes (FGSM) and 1600 forward-backward passes (PGD) of each batch.
 - ``"bisect"`` (the default, fast, not foolbox's): ``search_grid`` evenly spaced eps up
   to ``max_eps``, then bisection of the first successful bracket down to ``tolerance``
   with ablate's attacks (``pgd_steps`` ...; :func:`ablate.attacks.minimal_eps`). The

@@ -15,7 +15,8 @@ Where this differs from Madry's code, the examples do not change: pixels are in
 [0, 1] rather than [0, 255]; the loss is the batch's mean cross-entropy rather than
 its sum (a positive factor: the same gradient sign). The random start is clipped to
 [0, 1] at once, before the first step, as Madry's ``perturb`` does (``np.clip(x, 0, 255)`` right
-after adding the uniform noise). The arithmetic is
+after adding the uniform noise, since commit c2af71b of 2018-10; the first version clipped only
+after the first step). The arithmetic is
 written as torchattacks writes it, so that ``torchattacks.PGD``/``FGSM`` with the
 same arguments give the same examples (tests/test_torchattacks.py checks it).
 

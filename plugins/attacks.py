@@ -23,17 +23,34 @@ in float32 with autocast off, with each model in eval mode; a model with
 batch-statistics BatchNorm (the official kind) normalises each attacked batch
 with its own statistics.
 
-Minimal eps (``mode = "minimal"``). The official evaluation used foolbox's
-minimal-perturbation attacks (FGSM stepping eps up, PGD with a binary search over
-eps) rather than a fixed eps grid. This mode finds, per test image and attack
-(fgsm and pgd, ablate's), the smallest eps at which the image is misclassified:
-``search_grid`` evenly spaced eps up to ``max_eps`` first, then bisection down to
-``tolerance`` (:func:`ablate.attacks.minimal_eps`); 0 for an image misclassified
-unattacked, infinite where no eps up to ``max_eps`` succeeds. Rows, per variant and
-attack: ``metric = "median_min_eps"`` (eps blank; the lower median; ``inf`` when
-most images withstand ``max_eps``) and the accuracy-vs-eps curve it implies,
-``metric = "min_eps_accuracy"`` at eps 0 and at each grid point (the fraction of
-images whose minimal eps exceeds that eps); the clean accuracy row as above.
+Minimal perturbations (``mode = "minimal"``, or ``"both"`` for these rows and the
+grid's from one run). The official evaluation used foolbox's minimal-perturbation
+attacks rather than a fixed eps: per test image and attack (fgsm and pgd only), the
+smallest perturbation that gets the image misclassified; 0 for an image misclassified
+unattacked. Two searches (``search``; docs/recipes.md, "The adversarial recipe"):
+
+- ``"foolbox"``, the official one: foolbox 1.8/2.4's ``FGSM`` and ``PGD`` at their
+  defaults, as HFC's ``utility/attackHelper.py`` ran them (:mod:`ablate.foolbox_search`:
+  FGSM scans 1000 eps up to 1; PGD grows eps from 0.3 by 1.5 until it succeeds, then
+  bisects 20 times, 40 steps of eps/30 a try, stopping at the first adversarial).
+  Each image's result is the actual L-inf distance of the closest adversarial found
+  (infinite: none). Rows: ``metric = "median_linf"`` (eps blank, the lower median)
+  and ``metric = "linf_accuracy"`` at each ``eps``, the share of images whose closest
+  adversarial is farther than eps: Table 2 as the official code measured it.
+  ``pgd_steps``, ``step_size``, ``random_start``, ``max_eps``, ``search_grid`` and
+  ``tolerance`` do not apply: foolbox's defaults are fixed. Slow: up to 1020 forward
+  passes (FGSM) and 1600 forward-backward passes (PGD) of each batch.
+- ``"bisect"`` (the default, fast, not foolbox's): ``search_grid`` evenly spaced eps up
+  to ``max_eps``, then bisection of the first successful bracket down to ``tolerance``
+  with ablate's attacks (``pgd_steps`` ...; :func:`ablate.attacks.minimal_eps`). The
+  result is the bracket's eps, infinite where no eps up to ``max_eps`` succeeds; a
+  coarse grid can skip a success at a small eps (success need not grow with eps).
+  Rows: ``metric = "median_min_eps"`` (``inf`` when most images withstand ``max_eps``)
+  and ``metric = "min_eps_accuracy"`` at eps 0 and at each grid point.
+
+Both keep the clean accuracy row as above. With ``mode = "both"``, ``minimal_n`` (if
+set) searches fewer images than the grid attacks: the first ``minimal_n`` of the same
+fixed random subset (the official code searched 100 test images).
 
 Images are the test set's originals, scaled as the probe scales them
 (:func:`ablate.scaling.originals_scaling`: x / 255 under either ``normalize``, as
@@ -52,14 +69,18 @@ import torch
 import ablate
 from ablate import Param
 from ablate.attacks import eps_grid, fgsm, minimal_eps, pgd, precision, require_torchattacks
+from ablate.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.report import FINAL, Labels
 from ablate.scaling import model_input, originals_scaling
 
 RANGE_TOLERANCE = 1e-4
 SUBSET_SEED = 0     # the same n test images for every run and variant
 OWN = ("fgsm", "pgd")
-MEDIAN = "median_min_eps"
+MEDIAN = "median_min_eps"           # search = "bisect": each image's smallest successful eps
 CURVE = "min_eps_accuracy"
+LINF_MEDIAN = "median_linf"         # search = "foolbox": each image's closest adversarial's L-inf distance
+LINF_CURVE = "linf_accuracy"
+FOOLBOX = {"fgsm": foolbox_fgsm, "pgd": foolbox_pgd}
 
 
 def attack_classes(torchattacks) -> dict[str, type]:
@@ -119,23 +140,30 @@ class Attacks(ablate.Plugin):
         Param("batch_size", int, 0, "images attacked at once; 0 = settings.eval_batch_size", minimum=0),
         Param("backend", str, "ablate", "whose fgsm and pgd: 'ablate' or 'torchattacks' (the attacks extra)",
               choices=("ablate", "torchattacks"), since="0.2"),
-        Param("mode", str, "grid", "'grid': accuracy at each eps; 'minimal': each image's smallest successful "
-              "eps (median and accuracy curve)", choices=("grid", "minimal"), since="0.2"),
-        Param("max_eps", float, 0.1, "minimal mode: the largest eps tried", greater_than=0.0, since="0.2"),
-        Param("search_grid", int, 10, "minimal mode: evenly spaced eps up to max_eps, tried before bisecting",
-              minimum=1, maximum=10_000, since="0.2"),
-        Param("tolerance", float, 0.001, "minimal mode: bisect until the eps bracket is this narrow",
-              greater_than=0.0, since="0.2"),
+        Param("mode", str, "grid", "'grid': accuracy at each eps; 'minimal': each image's smallest "
+              "perturbation (median and accuracy curve); 'both'", choices=("grid", "minimal", "both"), since="0.2"),
+        Param("search", str, "bisect", "minimal mode: 'foolbox' (the official code's FGSM/PGD searches, slow) or "
+              "'bisect' (a coarse eps grid, then bisection)", choices=("bisect", "foolbox"), since="0.2",
+              only_when={"mode": ("minimal", "both")}),
+        Param("minimal_n", int, 0, "mode 'both': test images the minimal search takes (a fixed random subset of "
+              "the n attacked); 0 = all n", minimum=0, since="0.2", only_when={"mode": ("both",)}),
+        Param("max_eps", float, 0.1, "minimal mode, bisect: the largest eps tried", greater_than=0.0, since="0.2",
+              only_when={"search": ("bisect",)}),
+        Param("search_grid", int, 10, "minimal mode, bisect: evenly spaced eps up to max_eps, tried before "
+              "bisecting", minimum=1, maximum=10_000, since="0.2", only_when={"search": ("bisect",)}),
+        Param("tolerance", float, 0.001, "minimal mode, bisect: bisect until the eps bracket is this narrow",
+              greater_than=0.0, since="0.2", only_when={"search": ("bisect",)}),
     ]
 
     @ablate.hookimpl
     def ablate_check(self, settings, plugins):
         names = [str(name).lower() for name in self.args.attacks]
-        if self.args.mode == "minimal":
+        if self.args.mode != "grid":
             others = [name for name in names if name not in OWN]
             if others or self.args.backend != "ablate":
-                raise ablate.AblateError(f"attacks: mode = 'minimal' searches with ablate's fgsm and pgd only; "
-                                         f"drop {', '.join(others) or 'backend = torchattacks'} or use mode = 'grid'")
+                drop = ", ".join(others) or "backend = torchattacks"
+                raise ablate.AblateError(f"attacks: mode = {self.args.mode!r} searches with ablate's fgsm and pgd "
+                                         f"only; drop {drop} or use mode = 'grid'")
         self.attack_functions(names)
 
     def attack_functions(self, names: list[str]) -> dict:
@@ -161,14 +189,20 @@ class Attacks(ablate.Plugin):
     def ablate_evaluate(self, models, data, state):
         chosen = self.attack_functions([name.lower() for name in self.args.attacks])
         settings = state.settings
-        index = evaluation_subset(data.x_test.shape[0], self.args.n)
-        batch_size = self.args.batch_size or settings.eval_batch_size
-        count = self.minimal_rows if self.args.mode == "minimal" else self.grid_rows
+        args = self.args
+        index = evaluation_subset(data.x_test.shape[0], args.n)
+        searched = index
+        if args.mode == "both" and args.minimal_n and (args.n == 0 or args.minimal_n < args.n):
+            searched = evaluation_subset(data.x_test.shape[0], args.minimal_n)     # n's first minimal_n
+        batch_size = args.batch_size or settings.eval_batch_size
         rows = []
         for variant, model in models.items():
-            batches = self.batches(model, data, index, batch_size, settings.normalize)
             with precision(next(model.parameters()).device, None):        # float32, whatever the caller runs
-                found = count(model, batches, chosen, len(index))
+                found = self.accuracy_rows(model, self.batches(model, data, index, batch_size, settings.normalize),
+                                           chosen, len(index))
+                if args.mode != "grid":
+                    found += self.minimal_rows(model, self.batches(model, data, searched, batch_size,
+                                                                   settings.normalize), chosen)
             rows += [{"split": "test", "component": "original", "radius": None, **row, "variant": variant}
                      for row in found]
         return rows
@@ -182,32 +216,42 @@ class Attacks(ablate.Plugin):
             self.check_range(x)
             yield x, data.y_test[chunk].to(device).clone()
 
-    def grid_rows(self, model, batches, chosen, total: int) -> list[dict]:
-        """Accuracy unattacked, then under each attack at each eps."""
-        correct = dict.fromkeys([("none", 0.0), *((name, eps) for name in chosen for eps in self.args.eps)], 0)
-        for x, y in batches:
-            correct[("none", 0.0)] += self.hits(model, x, y)
-            for name, attack in chosen.items():
-                for eps in self.args.eps:
-                    correct[(name, eps)] += self.hits(model, attack(model, x, y, eps), y)
-        return [{"metric": "accuracy", "value": hits / total, "attack": attack, "eps": eps}
-                for (attack, eps), hits in correct.items()]
-
-    def minimal_rows(self, model, batches, chosen, total: int) -> list[dict]:
-        """The clean accuracy, then per attack the median minimal eps and the accuracy curve it implies."""
-        args = self.args
-        hits, found = 0, {name: [] for name in chosen}
+    def accuracy_rows(self, model, batches, chosen, total: int) -> list[dict]:
+        """The clean accuracy, then (grid) the accuracy under each attack at each eps."""
+        grid = self.args.eps if self.args.mode != "minimal" else []
+        hits, correct = 0, dict.fromkeys([(name, eps) for name in chosen for eps in grid], 0)
         for x, y in batches:
             hits += self.hits(model, x, y)
             for name, attack in chosen.items():
-                found[name].append(minimal_eps(attack, model, x, y, args.max_eps, args.search_grid, args.tolerance))
-        rows = [{"metric": "accuracy", "value": hits / total, "attack": "none", "eps": 0.0}]
+                for eps in grid:
+                    correct[(name, eps)] += self.hits(model, attack(model, x, y, eps), y)
+        return [{"metric": "accuracy", "value": hits / total, "attack": "none", "eps": 0.0},
+                *({"metric": "accuracy", "value": n / total, "attack": name, "eps": eps}
+                  for (name, eps), n in correct.items())]
+
+    def minimal_rows(self, model, batches, chosen) -> list[dict]:
+        """Per attack, the median smallest perturbation and the accuracy it implies at each eps."""
+        args = self.args
+        found = {name: [] for name in chosen}
+        for x, y in batches:
+            for name, attack in chosen.items():
+                found[name].append(self.smallest(name, attack, model, x, y))
+        foolbox = args.search == "foolbox"
+        median, curve = (LINF_MEDIAN, LINF_CURVE) if foolbox else (MEDIAN, CURVE)
+        points = sorted(args.eps) if foolbox else [0.0, *eps_grid(args.max_eps, args.search_grid)]
+        rows = []
         for name, parts in found.items():
             per_image = torch.cat(parts).cpu()
-            rows.append({"metric": MEDIAN, "value": float(per_image.median()), "attack": name, "eps": None})
-            rows += [{"metric": CURVE, "value": float((per_image > eps).double().mean()), "attack": name, "eps": eps}
-                     for eps in [0.0, *eps_grid(args.max_eps, args.search_grid)]]
+            rows.append({"metric": median, "value": float(per_image.median()), "attack": name, "eps": None})
+            rows += [{"metric": curve, "value": float((per_image > eps).double().mean()), "attack": name, "eps": eps}
+                     for eps in points]
         return rows
+
+    def smallest(self, name: str, attack, model, x, y) -> torch.Tensor:
+        """Per image, the L-inf distance of foolbox's closest adversarial, or the bisected minimal eps."""
+        if self.args.search == "foolbox":
+            return FOOLBOX[name](model, x, y).distance
+        return minimal_eps(attack, model, x, y, self.args.max_eps, self.args.search_grid, self.args.tolerance)
 
     @staticmethod
     def hits(model, x, y) -> int:
@@ -222,19 +266,21 @@ class Attacks(ablate.Plugin):
                                      f"(frequency_filter with test = true?); attack unfiltered test images")
 
 
-def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The minimal-eps rows for a report: the median per (run, variant) and attack, and the curves
-    (columns ``run, variant, attack, eps, value``, as :func:`ablate.plots.attack_figure` draws them)."""
+def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels(), median: str = MEDIAN,
+                        curve: str = CURVE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One search's rows for a report (``median``, ``curve``: bisect's by default, ``LINF_MEDIAN`` and
+    ``LINF_CURVE`` for foolbox's): the median per (run, variant) and attack, and the curves (columns
+    ``run, variant, attack, eps, value``, as :func:`ablate.plots.attack_figure` draws them)."""
     columns = ["run", "variant", "attack", "eps", "value"]
-    if "metric" not in results or not results["metric"].isin([MEDIAN, CURVE]).any():
+    if "metric" not in results or not results["metric"].isin([median, curve]).any():
         return pd.DataFrame(), pd.DataFrame(columns=columns)
-    rows = results[results["metric"].isin([MEDIAN, CURVE])].copy()
+    rows = results[results["metric"].isin([median, curve])].copy()
     rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
     rows = rows.sort_values("epoch", kind="stable")
     rows = rows.groupby(["run", "variant", "attack", "metric", "eps"], sort=False, dropna=False).tail(1)
     runs = list(dict.fromkeys(results["run"]))
     rows = rows.assign(order=[(runs.index(r), labels.variant_order(v)) for r, v in zip(rows["run"], rows["variant"])])
     rows = rows.sort_values(["order", "attack", "eps"], kind="stable")
-    medians = rows[rows["metric"] == MEDIAN].pivot_table(index=["run", "variant"], columns="attack", values="value",
+    medians = rows[rows["metric"] == median].pivot_table(index=["run", "variant"], columns="attack", values="value",
                                                          sort=False)
-    return medians, rows.loc[rows["metric"] == CURVE, columns]
+    return medians, rows.loc[rows["metric"] == curve, columns]

@@ -20,9 +20,10 @@ GRID = """
 
 # Every built-in recipe's run folders at the paper and quick scales (recorded when issue 22 made one hash
 # of one training): a change here renames folders that hold finished runs. Issue 23 renamed adversarial's
-# natural run on purpose: it now trains with normalize = "max", as the official natural model.
+# natural run on purpose (it trains with normalize = "max", as the official natural model) and, at the
+# paper scale, both runs (their attacks also measure Table 2 as the official code did: foolbox's search).
 BUILTIN_FOLDERS = {
-    ("adversarial", "paper"): {"adversarial-965d17ed", "natural-5ff32347"},
+    ("adversarial", "paper"): {"adversarial-ad5918f3", "natural-cdbdf873"},
     ("adversarial", "quick"): {"adversarial-bad3d2da", "natural-82626b07"},
     ("figure1", "paper"): {"vanilla-a78fc91b"},
     ("figure1", "quick"): {"vanilla-0c12dc03"},
@@ -191,8 +192,9 @@ def test_builtin_hashes_are_unchanged():
     assert runs == {"vanilla": "vanilla-bddf4c9c", "dropout": "dropout-86118e0c", "mixup": "mixup-e43a4d19",
                     "batchnorm": "batchnorm-aa1bc50c", "adversarial": "adversarial-fcd11631"}
     adversarial = {r.name: r.dir_name for r in expand(load_recipe("adversarial"))}
-    # the natural run trains with normalize = "max" since issue 23 (natural-0683d26e before): another run
-    assert adversarial == {"natural": "natural-5ff32347", "adversarial": "adversarial-965d17ed"}
+    # issue 23: the natural run trains with normalize = "max" (natural-0683d26e before), and both runs'
+    # attacks measure foolbox's minimal search too (adversarial-965d17ed before): other runs
+    assert adversarial == {"natural": "natural-cdbdf873", "adversarial": "adversarial-ad5918f3"}
 
 
 @pytest.mark.parametrize("recipe, scale", list(BUILTIN_FOLDERS))

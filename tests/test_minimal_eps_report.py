@@ -54,3 +54,32 @@ def test_grid_results_alone_show_no_minimal_table(tmp_path):
     report.print_report(out, console)
     assert "Median minimal eps" not in console.export_text()
     assert (out / "adversarial.png").exists() and not (out / "adversarial-minimal.png").exists()
+
+
+def foolbox_rows(run: str, variant: str, medians: dict[str, float], eps=(0.01, 0.03)) -> list[dict]:
+    """The rows ``attacks`` writes with search = "foolbox": clean accuracy, per attack a median L-inf distance
+    and the share of images whose closest adversarial is farther than each eps."""
+    base = {"run": run, "epoch": EPOCHS, "split": "test", "component": "original", "radius": None,
+            "variant": variant}
+    rows = [{**base, "metric": "accuracy", "value": 0.9, "attack": "none", "eps": 0.0}]
+    for attack, median in medians.items():
+        rows.append({**base, "metric": "median_linf", "value": median, "attack": attack, "eps": None})
+        rows += [{**base, "metric": "linf_accuracy", "value": 0.8 - 10 * e, "attack": attack, "eps": e} for e in eps]
+    return rows
+
+
+def test_foolbox_distances_show_as_the_official_table_2_and_a_median(tmp_path):
+    rows = (foolbox_rows("natural", "final", {"fgsm": 0.0123, "pgd": 0.0081})
+            + foolbox_rows("adversarial", "smooth1.0", {"fgsm": math.inf, "pgd": 0.0456}))
+    out = write_study(tmp_path / "adversarial", rows, layout="adversarial")
+    console = recording_console()
+    report.print_report(out, console)
+    text = console.export_text(clear=False)
+    assert "Table 2 as the official code measured it" in text and "Median L-inf distance" in text
+    assert "Median minimal eps" not in text
+    cells = [[c.strip() for c in line.strip("│").split("│")] for line in text.splitlines() if line.startswith("│")]
+    assert ["natural", "none", "0.0123", "0.0081"] in cells
+    assert ["adversarial", "ρ=1", "none found", "0.0456"] in cells, "inf: no adversarial found at all"
+    assert any(row[:3] == ["natural", "none", "90.0"] and "70.0" in row and "50.0" in row for row in cells), cells
+    assert (out / "adversarial-linf.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "adversarial.png").exists() and not (out / "adversarial-minimal.png").exists()

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import ablate
+from ablate.params import identity_values
 from ablate.testing import make_plugin, train_state
-from ablate_plugins.attacks import CURVE, MEDIAN, Attacks, evaluation_subset
+from ablate_plugins.attacks import CURVE, LINF_CURVE, LINF_MEDIAN, MEDIAN, Attacks, evaluation_subset
 
 CLASSES = 3
 
@@ -133,10 +134,71 @@ def test_minimal_mode_rows(trained):
     assert all(pgd[eps] <= fgsm[eps] + 1e-9 for eps in pgd)
 
 
+def half_margins(data):
+    """Each test image's smallest L-inf perturbation that flips the colour model, in closed form: every
+    channel mean moves by at most eps, so the true channel's lead over the runner-up, m, needs eps >= m / 2
+    (pixels stay inside [0, 1] here), and lowering the true channel while raising the others achieves it."""
+    means = (data.x_test.double() / 255).mean(dim=(2, 3))
+    true = means[torch.arange(len(means)), data.y_test]
+    runner_up = means.scatter(1, data.y_test[:, None], -1.0).amax(dim=1)
+    return (true - runner_up) / 2
+
+
+def test_foolbox_search_rows_give_the_closed_form_distances(trained):
+    model, data = trained
+    expected = half_margins(data)
+    eps = [0.09, 0.05, 0.104, 0.11]
+    assert all(((expected - e).abs() > 1.2e-3).all() for e in eps), "no image too close to an eps to call"
+    rows = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps)
+    assert {r["metric"] for r in rows} == {"accuracy", LINF_MEDIAN, LINF_CURVE}
+    assert [(r["attack"], r["eps"]) for r in rows if r["metric"] == "accuracy"] == [("none", 0.0)]
+    lower_median = float(expected.sort().values[(len(expected) - 1) // 2])
+    for attack, slack in (("pgd", 1e-4), ("fgsm", 1.1e-3)):      # FGSM's scan: steps of 0.001
+        (median,) = [r["value"] for r in rows if r["metric"] == LINF_MEDIAN and r["attack"] == attack]
+        assert lower_median - 1e-6 <= median <= lower_median + slack
+        curve = [(r["eps"], r["value"]) for r in rows if r["metric"] == LINF_CURVE and r["attack"] == attack]
+        assert curve == [(e, pytest.approx(float((expected > e).double().mean()))) for e in sorted(eps)]
+    assert 0 < curve[2][1] < 1, "the curve crosses the images' distances"
+
+
+def test_both_modes_in_one_evaluation(trained):
+    model, data = trained
+    eps = [0.098, 0.1]
+    grid = evaluate({"final": model}, data, mode="grid", eps=eps, n=12)
+    minimal = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps, n=12)
+    key = lambda rows: {(r["metric"], r["attack"], r["eps"]): r["value"] for r in rows}
+    both = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12)
+    assert key(both) == {**key(grid), **key(minimal)}
+    assert sum(r["attack"] == "none" for r in both) == 1
+    # minimal_n: the grid on the n images, the search on the first minimal_n of the same subset.
+    fewer = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps, n=5)
+    some = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12, minimal_n=5)
+    searched = {k: v for k, v in key(fewer).items() if k[0] != "accuracy"}
+    assert key(some) == {**key(grid), **searched} and not searched.items() <= key(both).items()
+    more = evaluate({"final": model}, data, mode="both", search="foolbox", eps=eps, n=12, minimal_n=20)
+    assert key(more) == key(both), "never beyond the n attacked"
+
+
+def test_search_is_part_of_a_runs_identity_only_where_it_is_used():
+    params = {p.name: p for p in Attacks.params}
+
+    def identity(**values):
+        return identity_values(params, Attacks.validate(values, "attacks"))
+
+    assert identity() == identity(search="bisect") == identity(search="foolbox")        # mode = grid: unused
+    assert "search" not in identity(mode="minimal") and "max_eps" in identity(mode="minimal", max_eps=0.2)
+    foolbox = identity(mode="minimal", search="foolbox")
+    assert foolbox["search"] == "foolbox" and foolbox != identity(mode="minimal")
+    assert identity(mode="minimal", search="foolbox", max_eps=0.2, tolerance=0.01, search_grid=3) == foolbox
+    assert identity(mode="minimal", minimal_n=100) == identity(mode="minimal")      # only with mode = "both"
+    assert identity(mode="both", minimal_n=100)["minimal_n"] == 100
+
+
+@pytest.mark.parametrize("mode", ["minimal", "both"])
 @pytest.mark.parametrize("values", [{"attacks": ["fgsm", "square"]}, {"backend": "torchattacks"}])
-def test_minimal_mode_is_for_ablates_own_attacks(values):
-    plugin = make_plugin(Attacks, mode="minimal", **values)
-    with pytest.raises(ablate.AblateError, match="minimal.*fgsm and pgd only"):
+def test_minimal_mode_is_for_ablates_own_attacks(values, mode):
+    plugin = make_plugin(Attacks, mode=mode, **values)
+    with pytest.raises(ablate.AblateError, match=f"{mode}.*fgsm and pgd only"):
         plugin.ablate_check(settings=ablate.Settings(), plugins=["attacks"])
 
 
@@ -151,6 +213,7 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
     ({"eps": [-0.1]}, ">= 0"), ({"eps": [0.01, 0.03, 0.03]}, r"\[2\]: 0.03 is given twice"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
     ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"), ({"backend": "foolbox"}, "allowed"),
     ({"mode": "fine"}, "allowed"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
+    ({"search": "deepfool"}, "allowed: bisect, foolbox"), ({"minimal_n": -1}, ">= 0"),
 ])
 def test_bad_parameters_are_refused(values, message):
     with pytest.raises(ablate.AblateError, match=message):

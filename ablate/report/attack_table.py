@@ -2,7 +2,10 @@
 
 The rows come from the ``attack``, ``eps`` and ``variant`` columns of the results
 (see ``ablate_evaluate``); a blank variant is the trained model, ``final``.
-Variants are ordered and named by the plugins, through :class:`Labels`.
+Variants are ordered and named by the plugins, through :class:`Labels`. The
+accuracy is ``metric = "accuracy"`` (an attack at a fixed eps) unless another
+metric is named, such as the ``attacks`` plugin's ``linf_accuracy`` (the share of
+images whose closest adversarial is farther than eps); the clean accuracy comes along.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ablate.report.labels import FINAL, Labels
 from ablate.report.results import Study
 from ablate.report.uncertainty import print_summary
 
-TITLE = "Table 2: accuracy under attack (eps on pixels in [0, 1])"
+TITLE = "Table 2: accuracy under attack at a fixed eps (pixels in [0, 1])"
 NO_ATTACK = "none"                   # the clean accuracy's row: attack "none", eps 0
 FIRST_ATTACKS = [NO_ATTACK, "fgsm", "pgd"]
 
@@ -29,9 +32,11 @@ def attack_order(attacks: pd.Series) -> list[str]:
     return [a for a in FIRST_ATTACKS if a in found] + sorted(a for a in found if a not in FIRST_ATTACKS)
 
 
-def attack_rows(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFrame:
-    """The final evaluation's accuracies: one row per run, variant, attack and eps (the latest)."""
-    rows = results[results["attack"].notna() & (results["metric"] == "accuracy")].copy()
+def attack_rows(results: pd.DataFrame, labels: Labels = Labels(), metric: str = "accuracy") -> pd.DataFrame:
+    """The final evaluation's accuracies (``metric``, and the clean accuracy): one row per run, variant,
+    attack and eps (the latest)."""
+    clean = (results["attack"] == NO_ATTACK) & (results["metric"] == "accuracy")
+    rows = results[results["attack"].notna() & ((results["metric"] == metric) | clean)].copy()
     rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
     rows.loc[rows["attack"] == NO_ATTACK, "eps"] = np.nan
     rows = rows.sort_values("epoch", kind="stable")
@@ -43,9 +48,9 @@ def attack_rows(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFram
     return rows.assign(order=order).sort_values("order")[["run", "variant", "attack", "eps", "value"]]
 
 
-def attack_frame(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFrame:
-    """Table 2: accuracy indexed by (run, variant); columns clean, then each attack at each eps."""
-    rows = attack_rows(results, labels)
+def attack_frame(results: pd.DataFrame, labels: Labels = Labels(), metric: str = "accuracy") -> pd.DataFrame:
+    """Table 2: accuracy (``metric``) indexed by (run, variant); columns clean, then each attack at each eps."""
+    rows = attack_rows(results, labels, metric)
     names = rows.apply(lambda r: "clean" if r["attack"] == NO_ATTACK else f"{r['attack'].upper()} {r['eps']:g}",
                        axis=1) if len(rows) else pd.Series(dtype=str)
     index = pd.MultiIndex.from_tuples(list(dict.fromkeys(zip(rows["run"], rows["variant"]))), names=["run", "variant"])
@@ -56,11 +61,11 @@ def attack_frame(results: pd.DataFrame, labels: Labels = Labels()) -> pd.DataFra
 
 
 def print_attack_table(study: Study, console: Console, frame: pd.DataFrame, labels: Labels = Labels(),
-                       reference: Sequence[str] = ("natural",)) -> None:
+                       reference: Sequence[str] = ("natural",), title: str = TITLE) -> None:
     """:func:`attack_frame` as a summary table, each variant under its short label and its labeller's heading;
     with several seeds, means ± intervals and each run's effect against ``reference`` variant by variant."""
     variants = frame.index.get_level_values("variant")
     level = labels.variant_heading(variants)
     frame = frame.rename_axis(["run", level])
-    print_summary(study, console, frame, TITLE, reference=reference, lower_is_better=(),
+    print_summary(study, console, frame, title, reference=reference, lower_is_better=(),
                   row_labels={level: {v: labels.variant(v, short=True) for v in variants}})

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ablate.errors import AblateError
+from ablate.modes import in_mode
 
 Eps = Union[float, torch.Tensor]          # a number, or one value per image (shape [N])
 Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, Eps], torch.Tensor]
@@ -92,18 +93,15 @@ def uniform_noise(x: torch.Tensor, eps: Eps) -> torch.Tensor:
 def model_mode(model: torch.nn.Module, train: bool):
     """The model in train or eval mode for a while; every module's mode (and, in train mode,
     every buffer: BatchNorm's running statistics) restored afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
     saved = [buffer.detach().clone() for buffer in model.buffers()] if train else None
-    model.train(train)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            with torch.no_grad():
-                for buffer, value in zip(model.buffers(), saved):
-                    buffer.copy_(value)
-        for module, training in modes:
-            module.training = training
+    with in_mode(model, train):
+        try:
+            yield
+        finally:
+            if saved is not None:
+                with torch.no_grad():
+                    for buffer, value in zip(model.buffers(), saved):
+                        buffer.copy_(value)
 
 
 def precision(device: torch.device, autocast_dtype: torch.dtype | None):

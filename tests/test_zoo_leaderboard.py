@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
@@ -83,3 +84,24 @@ def test_a_killed_zoo_loses_only_the_model_in_progress(tmp_path):
     assert "read back 1 of 3" in rerun.stdout
     assert log.read_text().split() == ["slow", "high"]                  # the first one was not evaluated again
     assert len(list((out / MEASURED).iterdir())) == 3
+
+
+@pytest.mark.skipif(os.environ.get("ABLATE_REQUIRE_BROWSER") != "1",
+                    reason="the headless-browser test runs with ABLATE_REQUIRE_BROWSER=1 (CI installs Chromium)")
+def test_the_ranked_page_in_headless_chromium(tmp_path, monkeypatch):
+    from headless_chromium import Chromium, find_chromium
+
+    executable = find_chromium()
+    assert executable, "ABLATE_REQUIRE_BROWSER=1 but no Chromium found (apt-get install chromium, or ABLATE_CHROMIUM)"
+    zoo = write_zoo(tmp_path / "zoo.toml", ["low", "high"])
+    page = tmp_path / "board.html"
+    result = CliRunner().invoke(cli, probe_args(zoo, tmp_path / "out", "--rank", "--html", str(page)))
+    assert result.exit_code == 0, result.output
+    with Chromium(executable) as browser:
+        browser.open(page)
+        rows = browser.evaluate("Array.from(document.querySelector('table').rows, "
+                                "r => Array.from(r.cells, c => c.textContent.trim()))")
+        assert [row[:2] for row in rows[1:]] == [["1", "high"], ["2", "low"]] and rows[1][-1] == "#2"
+        widths = browser.evaluate("Array.from(document.images, i => i.complete && i.naturalWidth)")
+        assert len(widths) == 3 and all(w > 0 for w in widths), widths
+        assert browser.console_errors() == [] and browser.network_requests() == []

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ablate.errors import AblateError
+from ablate.core.errors import AblateError
 from ablate.per_model_options import PerModelOption, ProbeCommand
 
 console = Console()
@@ -60,7 +60,7 @@ def cli(debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def plugins(as_json: bool) -> None:
     """List the installed plugins, their hooks and parameters."""
-    from ablate.plugins import get_registry
+    from ablate.core.registry import get_registry
 
     infos = [info.describe() for info in sorted(get_registry().plugins.values(), key=lambda i: i.name)]
     if as_json:
@@ -87,9 +87,9 @@ def recipes(scales, estimate) -> None:
     ~/.cache/ablate/calibration.json. Until then a rough figure, marked (rough): the models' FLOPs at a
     typical speed of this kind of device; `?` where the data set's size is unknown.
     """
-    from ablate.calibration import cache_path
-    from ablate.recipe_overview import builtin_overview, overview_table
-    from ablate.plugins import get_registry
+    from ablate.execution.calibration import cache_path
+    from ablate.execution.recipe_overview import builtin_overview, overview_table
+    from ablate.core.registry import get_registry
 
     def say(text: str) -> None:
         err_console.print(f"ablate: {text} (once; cached in {cache_path()})", highlight=False)
@@ -128,12 +128,12 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.cli_values import parse_formats
-    from ablate.device import resolve_device
-    from ablate.plan_table import plan_table, print_plan
-    from ablate.preflight import check_against_data, check_out_folder
-    from ablate.progress import ConsoleProgress
-    from ablate.overrides import parse_assignment
-    from ablate.runner import prepare, run_study
+    from ablate.train.device import resolve_device
+    from ablate.execution.plan_table import plan_table, print_plan
+    from ablate.execution.preflight import check_against_data, check_out_folder
+    from ablate.execution.progress import ConsoleProgress
+    from ablate.study.overrides import parse_assignment
+    from ablate.execution.runner import prepare, run_study
 
     overrides = list(overrides)
     formats = parse_formats(formats)
@@ -171,7 +171,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 def status(directory) -> None:
     """Which runs of a recipe are pending, running, finished or failed (OUT/RECIPE)."""
-    from ablate.recipe_status import recipe_status
+    from ablate.execution.recipe_status import recipe_status
 
     frame = recipe_status(Path(directory))
     print_frame(frame, f"{directory}: " + ", ".join(f"{n} {s}" for s, n in frame["status"].value_counts().items()))
@@ -259,10 +259,10 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     MODEL: an ablate checkpoint, torchvision:NAME, timm:NAME, module.path:factory or a TorchScript file.
     Several models are compared on one data set.
     """
-    from ablate.checkpoint_probe import probe_checkpoint
+    from ablate.any_model.checkpoint_probe import probe_checkpoint
     from ablate.cli_values import parse_radii, probe_overrides
-    from ablate.model_comparison import ProbeOptions, compare_models, load_data, measure_all
-    from ablate.model_specs import is_ablate_checkpoint, model_specs
+    from ablate.any_model.model_comparison import ProbeOptions, compare_models, load_data, measure_all
+    from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
                            example_radius=example_radius, limit=limit, max_memory=max_memory, batch_size=batch_size,

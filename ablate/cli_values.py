@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from ablate.errors import AblateError
-from ablate.overrides import parse_assignment
+from ablate.core.errors import AblateError
+from ablate.study.overrides import parse_assignment
 
 
 def parse_radii(text: str) -> list[float]:

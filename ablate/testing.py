@@ -5,7 +5,7 @@ every test session has the :func:`ablate_plugin` fixture::
 
     def test_my_plugin(ablate_plugin):
         ablate_plugin(MyPlugin)                     # now `my_plugin` can be named in a run
-        pm = ablate.plugins.get_registry().run_manager([("my_plugin", {"p": 0.3})])
+        pm = ablate.core.registry.get_registry().run_manager([("my_plugin", {"p": 0.3})])
 
 The small builders below (:func:`tiny_model`, :func:`tiny_data`, :func:`train_state`,
 :func:`make_plugin`) make the objects hooks receive without a dataset download or
@@ -29,7 +29,7 @@ def ablate_plugin():
     under the same name (your package, once pip-installed) is set aside for the
     test and put back afterwards, so the test always exercises the class it was given.
     """
-    from ablate.plugins import get_registry
+    from ablate.core.registry import get_registry
 
     registry = get_registry()
     registered: list[str] = []
@@ -59,7 +59,7 @@ def tiny_model(num_classes: int = 10, channels: int = 3, width: int = 8, parts=N
     """
     from torch import nn
 
-    from ablate.structs import ModelParts
+    from ablate.core.structs import ModelParts
 
     parts = parts or ModelParts()
 
@@ -86,7 +86,7 @@ def tiny_data(n_train: int = 64, n_test: int = 32, num_classes: int = 4, size: i
     """Random uint8 images with labels every class shares equally (an :class:`ablate.Data`)."""
     import torch
 
-    from ablate.structs import Data
+    from ablate.core.structs import Data
 
     generator = torch.Generator().manual_seed(seed)
 
@@ -104,8 +104,8 @@ def train_state(settings=None, num_classes: int = 10, device="cpu", **fields):
     """An :class:`ablate.TrainState` for calling run hooks directly."""
     import torch
 
-    from ablate.config import Settings
-    from ablate.structs import TrainState
+    from ablate.study.settings import Settings
+    from ablate.core.structs import TrainState
 
     return TrainState(settings=settings or Settings(), run_name=fields.pop("run_name", "test"),
                       run_dir=fields.pop("run_dir", None), device=torch.device(device),

@@ -1,6 +1,6 @@
 """The PGD step in float32 against bf16 autocast: how often the gradient's sign differs, and the speed.
 
-PGD (ablate.attacks.pgd, the pgd plugin) only uses the sign of the input gradient, so
+PGD (ablate.train.attacks.pgd, the pgd plugin) only uses the sign of the input gradient, so
 the question for ``precision = "bf16"`` with ``pgd.precision = "autocast"`` is how
 often bf16 flips a sign on a trained model, and what it saves. For a model trained
 briefly here (ablate's trainer, float32, on the synthetic CIFAR-sized data or an npz
@@ -32,13 +32,13 @@ import torch.nn.functional as F
 
 from timing import timed
 
-from ablate.attacks import model_mode, pgd, precision
-from ablate.config import Settings
-from ablate.device import channels_last, resolve_device
-from ablate.recipe import Run
-from ablate.scaling import model_input, originals_scaling
-from ablate.trained import load_trained
-from ablate.trainer import Trainer
+from ablate.train.attacks import model_mode, pgd, precision
+from ablate.study.settings import Settings
+from ablate.train.device import channels_last, resolve_device
+from ablate.study.expansion import Run
+from ablate.spectral.scaling import model_input, originals_scaling
+from ablate.train.trained import load_trained
+from ablate.train.trainer import Trainer
 
 EPS, STEPS = 0.03, 10
 

@@ -5,7 +5,7 @@
 #   1. environment: GPU name, driver, torch, whether torchattacks came along;
 #   2. correctness on CUDA: the figure5 recipe at its smoke scale with --device cuda
 #      (five runs: training, mix-up, BatchNorm, PGD, the probe every epoch, report, plots);
-#   3. ablate.frequency.split on CUDA: equal to the CPU split, and its throughput
+#   3. ablate.spectral.frequency.split on CUDA: equal to the CPU split, and its throughput
 #      (images/s at radii 4/8/12/16); a Prober on CUDA agrees with one on the CPU;
 #   4. benchmarks/train.py: ResNet18 (width 1) epochs on 50,000 synthetic CIFAR-shaped
 #      uint8 images at batch 100 and 512, ablate's GPU path (bf16 autocast, channels_last,
@@ -180,10 +180,10 @@ split_check() {
     DC_DEVICE="$DEVICE" DC_SPLIT_IMAGES="$SPLIT_IMAGES" DC_WIDTH="$WIDTH" "$PY" - <<'EOF'
 import os, time
 import torch
-from ablate.config import Settings
-from ablate.frequency import split
-from ablate.models import build_model
-from ablate.probe import Prober, split_probe
+from ablate.study.settings import Settings
+from ablate.spectral.frequency import split
+from ablate.train.models import build_model
+from ablate.spectral.prober import Prober, split_probe
 
 device = torch.device(os.environ["DC_DEVICE"])
 n, radii = int(os.environ["DC_SPLIT_IMAGES"]), [4, 8, 12, 16]

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from ablate.runner import run_recipe
+from ablate.execution.runner import run_recipe
 
 
 def timed(recipe: str, scale: str, overrides: list[str], jobs: int) -> float:

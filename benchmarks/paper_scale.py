@@ -9,12 +9,12 @@ settings, the probe every epoch, on synthetic images of CIFAR's shape and of the
 size (50,000 training / 10,000 test 32x32x3 uint8 images: a GPU machine may have no
 CIFAR-10; ``--train-images`` times fewer training images, at the same seconds per
 step). Each warm epoch is fed, as the recipe's ETA does, to the one cost model
-(:class:`ablate.progress.StepCost`, per kind of run: :func:`ablate.calibration.cost_kind`),
+(:class:`ablate.execution.progress.StepCost`, per kind of run: :func:`ablate.execution.calibration.cost_kind`),
 which projects each run's whole training (its epochs x its steps on its real data
 size) and the recipe's total.
 
 With ``--jobs N`` the runs are scheduled as ``--jobs`` does (longest first, each to the
-worker that is free first: :func:`ablate.scheduling.makespan`), each run's time
+worker that is free first: :func:`ablate.execution.scheduling.makespan`), each run's time
 multiplied by the concurrency slowdown: how much longer an epoch takes when N copies
 of a run share the device than alone. It is measured here (N copies of the cheapest
 run side by side, after the same warm-up) unless ``--slowdown`` states it. The
@@ -42,15 +42,15 @@ from typing import Callable
 
 import torch
 
-from ablate.calibration import cost_kind, epoch_times
-from ablate.device import resolve_device
-from ablate.launchers.processes import worker_threads
-from ablate.plugins import get_registry
-from ablate.progress import StepCost, format_duration
-from ablate.recipe import Run
-from ablate.run_sizes import split_sizes
-from ablate.runner import plan
-from ablate.scheduling import makespan
+from ablate.execution.calibration import cost_kind, epoch_times
+from ablate.train.device import resolve_device
+from ablate.execution.launchers.processes import worker_threads
+from ablate.core.registry import get_registry
+from ablate.execution.progress import StepCost, format_duration
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import split_sizes
+from ablate.execution.runner import plan
+from ablate.execution.scheduling import makespan
 
 PAPER_DATA = (50_000, 10_000)       # CIFAR-10's training and test images
 SMOKE_DATA = (100, 50)

@@ -1,6 +1,6 @@
 """Figures for the frequency probe, each a ratio against a baseline timed in the same process.
 
-(a) split throughput (images x radii per second) of ablate.frequency.split against the
+(a) split throughput (images x radii per second) of ablate.spectral.frequency.split against the
     official per-image numpy loop (transcribed from HaohanWang/HFC); the numpy loop is
     timed on a subset and extrapolated per image. Goal: >= 20x.
 (b) probe overhead: one Prober pass (originals + LFC + HFC at every radius) through a
@@ -46,12 +46,12 @@ import torch
 from timing import timed
 from torch import nn
 
-from ablate.datasets import load_full
-from ablate.frequency import split
-from ablate.plugins import get_registry
-from ablate.probe import Prober, split_probe
-from ablate.probes import plan_probe
-from ablate.scaling import model_input
+from ablate.data.loading import load_full
+from ablate.spectral.frequency import split
+from ablate.core.registry import get_registry
+from ablate.spectral.prober import Prober, split_probe
+from ablate.spectral.probes import plan_probe
+from ablate.spectral.scaling import model_input
 
 
 def load_images(path: Path | None, count: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -133,7 +133,7 @@ def split_figures(images: np.ndarray, radii: list[float], numpy_images: int, rep
 
     print(f"(a) split, {len(images)} images x radii {radii}, CPU ({torch.get_num_threads()} threads), "
           f"best of {repeats} interleaved rounds")
-    print(f"    ablate.frequency.split : {ours:8.3f} s   {ours_rate:12,.0f} images x radii / s")
+    print(f"    ablate.spectral.frequency.split : {ours:8.3f} s   {ours_rate:12,.0f} images x radii / s")
     print(f"    official numpy loop    : {numpy_time:8.3f} s   {numpy_rate:12,.0f} images x radii / s "
           f"(timed on {len(subset)} images, extrapolated per image)")
     print(f"    speed-up               : {ours_rate / numpy_rate:8.1f}x   (goal >= 20x); "
@@ -151,17 +151,17 @@ def split_figures(images: np.ndarray, radii: list[float], numpy_images: int, rep
 # --------------------------------------------------------------------------
 
 def resnet18(width: float) -> tuple[nn.Module, str]:
-    """ablate's ResNet18 when ablate.models provides it, else a CIFAR ResNet18 defined here."""
+    """ablate's ResNet18 when ablate.train.models provides it, else a CIFAR ResNet18 defined here."""
     try:
-        from ablate import models
-        from ablate.structs import ModelParts
+        from ablate.train import models
+        from ablate.core.structs import ModelParts
     except ImportError:
         models = None
     if models is not None and hasattr(models, "resnet18"):
-        return models.resnet18(num_classes=10, width=width, parts=ModelParts()), "ablate.models.resnet18"
+        return models.resnet18(num_classes=10, width=width, parts=ModelParts()), "ablate.train.models.resnet18"
     if models is not None and hasattr(models, "build_model"):
-        from ablate.config import Settings
-        return models.build_model(Settings(width=width), 10, ModelParts()), "ablate.models.build_model"
+        from ablate.study.settings import Settings
+        return models.build_model(Settings(width=width), 10, ModelParts()), "ablate.train.models.build_model"
     return FallbackResNet18(width), "the benchmark's fallback CIFAR ResNet18"
 
 
@@ -295,8 +295,8 @@ def imagenet_sized_figures(args, device: torch.device) -> None:
     """(d): the whole probe of a 224x224 ResNet-18, and the split's share of it."""
     import torchvision
 
-    from ablate.probe_any import measure
-    from ablate.zoo import Preprocess
+    from ablate.any_model.probe_model import measure
+    from ablate.any_model.zoo import Preprocess
 
     radii = [float(r) for r in args.large_radii.split(",")]
     generator = torch.Generator().manual_seed(0)
@@ -323,9 +323,9 @@ def zoo_figures(args, device: torch.device) -> None:
     import torchvision
     from PIL import Image
 
-    from ablate.image_datasets import imagefolder_stream
-    from ablate.probe_any import measure
-    from ablate.zoo import Preprocess
+    from ablate.data.more_datasets import imagefolder_stream
+    from ablate.any_model.probe_model import measure
+    from ablate.any_model.zoo import Preprocess
 
     generator = np.random.default_rng(0)
     names = ("squeezenet1_1", "mobilenet_v3_small", "resnet18")

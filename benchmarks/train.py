@@ -60,14 +60,14 @@ import torch
 from timing import timed
 import torch.nn.functional as F
 
-from ablate.config import Settings
-from ablate.models import build_model
-from ablate.plugins import get_registry
-from ablate.probe import Prober, split_probe
-from ablate.recipe import Run
-from ablate.scaling import model_input
-from ablate.device import resolve_device
-from ablate.trainer import Trainer
+from ablate.study.settings import Settings
+from ablate.train.models import build_model
+from ablate.core.registry import get_registry
+from ablate.spectral.prober import Prober, split_probe
+from ablate.study.expansion import Run
+from ablate.spectral.scaling import model_input
+from ablate.train.device import resolve_device
+from ablate.train.trainer import Trainer
 
 BASELINES = ("plain", "dataloader")
 

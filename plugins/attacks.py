@@ -8,7 +8,7 @@ ones) on the test set and adds one row per variant, attack and eps
 (``split = "test"``, ``metric = "accuracy"``, columns ``attack``, ``eps``,
 ``variant``), plus the clean accuracy (``attack = "none"``, ``eps = 0``).
 
-Attacks. "fgsm" and "pgd" are ablate's own (:mod:`ablate.attacks`), or
+Attacks. "fgsm" and "pgd" are ablate's own (:mod:`ablate.train.attacks`), or
 torchattacks' with ``backend = "torchattacks"`` (the same examples). Any other
 name is a torchattacks class, case-insensitively ("apgd", "square", ...), and
 needs the extra: ``pip install "ablate[attacks]"``; any class whose constructor
@@ -30,7 +30,7 @@ smallest perturbation that gets the image misclassified; 0 for an image misclass
 unattacked. Two searches (``search``; docs/recipes.md, "The adversarial recipe"):
 
 - ``"foolbox"``, the official one: foolbox 1.8/2.4's ``FGSM`` and ``PGD`` at their
-  defaults, as HFC's ``utility/attackHelper.py`` ran them (:mod:`ablate.foolbox_search`:
+  defaults, as HFC's ``utility/attackHelper.py`` ran them (:mod:`ablate.train.foolbox_search`:
   FGSM scans 1000 eps up to 1; PGD grows eps from 0.3 by 1.5 until it succeeds, then
   bisects 20 times, 40 steps of eps/30 a try, stopping at the first adversarial).
   Each image's result is the actual L-inf distance of the closest adversarial found
@@ -42,7 +42,7 @@ unattacked. Two searches (``search``; docs/recipes.md, "The adversarial recipe")
   passes (FGSM) and 1600 forward-backward passes (PGD) of each batch.
 - ``"bisect"`` (the default, fast, not foolbox's): ``search_grid`` evenly spaced eps up
   to ``max_eps``, then bisection of the first successful bracket down to ``tolerance``
-  with ablate's attacks (``pgd_steps`` ...; :func:`ablate.attacks.minimal_eps`). The
+  with ablate's attacks (``pgd_steps`` ...; :func:`ablate.train.attacks.minimal_eps`). The
   result is the bracket's eps, infinite where no eps up to ``max_eps`` succeeds; a
   coarse grid can skip a success at a small eps (success need not grow with eps).
   Rows: ``metric = "median_min_eps"`` (``inf`` when most images withstand ``max_eps``)
@@ -53,7 +53,7 @@ set) searches fewer images than the grid attacks: the first ``minimal_n`` of the
 fixed random subset (the official code searched 100 test images).
 
 Images are the test set's originals, scaled as the probe scales them
-(:func:`ablate.scaling.originals_scaling`: x / 255 under either ``normalize``, as
+(:func:`ablate.spectral.scaling.originals_scaling`: x / 255 under either ``normalize``, as
 the official attacks were fed, ``utility/dataLoader.py`` ``loadDataCifar10``);
 they must lie in [0, 1], which the attacks clip to.
 """
@@ -68,10 +68,10 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.attacks import eps_grid, fgsm, minimal_eps, pgd, precision, require_torchattacks
-from ablate.foolbox_search import foolbox_fgsm, foolbox_pgd
+from ablate.train.attacks import eps_grid, fgsm, minimal_eps, pgd, precision, require_torchattacks
+from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.report import FINAL, Labels
-from ablate.scaling import model_input, originals_scaling
+from ablate.spectral.scaling import model_input, originals_scaling
 
 RANGE_TOLERANCE = 1e-4
 SUBSET_SEED = 0     # the same n test images for every run and variant
@@ -270,7 +270,7 @@ def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels(), median
                         curve: str = CURVE) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One search's rows for a report (``median``, ``curve``: bisect's by default, ``LINF_MEDIAN`` and
     ``LINF_CURVE`` for foolbox's): the median per (run, variant) and attack, and the curves (columns
-    ``run, variant, attack, eps, value``, as :func:`ablate.plots.attack_figure` draws them)."""
+    ``run, variant, attack, eps, value``, as :func:`ablate.report.plots.attack_figure` draws them)."""
     columns = ["run", "variant", "attack", "eps", "value"]
     if "metric" not in results or not results["metric"].isin([median, curve]).any():
         return pd.DataFrame(), pd.DataFrame(columns=columns)

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 import ablate
-from ablate import Param, plots
+from ablate import Param
+from ablate.report import plots
 
 MAX = "max"
 COMPONENTS = ("band", "band_removed")

@@ -1,15 +1,15 @@
 """The engine's own datasets, registered as a built-in plugin like any other.
 
-The loaders live in :mod:`ablate.datasets`; this plugin only names them, so a
+The loaders live in :mod:`ablate.data.loading`; this plugin only names them, so a
 third-party dataset registers exactly the same way (``ablate_register_datasets``).
 """
 
 from __future__ import annotations
 
 import ablate
-from ablate.datasets import load_cifar10, load_cifar100, load_npz
-from ablate.image_datasets import load_fashionmnist, load_imagefolder, load_mnist, load_stl10, load_svhn
-from ablate.synthetic import SYNTHETIC_OPTIONS, load_synthetic
+from ablate.data.loading import load_cifar10, load_cifar100, load_npz
+from ablate.data.more_datasets import load_fashionmnist, load_imagefolder, load_mnist, load_stl10, load_svhn
+from ablate.data.synthetic import SYNTHETIC_OPTIONS, load_synthetic
 
 
 class Datasets(ablate.Plugin):

@@ -32,7 +32,7 @@ frequency and norm, its phase shifted by 45 degrees.) Conventions, with their so
 Signs are a hash of (seed, image index, cell, channel) (:func:`random_signs` gives the
 rule): the same numbers whatever the chunking or device. ``U_ij`` and ``U_-i-j`` are the
 same image (conjugate symmetry), so each pair is evaluated once: the probe gives both
-cells one images tensor and :class:`ablate.probe.Prober` evaluates it once. ``window``
+cells one images tensor and :class:`ablate.spectral.prober.Prober` evaluates it once. ``window``
 keeps only the central ``window x window`` (lowest) frequencies: a full map of a 224x224
 image has ~25 000 cells (Yin et al. show the central 63x63 for ImageNet).
 
@@ -51,7 +51,8 @@ import pandas as pd
 import torch
 
 import ablate
-from ablate import Param, plots
+from ablate import Param
+from ablate.report import plots
 
 COMPONENT = "fourier"
 MASK = (1 << 64) - 1

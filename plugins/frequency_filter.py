@@ -2,13 +2,13 @@
 
 Before training, each training image is replaced by its LFC (``component = "low"``)
 or HFC (``"high"``) at ``radius``, split exactly as the probe splits
-(:func:`ablate.frequency.split`, honouring ``settings.inclusive``). As in the
+(:func:`ablate.spectral.frequency.split`, honouring ``settings.inclusive``). As in the
 official code the split is taken of the raw 0..255 pixels; the result is stored
 as float images with 1.0 = white (HFCs are signed), and the run's usual scaling
 (``settings.normalize``; "max" divides each image by its peak, as the official
 training script did) applies at batch time. Table 1 reports train accuracy and
 accuracy on the ORIGINAL test set (fed as x / 255, as the official script fed
-its test originals: :func:`ablate.scaling.originals_scaling`), so the test set is
+its test originals: :func:`ablate.spectral.scaling.originals_scaling`), so the test set is
 left alone unless ``test = true``. Then the filtered test set is no longer
 originals: it is stored already scaled by ``settings.normalize``, as the
 official code fed its LFC/HFC test data and as the training images are fed.
@@ -27,7 +27,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.scaling import model_input
+from ablate.spectral.scaling import model_input
 
 CHUNK = 2048   # images split at once: bounds the complex FFT buffers to a few tens of MB
 COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
@@ -35,7 +35,7 @@ COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
 
 def filtered(images: torch.Tensor, component: str, radius: float, inclusive: bool) -> torch.Tensor:
     """The ``component`` of every image as float (1.0 = white), computed chunk by chunk on the images' device."""
-    from ablate.frequency import split
+    from ablate.spectral.frequency import split
 
     out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
     scale = 255.0 if images.dtype == torch.uint8 else 1.0

@@ -4,7 +4,7 @@ Section 6 of the paper smooths the trained kernels of the FIRST conv layer, with
 no retraining: every 3x3 spatial slice is convolved with
 ``[[rho, rho, rho], [rho, 1, rho], [rho, rho, rho]]`` ("same" size, symmetric
 border, no renormalisation, channels never mixed); rho = 1.0 is the headline value.
-The maths is :func:`ablate.kernels.smooth_kernels`. For each ``rho`` this plugin
+The maths is :func:`ablate.train.kernels.smooth_kernels`. For each ``rho`` this plugin
 offers a smoothed copy of the final model named ``smooth{rho}`` (``smooth1.0``) to
 the final evaluation, next to the unsmoothed ``final`` model; list ``attacks`` in
 the same run to get Table 2. ``layers = "all"`` smooths every conv with a kernel
@@ -34,8 +34,9 @@ from rich.markup import escape
 from rich.table import Table
 
 import ablate
-from ablate import Param, plots
-from ablate.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
+from ablate import Param
+from ablate.report import plots
+from ablate.train.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
 from ablate.report import (FINAL, Labels, VariantLabel, attack_frame, attack_rows, print_attack_table,
                            first_layer_kernels, print_figure)
 from ablate_plugins.attacks import LINF_CURVE, LINF_MEDIAN, minimal_eps_results

@@ -1,6 +1,6 @@
 """The engine's own launchers, registered as a built-in plugin like any other.
 
-The launchers live in :mod:`ablate.launchers`; this plugin only names them, so a
+The launchers live in :mod:`ablate.execution.launchers`; this plugin only names them, so a
 third-party launcher (Ray, a Kubernetes job...) registers exactly the same way
 (``ablate_register_launchers``) and ``--launcher NAME`` picks it.
 """
@@ -8,9 +8,9 @@ third-party launcher (Ray, a Kubernetes job...) registers exactly the same way
 from __future__ import annotations
 
 import ablate
-from ablate.launchers.cluster import SubmititLauncher
-from ablate.launchers.processes import ProcessPoolLauncher
-from ablate.launchers.sequential import SequentialLauncher
+from ablate.execution.launchers.cluster import SubmititLauncher
+from ablate.execution.launchers.processes import ProcessPoolLauncher
+from ablate.execution.launchers.sequential import SequentialLauncher
 
 
 class Launchers(ablate.Plugin):

@@ -1,13 +1,13 @@
 """The engine's own model architectures, registered as a built-in plugin like any other.
 
-The architectures live in :mod:`ablate.models`; this plugin only names them, so a
+The architectures live in :mod:`ablate.train.models`; this plugin only names them, so a
 third-party model registers exactly the same way (``ablate_register_models``).
 """
 
 from __future__ import annotations
 
 import ablate
-from ablate.models import hfc_resnet, resnet18
+from ablate.train.models import hfc_resnet, resnet18
 
 
 class Models(ablate.Plugin):

@@ -6,7 +6,7 @@ eps / 10, no random start, cross-entropy loss, clipping to the eps-ball and to
 [0, 1]; it trains on the adversarial examples only, with pad-4 crop + flip
 augmentation and images divided by 255 (set ``augment = "crop_flip"`` and
 ``normalize = "none"`` in the run to match). These are the defaults; the attack
-is ablate's own (:func:`ablate.attacks.pgd`), or torchattacks' ``PGD`` with
+is ablate's own (:func:`ablate.train.attacks.pgd`), or torchattacks' ``PGD`` with
 ``backend = "torchattacks"`` (the ``attacks`` extra; the same examples, for
 comparison). ``clean_fraction`` keeps the first part of each (already shuffled)
 batch clean, for the common half-and-half variant.
@@ -49,7 +49,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.attacks import model_mode, pgd, precision, require_torchattacks
+from ablate.train.attacks import model_mode, pgd, precision, require_torchattacks
 
 RANGE_TOLERANCE = 1e-4
 
@@ -69,7 +69,7 @@ class PGD(ablate.Plugin):
               choices=("eval", "train")),
         Param("precision", str, "fp32", "'fp32': attack outside autocast; 'autocast': in the "
               "training step's precision", choices=("fp32", "autocast")),
-        Param("backend", str, "ablate", "whose PGD: 'ablate' (ablate.attacks) or 'torchattacks' (the "
+        Param("backend", str, "ablate", "whose PGD: 'ablate' (ablate.train.attacks) or 'torchattacks' (the "
               "attacks extra)", choices=("ablate", "torchattacks"), since="0.2"),
     ]
 

@@ -1,7 +1,7 @@
 """The engine's own probe, ``split``, registered as a built-in plugin like any other.
 
 The study evaluates every model on the low- and high-frequency components of the
-test images (paper, Section 3 and Figure 5); :func:`ablate.probes.lfc_hfc` makes
+test images (paper, Section 3 and Figure 5); :func:`ablate.spectral.probes.lfc_hfc` makes
 them. This plugin only names that probe and declares its parameters, so a
 third-party probe (band-pass rings, a Fourier heat map) registers exactly the same
 way (``ablate_register_probes``).
@@ -10,7 +10,7 @@ way (``ablate_register_probes``).
 from __future__ import annotations
 
 import ablate
-from ablate.probes import lfc_hfc
+from ablate.spectral.probes import lfc_hfc
 
 
 class Probes(ablate.Plugin):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ablate.plugins import reset_registry
+from ablate.core.registry import reset_registry
 
 # Tiny models run fastest, and identically from run to run, on one thread; it also
 # keeps the suite from fighting itself for this 2-core machine's cores.
@@ -97,7 +97,7 @@ def no_network(monkeypatch):
 @contextlib.contextmanager
 def ctrl_c_at_epoch(epoch: int, monkeypatch):
     """Ctrl-C as epoch ``epoch`` starts in whatever trains inside the block, which must stop there."""
-    from ablate.trainer import Trainer
+    from ablate.train.trainer import Trainer
 
     train_epoch = Trainer.train_epoch
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from ablate.datasets import load_full
-from ablate.probe_any import measure
+from ablate.data.loading import load_full
+from ablate.any_model.probe_model import measure
 
 RADII = [4, 8, 10]
 

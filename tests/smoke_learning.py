@@ -13,8 +13,8 @@ import copy
 import pandas as pd
 import torch
 
-from ablate.runner import plan
-from ablate.trainer import train
+from ablate.execution.runner import plan
+from ablate.train.trainer import train
 
 CHANCE = 0.1                      # the synthetic data's 10 balanced classes
 

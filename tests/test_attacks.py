@@ -1,4 +1,4 @@
-"""ablate.attacks: PGD and FGSM stay in the ball and the pixel range, leave the model as they found it,
+"""ablate.train.attacks: PGD and FGSM stay in the ball and the pixel range, leave the model as they found it,
 and the minimal-eps search finds the known answer on a linear model."""
 
 import math
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.attacks import eps_grid, fgsm, minimal_eps, model_mode, pgd
+from ablate.train.attacks import eps_grid, fgsm, minimal_eps, model_mode, pgd
 from ablate.testing import make_plugin, tiny_model
 from ablate_plugins.batchnorm import BatchNorm
 

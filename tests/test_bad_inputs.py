@@ -97,7 +97,7 @@ def test_a_recipe_file_named_dot_dot_is_refused(tmp_path):
 def test_folders_derived_from_names_stay_under_out(tmp_path):
     """Names that bypass recipe parsing (a Run made in Python) are checked where folders are made."""
     import ablate
-    from ablate.schema import folder_under
+    from ablate.core.schema import folder_under
 
     for name in ("../escape", "/abs", ".", "a/../../b"):
         with pytest.raises(ablate.AblateError, match="outside"):
@@ -107,7 +107,7 @@ def test_folders_derived_from_names_stay_under_out(tmp_path):
 
 def test_an_out_folder_that_cannot_be_made_is_one_line_for_library_callers_too(tmp_path):
     import ablate
-    from ablate.preflight import make_folder
+    from ablate.execution.preflight import make_folder
 
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ablate.AblateError, match=r"--out: cannot write to .*a-file/out \(Not a directory\)"):

@@ -8,15 +8,15 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from ablate import calibration
-from ablate.calibration import CALIBRATION_TEST_IMAGES, cache_path, calibration_run, cost_kind, estimate, measured_epochs
+from ablate.execution import calibration
+from ablate.execution.calibration import CALIBRATION_TEST_IMAGES, cache_path, calibration_run, cost_kind, estimate, measured_epochs
 from ablate.cli import cli
-from ablate.plugins import get_registry
-from ablate.progress import StepCost
-from ablate.recipe import expand, load_recipe
-from ablate.recipe_overview import builtin_overview
-from ablate.rough_estimate import relative_step_cost, rough_duration, rough_rate, rough_seconds, training_flops
-from ablate.run_sizes import run_steps
+from ablate.core.registry import get_registry
+from ablate.execution.progress import StepCost
+from ablate.study.expansion import expand, load_recipe
+from ablate.execution.recipe_overview import builtin_overview
+from ablate.execution.rough_estimate import relative_step_cost, rough_duration, rough_rate, rough_seconds, training_flops
+from ablate.study.run_sizes import run_steps
 
 
 def runs_of(write_recipe, text, scale=None):

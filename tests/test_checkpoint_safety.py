@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 import ablate
-from ablate.checkpoint import MIN_TORCH, load_checkpoint
+from ablate.train.checkpoint import MIN_TORCH, load_checkpoint
 from ablate.cli import cli
 from conftest import ctrl_c_at_epoch
 from torch.torch_version import TorchVersion
@@ -52,13 +52,13 @@ def test_ablate_probe_refuses_a_crafted_checkpoint(tmp_path):
 
 def test_resume_refuses_a_crafted_checkpoint(write_recipe, tmp_path):
     path = write_recipe('[[runs]]\nname = "x"\n')
-    from ablate.recipe import expand
+    from ablate.study.expansion import expand
 
     (run,) = expand(ablate.load_recipe(path), "smoke")
     run_dir = tmp_path / "out" / "tiny" / run.dir_name
     run_dir.mkdir(parents=True)
     crafted(run_dir / "checkpoint.pt", tmp_path / "pwned")
-    from ablate.runner import RecipeFailed
+    from ablate.execution.runner import RecipeFailed
 
     with pytest.raises(RecipeFailed, match="refused"):
         ablate.run_recipe(path, "smoke", out=tmp_path / "out")

@@ -10,10 +10,10 @@ import torchvision
 from click.testing import CliRunner
 from PIL import Image
 
-from ablate.class_map import read_class_map
+from ablate.any_model.class_map import read_class_map
 from ablate.cli import cli
-from ablate.errors import AblateError
-from ablate.schema import PROBE_PER_CLASS, PROBE_RESULTS
+from ablate.core.errors import AblateError
+from ablate.core.schema import PROBE_PER_CLASS, PROBE_RESULTS
 
 CLASSES = ["bright", "dark"]
 BRIGHT_OUTPUT, DARK_OUTPUT, OUTPUTS = 3, 1, 5

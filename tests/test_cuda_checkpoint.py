@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ablate
-from ablate.checkpoint import load_checkpoint
-from ablate.trained import load_trained
+from ablate.train.checkpoint import load_checkpoint
+from ablate.train.trained import load_trained
 from test_checkpoint_safety import stop_at_epoch
 
 ROOT = Path(__file__).resolve().parents[1]

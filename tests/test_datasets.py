@@ -12,10 +12,10 @@ import torch
 import torchvision.datasets.cifar as tv_cifar
 
 from ablate import AblateError, Data, Settings
-from ablate.datasets import balanced_quotas, clear_cache, load_data, load_full, stratified_indices
-from ablate.frequency import split
-from ablate.plugins import get_registry
-from ablate.synthetic import band_waves, load_synthetic, parse_synthetic_options
+from ablate.data.loading import balanced_quotas, clear_cache, load_data, load_full, stratified_indices
+from ablate.spectral.frequency import split
+from ablate.core.registry import get_registry
+from ablate.data.synthetic import band_waves, load_synthetic, parse_synthetic_options
 
 
 @pytest.fixture(autouse=True)

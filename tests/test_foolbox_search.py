@@ -1,4 +1,4 @@
-"""ablate.foolbox_search: foolbox's FGSM and PGD searches, batched, against a plain per-image loop written
+"""ablate.train.foolbox_search: foolbox's FGSM and PGD searches, batched, against a plain per-image loop written
 from foolbox 2.4.0's source (the reference below), and on models whose answer is known.
 
 The reference follows ``foolbox/attacks/gradient.py`` (``SingleStepGradientBaseAttack._run``),
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.attacks import minimal_eps, fgsm
-from ablate.foolbox_search import foolbox_fgsm, foolbox_pgd
+from ablate.train.attacks import minimal_eps, fgsm
+from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.testing import tiny_model
 
 # -- the reference: one image at a time ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ablate.frequency.split against a plain transcription of the official per-image loop.
+"""ablate.spectral.frequency.split against a plain transcription of the official per-image loop.
 
 Tolerances: images are drawn in [0, 1] and compared in absolute terms (max |diff| < 1e-4);
 uint8 images (0..255) are compared after dividing both sides by 255, i.e. on the same scale.
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ablate import AblateError
-from ablate.frequency import kept_bins, split
+from ablate.spectral.frequency import kept_bins, split
 
 RADII = [0, 1, 4, 8, 12, 16, 23]
 TOL = 1e-4

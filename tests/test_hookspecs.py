@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import ablate
-from ablate import hookspecs
-from ablate.recipe import expand, load_recipe
-from ablate.trainer import Trainer
+from ablate.core import hookspecs
+from ablate.study.expansion import expand, load_recipe
+from ablate.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 

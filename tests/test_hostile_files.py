@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from ablate.cli import cli
-from ablate.recipe import Run
-from ablate.runner import run_recipe
+from ablate.study.expansion import Run
+from ablate.execution.runner import run_recipe
 from conftest import TINY
 
 
@@ -119,12 +119,12 @@ def test_a_damaged_table_warns_instead_of_printing_dashes(case, study, tmp_path)
 
 def test_a_full_disk_stops_the_recipe_at_the_first_error(write_recipe, tmp_path, monkeypatch):
     """torch wraps the OSError of a full disk in a RuntimeError; the recipe stops there, not at every run."""
-    import ablate.checkpoint
+    import ablate.train.checkpoint
 
     def full(*args, **kwargs):
         raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 1088 vs 1036")
 
-    monkeypatch.setattr(ablate.checkpoint.torch, "save", full)
+    monkeypatch.setattr(ablate.train.checkpoint.torch, "save", full)
     path = write_recipe('[[runs]]\nname = "a"\n[[runs]]\nname = "b"\n[[runs]]\nname = "c"\n')
     result = CliRunner().invoke(cli, ["recipe", str(path), "--scale", "smoke", "--out", str(tmp_path / "out"),
                                       "--quiet"])
@@ -139,7 +139,7 @@ def test_a_full_disk_stops_the_recipe_at_the_first_error(write_recipe, tmp_path,
 def test_an_out_of_space_os_error_is_disk_full(tmp_path):
     import errno
 
-    from ablate.checkpoint import DiskFull, atomic_write
+    from ablate.train.checkpoint import DiskFull, atomic_write
 
     def write(f):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -150,7 +150,7 @@ def test_an_out_of_space_os_error_is_disk_full(tmp_path):
 
 
 def test_stale_temp_files_are_removed_and_files_follow_the_umask(write_recipe, tmp_path):
-    from ablate.recipe import expand, load_recipe
+    from ablate.study.expansion import expand, load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")
@@ -175,7 +175,7 @@ def running(run_dir, **owner):
 
 
 def test_a_running_json_of_a_live_process_names_it_and_says_what_to_do(tmp_path):
-    from ablate.runs import process_start, run_status
+    from ablate.execution.run_folder import process_start, run_status
 
     path = running(tmp_path / "r", host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
                    started="2026-01-01 00:00:00")
@@ -191,7 +191,7 @@ def test_a_running_json_of_a_live_process_names_it_and_says_what_to_do(tmp_path)
     (None, 0),                             # a damaged file: no owner at all
 ])
 def test_a_stale_running_json_does_not_block_the_run(tmp_path, owner, age):
-    from ablate.runs import needs_training, process_start, run_status
+    from ablate.execution.run_folder import needs_training, process_start, run_status
 
     if process_start(os.getpid()) is None and "pid_start" in (owner or {}):
         pytest.skip("no /proc: process start times are unknown here")
@@ -203,8 +203,8 @@ def test_a_stale_running_json_does_not_block_the_run(tmp_path, owner, age):
 
 
 def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_recipe, tmp_path):
-    from ablate.progress import ConsoleProgress
-    from ablate.recipe import expand, load_recipe
+    from ablate.execution.progress import ConsoleProgress
+    from ablate.study.expansion import expand, load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")
@@ -216,9 +216,9 @@ def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_
 
 
 def test_run_names_are_printed_as_they_are_never_as_markup():
-    from ablate.launchers import LaunchContext
-    from ablate.progress import ConsoleProgress
-    from ablate.config import Settings
+    from ablate.execution.launchers import LaunchContext
+    from ablate.execution.progress import ConsoleProgress
+    from ablate.study.settings import Settings
 
     console = Console(record=True, width=300, file=io.StringIO())
     progress = ConsoleProgress(console, quiet=True)

@@ -19,7 +19,7 @@ from rich.console import Console
 import ablate
 from ablate import report
 from ablate.cli import cli
-from ablate.example_grid import save_example_grid
+from ablate.spectral.example_grid import save_example_grid
 from ablate.report.html import write_page
 from headless_chromium import Chromium, find_chromium
 from test_report import FINAL, metric_rows, table_rows, write_study

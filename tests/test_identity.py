@@ -7,7 +7,7 @@ import json
 import pytest
 
 import ablate
-from ablate.recipe import expand, load_recipe
+from ablate.study.expansion import expand, load_recipe
 
 GRID = """
     [[runs]]
@@ -161,7 +161,7 @@ def test_an_autoloaded_plugin_is_in_the_runs_plugins_hash_and_checks(write_recip
 
 
 def test_a_plugin_that_cannot_change_results_is_listed_but_not_hashed(write_recipe, ablate_plugin, tmp_path):
-    from ablate.plan_table import plan_table
+    from ablate.execution.plan_table import plan_table
 
     path = write_recipe('[[runs]]\nname = "x"\n')
     before = expand(load_recipe(path))[0]
@@ -255,8 +255,8 @@ def test_changing_a_default_changes_the_identity(write_recipe, ablate_plugin):
 
 
 def test_a_model_trained_with_a_logger_loads_after_the_logger_is_uninstalled(write_recipe, ablate_plugin, tmp_path):
-    from ablate.plugins import get_registry
-    from ablate.trained import load_trained
+    from ablate.core.registry import get_registry
+    from ablate.train.trained import load_trained
 
     cls, _ = autoloaded(affects_results=False)
     ablate_plugin(cls)

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ablate.cli import cli
-from ablate.datasets import load_full
-from ablate.errors import AblateError
-from ablate.schema import PROBE_COUNTS
+from ablate.data.loading import load_full
+from ablate.core.errors import AblateError
+from ablate.core.schema import PROBE_COUNTS
 
 
 def idx(path, array: np.ndarray) -> None:
@@ -102,8 +102,8 @@ def test_an_image_folder_loads_in_memory(tmp_path):
 
 
 def test_an_image_folder_of_several_sizes_needs_image_size_and_loads_at_it(tmp_path):
-    from ablate.config import Settings
-    from ablate.datasets import load_data
+    from ablate.study.settings import Settings
+    from ablate.data.loading import load_data
 
     root = tmp_path / "mixed"
     for name, (size, mode, value) in {"big": ((64, 48), "RGB", (200, 10, 90)), "grey": ((20, 30), "L", 77),
@@ -123,7 +123,7 @@ def test_an_image_folder_of_several_sizes_needs_image_size_and_loads_at_it(tmp_p
 
 
 def test_image_size_brings_any_data_set_to_its_size(tmp_path):
-    from ablate.config import Settings
+    from ablate.study.settings import Settings
 
     own = load_full("synthetic:train=8,test=8,size=32")
     resized = load_full("synthetic:train=8,test=8,size=32", Settings(image_size=16))
@@ -145,7 +145,7 @@ def test_a_torchvision_resnet_probes_an_image_folder_of_64x48_pngs(tmp_path):
 
 
 def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
-    from ablate.schema import PROBE_PER_CLASS
+    from ablate.core.schema import PROBE_PER_CLASS
 
     write_image_folder(tmp_path / "pets", per_class=5)
     torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), tmp_path / "r18.pt")
@@ -158,7 +158,7 @@ def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
 
 
 def test_a_streamed_folder_gives_the_same_images_with_decoding_workers(tmp_path):
-    from ablate.image_datasets import imagefolder_stream
+    from ablate.data.more_datasets import imagefolder_stream
 
     write_image_folder(tmp_path / "pets", per_class=3)
     plain, classes = imagefolder_stream(str(tmp_path / "pets"))
@@ -171,7 +171,7 @@ def test_a_streamed_folder_gives_the_same_images_with_decoding_workers(tmp_path)
 def test_a_streamed_folder_is_named_by_its_files(tmp_path):
     import os
 
-    from ablate.image_datasets import imagefolder_stream, stream_fingerprint
+    from ablate.data.more_datasets import imagefolder_stream, stream_fingerprint
 
     folder = write_image_folder(tmp_path / "pets", per_class=3)
     first = stream_fingerprint(imagefolder_stream(str(folder))[0])

@@ -13,15 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 import ablate
-from ablate.checkpoint import load_checkpoint
+from ablate.train.checkpoint import load_checkpoint
 from ablate.cli import cli
-from ablate.launchers import LaunchContext, merge_options
-from ablate.launchers.cluster import submit
-from ablate.plugins import get_registry
-from ablate.recipe import Run
-from ablate.recipe_status import recipe_status
-from ablate.runner import plan, run_recipe
-from ablate.runs import RunTask, on_device
+from ablate.execution.launchers import LaunchContext, merge_options
+from ablate.execution.launchers.cluster import submit
+from ablate.core.registry import get_registry
+from ablate.study.expansion import Run
+from ablate.execution.recipe_status import recipe_status
+from ablate.execution.runner import plan, run_recipe
+from ablate.execution.run_folder import RunTask, on_device
 
 from test_runner import KILLER, RUNS
 
@@ -160,7 +160,7 @@ def test_an_unknown_launcher_is_one_line_listing_the_known_ones(write_recipe, tm
 
 
 def test_run_recipe_from_python_honours_the_recipes_launcher_table(write_recipe, tmp_path, monkeypatch):
-    import ablate.launchers.cluster as cluster
+    import ablate.execution.launchers.cluster as cluster
 
     given = []
     monkeypatch.setattr(cluster, "submit", lambda runs, context: given.append((runs, context.options)) or [])
@@ -192,11 +192,11 @@ def test_other_launchers_options_in_the_recipe_are_checked_but_do_not_stop_a_loc
 
 
 def test_the_recipe_is_expanded_once_per_call(write_recipe, tmp_path, monkeypatch):
-    import ablate.runner
+    import ablate.execution.runner
 
     calls = []
-    real = ablate.runner.expand
-    monkeypatch.setattr(ablate.runner, "expand", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    real = ablate.execution.runner.expand
+    monkeypatch.setattr(ablate.execution.runner, "expand", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     path = write_recipe(RUNS)
     run_recipe(path, "smoke", out=tmp_path / "api")
     assert len(calls) == 1
@@ -206,7 +206,7 @@ def test_the_recipe_is_expanded_once_per_call(write_recipe, tmp_path, monkeypatc
 
 
 def test_workers_train_the_resolved_runs_without_reading_the_recipe_again(write_recipe, tmp_path):
-    from ablate.runner import prepare, run_study
+    from ablate.execution.runner import prepare, run_study
 
     path = write_recipe(RUNS)
     study = prepare(path, "smoke", jobs=2)

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from ablate import leaderboard
-from ablate.reliance import Reliance
+from ablate.any_model import leaderboard
+from ablate.any_model.reliance import Reliance
 from planted_models import RADII, planted  # noqa: F401 (a fixture)
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ablate.measurements import load_measured, measurement_key, model_identity, save_measured
-from ablate.probe_any import measure
-from ablate.zoo import ModelSpec
+from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
+from ablate.any_model.probe_model import measure
+from ablate.any_model.zoo import ModelSpec
 
 
 def tiny_measured():

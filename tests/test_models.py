@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ablate import AblateError, ModelParts, Settings
-from ablate.models import HFCResNet, ResNet18, build_model, hfc_resnet, resnet18
+from ablate.train.models import HFCResNet, ResNet18, build_model, hfc_resnet, resnet18
 
 BATCHNORM = ModelParts(norm=nn.BatchNorm2d)
 FACTORIES = {"resnet18": resnet18, "hfc-resnet": hfc_resnet}
@@ -178,7 +178,7 @@ def test_unknown_model_lists_the_known_ones():
 
 
 def test_other_channel_counts_need_a_factory_that_takes_them(monkeypatch):
-    from ablate.plugins import get_registry
+    from ablate.core.registry import get_registry
 
     assert build_model(Settings(model="resnet18", width=0.25), 10, ModelParts(), in_channels=1).stem.in_channels == 1
     monkeypatch.setitem(get_registry().registry("models"), "rgb-only",

@@ -1,11 +1,11 @@
-"""ablate.modes.in_mode: the mode inside the block, and every module's own mode after it."""
+"""ablate.train.modes.in_mode: the mode inside the block, and every module's own mode after it."""
 
 from __future__ import annotations
 
 import pytest
 from torch import nn
 
-from ablate.modes import in_mode
+from ablate.train.modes import in_mode
 
 
 def mixed_model() -> nn.Sequential:

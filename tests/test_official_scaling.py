@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.probe_any import measure
-from ablate.recipe import Run
+from ablate.any_model.probe_model import measure
+from ablate.study.expansion import Run
 from ablate.testing import make_plugin, train_state
-from ablate.trainer import Trainer
-from ablate.zoo import Preprocess
+from ablate.train.trainer import Trainer
+from ablate.any_model.zoo import Preprocess
 from ablate_plugins.attacks import Attacks
 
 RADII = [3, 6]

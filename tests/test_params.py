@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ablate import AblateError, Param, Settings
-from ablate.params import Number, identity_values
+from ablate.core.params import Number, identity_values
 
 RULES = [
     (Param("p", float, 0.5, maximum=1.0), 1.5, "x.p: found 1.5, must be <= 1"),

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
-from ablate.plan_table import format_number, plan_table
-from ablate.recipe import expand, load_recipe
+from ablate.execution.plan_table import format_number, plan_table
+from ablate.study.expansion import expand, load_recipe
 
 
 def dry_run(*args: str, columns: int = 80) -> str:

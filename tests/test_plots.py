@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from ablate import AblateError, plots
-from ablate.kernels import smooth_kernels
+from ablate import AblateError
+from ablate.report import plots
+from ablate.train.kernels import smooth_kernels
 from ablate.report import tidy
 from ablate_plugins.kernel_smoothing import kernel_montage, kernels_figure
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.params import identity_values
+from ablate.core.params import identity_values
 from ablate.testing import make_plugin, train_state
 from ablate_plugins.attacks import CURVE, LINF_CURVE, LINF_MEDIAN, MEDIAN, Attacks, evaluation_subset
 

@@ -42,8 +42,8 @@ class BatchRecorder(ablate.Plugin):
 
 
 def test_the_trainer_uses_the_size(write_recipe, ablate_plugin):
-    from ablate.recipe import expand, load_recipe
-    from ablate.trainer import Trainer
+    from ablate.study.expansion import expand, load_recipe
+    from ablate.train.trainer import Trainer
 
     ablate_plugin(BatchRecorder)
     runs = '[[runs]]\nname = "b"\nplugins = ["batch_size", "batch_recorder"]\n[runs.grid]\n"batch_size.size" = [50, 120]\n'
@@ -68,7 +68,7 @@ class OtherBatchSize(ablate.Plugin):
 
 
 def test_two_plugins_setting_the_batch_size_are_refused(write_recipe, ablate_plugin):
-    from ablate.recipe import expand, load_recipe
+    from ablate.study.expansion import expand, load_recipe
 
     ablate_plugin(OtherBatchSize)
     runs = '[[runs]]\nname = "b"\nplugins = ["batch_size", "other_batch_size"]\n'

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import ablate
-from ablate import models
+from ablate.train import models
 from ablate.testing import make_plugin, tiny_model
 from ablate_plugins.batchnorm import BatchNorm
 

@@ -5,7 +5,7 @@ import torch
 
 import ablate
 import ablate_plugins.frequency_filter as frequency_filter
-from ablate.frequency import split
+from ablate.spectral.frequency import split
 from ablate.testing import make_plugin, tiny_data
 from ablate_plugins.frequency_filter import FrequencyFilter
 

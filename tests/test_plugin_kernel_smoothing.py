@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.kernels import first_conv, smooth_kernels, smoothed_copy
+from ablate.train.kernels import first_conv, smooth_kernels, smoothed_copy
 from ablate.testing import make_plugin, tiny_model
 from ablate_plugins.kernel_smoothing import KernelSmoothing
 

@@ -115,7 +115,7 @@ def test_mixup_must_come_after_pgd():
 
 
 def test_pgd_then_mixup_mixes_adversarial_examples():
-    from ablate.plugins import get_registry
+    from ablate.core.registry import get_registry
 
     model, x, y = setup()
     hook = get_registry().run_manager([("pgd", {}), ("mixup", {})]).hook

@@ -8,7 +8,7 @@ import pytest
 
 import ablate
 import ablate.testing
-from ablate.plugins import Plugin, check_plugin_class, get_registry, reset_registry
+from ablate.core.registry import Plugin, check_plugin_class, get_registry, reset_registry
 
 BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_labels",
             "frequency_filter", "kernel_smoothing", "attacks"}
@@ -143,7 +143,7 @@ def test_hooks_run_in_recipe_order_whatever_the_registration_order(registration)
 
 
 def test_autoload_plugins_join_every_run_after_the_listed_ones(write_recipe):
-    from ablate.recipe import expand, load_recipe
+    from ablate.study.expansion import expand, load_recipe
 
     calls = []
 
@@ -173,7 +173,7 @@ def test_reset_registry_rediscovers(monkeypatch):
 
 def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_recipe, ablate_plugin):
     """`wrapper=True` marks are honoured: pluggy calls the hook, ablate still knows who returned what."""
-    from ablate.recipe import expand, load_recipe
+    from ablate.study.expansion import expand, load_recipe
 
     seen = []
 
@@ -200,7 +200,7 @@ def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_
 
 
 def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ablate_plugin):
-    from ablate.recipe import expand, load_recipe
+    from ablate.study.expansion import expand, load_recipe
 
     class Early(Plugin):
         name = "early"
@@ -251,7 +251,7 @@ MISBEHAVING = {
 
 @pytest.mark.parametrize("case", list(MISBEHAVING))
 def test_a_misbehaving_plugin_warns_once_and_the_builtin_wins(case, tmp_path, monkeypatch, capsys):
-    from ablate.datasets import load_cifar10
+    from ablate.data.loading import load_cifar10
 
     name, source, message = MISBEHAVING[case]
     install_distribution(tmp_path, "ablate-bad", "0.3", {name: f"ablate_bad_{name}:{name.title()}", "blur": "ablate_blur:Blur"},

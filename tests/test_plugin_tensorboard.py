@@ -8,9 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from ablate.plugins import get_registry, reset_registry
-from ablate.recipe import expand, load_recipe
-from ablate.runner import run_recipe
+from ablate.core.registry import get_registry, reset_registry
+from ablate.study.expansion import expand, load_recipe
+from ablate.execution.runner import run_recipe
 from ablate_plugins.tensorboard import tag
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import ablate
-from ablate.recipe import expand, load_recipe
-from ablate.trainer import Trainer, train
+from ablate.study.expansion import expand, load_recipe
+from ablate.train.trainer import Trainer, train
 
 FAST = ["epochs=1", "probe_every=0", "train_size=120", "test_size=40"]
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 import ablate
-from ablate.checkpoint import load_checkpoint
-from ablate.config import Settings
-from ablate.device import autocast_dtype, configure
-from ablate.optim import make_optimizer
-from ablate.recipe import expand, load_recipe
+from ablate.train.checkpoint import load_checkpoint
+from ablate.study.settings import Settings
+from ablate.train.device import autocast_dtype, configure
+from ablate.train.optim import make_optimizer
+from ablate.study.expansion import expand, load_recipe
 from ablate.testing import tiny_model
-from ablate.trained import load_trained
-from ablate.trainer import Trainer, train
+from ablate.train.trained import load_trained
+from ablate.train.trainer import Trainer, train
 from conftest import ctrl_c_at_epoch
 
 TINY_DATA = 'dataset="synthetic:train=200,test=100"'
@@ -145,7 +145,7 @@ def test_an_fp32_run_keeps_float32_probe_copies(write_recipe):
 
 def test_pgd_attacks_in_bf16_only_when_the_run_and_the_plugin_opt_in(write_recipe, monkeypatch):
     seen = []
-    import ablate.attacks
+    import ablate.train.attacks
 
     def spy(model, x, *args, autocast_dtype=None, **kwargs):
         seen.append(autocast_dtype)
@@ -157,7 +157,7 @@ def test_pgd_attacks_in_bf16_only_when_the_run_and_the_plugin_opt_in(write_recip
                       ["pgd.precision=\"autocast\""]):
         Trainer(run_of(write_recipe, overrides + [TINY_DATA, "epochs=1", "batch_size=200"], runs)).fit()
     assert seen == [torch.bfloat16, None, None]
-    assert ablate.attacks.pgd is not spy
+    assert ablate.train.attacks.pgd is not spy
 
 
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead", "max-autotune"])

@@ -10,14 +10,14 @@ from torch import nn
 
 import ablate
 from ablate import AblateError, Data, Settings
-from ablate.frequency import split
-from ablate.plugins import get_registry
-from ablate.example_grid import save_example_grid
-from ablate.figure1 import hfc_only_examples, probe_report, report_table, write_probe_report
-from ablate.probe import Prober, ProbeResult, planned_probers, split_probe
-from ablate.probes import PlannedProbe, bind_probe
-from ablate.schema import RESULT_COLUMNS, results_frame
-from ablate.scaling import model_input, to_float
+from ablate.spectral.frequency import split
+from ablate.core.registry import get_registry
+from ablate.spectral.example_grid import save_example_grid
+from ablate.spectral.figure1 import hfc_only_examples, probe_report, report_table, write_probe_report
+from ablate.spectral.prober import Prober, ProbeResult, planned_probers, split_probe
+from ablate.spectral.probes import PlannedProbe, bind_probe
+from ablate.core.schema import RESULT_COLUMNS, results_frame
+from ablate.spectral.scaling import model_input, to_float
 
 RADII = [2, 4, 8]
 N = 48

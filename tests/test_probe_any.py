@@ -15,10 +15,10 @@ from torch import nn
 
 import ablate
 from ablate.cli import cli
-from ablate.frequency import split
-from ablate.probe_any import measure, probe_model
-from ablate.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
-from ablate.zoo import Preprocess
+from ablate.spectral.frequency import split
+from ablate.any_model.probe_model import measure, probe_model
+from ablate.core.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
+from ablate.any_model.zoo import Preprocess
 
 DATA = "synthetic:train=40,test=40"
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -225,7 +225,7 @@ def test_timm_missing_is_one_line(monkeypatch):
 
 def test_a_timm_architecture_is_built_offline_and_takes_a_state_dict(tmp_path, monkeypatch):
     timm = pytest.importorskip("timm")
-    from ablate.zoo import ModelSpec, load_model
+    from ablate.any_model.zoo import ModelSpec, load_model
 
     tried = []
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: tried.append(address) or 1 / 0)

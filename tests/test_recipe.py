@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import ablate
-from ablate.recipe import builtin_recipes, expand, load_recipe
+from ablate.study.expansion import builtin_recipes, expand, load_recipe
 from conftest import TINY
 
 BUILT_IN = {"figure5", "figure4", "figure3", "figure1", "table1", "adversarial"}

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ablate.reliance import band_centroid, reliance, separated_pairs
+from ablate.any_model.reliance import band_centroid, reliance, separated_pairs
 from planted_models import RADII, planted  # noqa: F401 (a fixture)
 
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from ablate import AblateError
 from ablate import report
 from ablate.report.layouts import figure5_layout
-from ablate.schema import RESULT_COLUMNS
+from ablate.core.schema import RESULT_COLUMNS
 from ablate_plugins.frequency_filter import FrequencyFilter
 
 EPOCHS = 3

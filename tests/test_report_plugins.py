@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import ablate
 from ablate import AblateError
 from ablate.cli import cli
-from ablate.plugins import PluginRegistry
+from ablate.core.registry import PluginRegistry
 from ablate.report import Labels, VariantLabel, print_report
 from ablate_plugins.kernel_smoothing import KernelSmoothing
 from ablate_plugins.reports import Reports

@@ -1,5 +1,5 @@
 """A run folder is never reused for other data, nor, for a batch-statistics BatchNorm run, at another
-evaluation batch size (issue 22, items 1 and 3): ablate.run_conditions."""
+evaluation batch size (issue 22, items 1 and 3): ablate.execution.run_conditions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from ablate.cli import cli
-from ablate.datasets import clear_cache
+from ablate.data.loading import clear_cache
 
 NPZ_RECIPE = """
     description = "a tiny study on an npz file"

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import ablate
 from ablate.cli import cli
-from ablate.runner import RecipeFailed, run_recipe
-from ablate.schema import RESULT_COLUMNS
+from ablate.execution.runner import RecipeFailed, run_recipe
+from ablate.core.schema import RESULT_COLUMNS
 
 RUNS = """
     [[runs]]
@@ -176,8 +176,8 @@ def test_a_killed_recipe_resumes_to_the_uninterrupted_results(write_recipe, tmp_
 
 
 def test_a_run_another_live_process_trains_is_left_alone(write_recipe, tmp_path):
-    from ablate.checkpoint import write_json
-    from ablate.recipe import expand, load_recipe
+    from ablate.train.checkpoint import write_json
+    from ablate.study.expansion import expand, load_recipe
 
     path = write_recipe(RUNS)
     vanilla = expand(load_recipe(path), "smoke")[0]

@@ -11,15 +11,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ablate.calibration import calibration_key
-from ablate.memory import SharedBudget, run_memory
-from ablate.plugins import get_registry
-from ablate.recipe import builtin_recipes, expand, load_recipe
-from ablate.rough_estimate import relative_step_cost
-from ablate.run_sizes import split_sizes
-from ablate.recipe_status import recipe_status
-from ablate.runner import plan, run_recipe
-from ablate.scheduling import longest_first, makespan, run_costs
+from ablate.execution.calibration import calibration_key
+from ablate.execution.memory import SharedBudget, run_memory
+from ablate.core.registry import get_registry
+from ablate.study.expansion import builtin_recipes, expand, load_recipe
+from ablate.execution.rough_estimate import relative_step_cost
+from ablate.study.run_sizes import split_sizes
+from ablate.execution.recipe_status import recipe_status
+from ablate.execution.runner import plan, run_recipe
+from ablate.execution.scheduling import longest_first, makespan, run_costs
 
 THREE_RUNS = """
     [[runs]]

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from ablate import AblateError
 from ablate.cli import cli
-from ablate.recipe import expand, load_recipe
-from ablate.runner import run_recipe
+from ablate.study.expansion import expand, load_recipe
+from ablate.execution.runner import run_recipe
 from conftest import TINY
 from test_runner import RUNS          # vanilla and dropout
 from test_stats import jitter
@@ -281,7 +281,7 @@ def test_results_carry_the_seed_and_rerunning_trains_only_new_seeds(write_recipe
 
 
 def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
-    from ablate.plots import curves_figure
+    from ablate.report.plots import curves_figure
     from ablate.report import Study
 
     out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from smoke_learning import assert_smoke_scale_learns, train_smoke_runs
 
-from ablate.recipe_file import builtin_recipes
+from ablate.study.recipe_file import builtin_recipes
 
 CONDITIONS = [(seed, threads) for threads in (1, 2) for seed in (0, 1, 2)]
 

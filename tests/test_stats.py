@@ -1,4 +1,4 @@
-"""The statistics of ablate.stats and ablate.student_t against scipy.stats, on fixed numbers, and summarize() on planted effects."""
+"""The statistics of ablate.report.stats and ablate.report.student_t against scipy.stats, on fixed numbers, and summarize() on planted effects."""
 
 import numpy as np
 import pandas as pd
@@ -6,8 +6,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from ablate import AblateError
-from ablate.stats import holm, paired_interval, summarize, t_interval, welch_interval
-from ablate.student_t import t_cdf, t_quantile
+from ablate.report.stats import holm, paired_interval, summarize, t_interval, welch_interval
+from ablate.report.student_t import t_cdf, t_quantile
 
 A = [0.61, 0.64, 0.59, 0.66, 0.62]
 B = [0.66, 0.70, 0.62, 0.69, 0.68]

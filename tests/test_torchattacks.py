@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ablate
-from ablate.attacks import fgsm, pgd
+from ablate.train.attacks import fgsm, pgd
 from ablate.testing import make_plugin, tiny_model, train_state
 from ablate_plugins.attacks import Attacks
 from ablate_plugins.batchnorm import BatchNorm

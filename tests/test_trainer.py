@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import ablate
-from ablate.checkpoint import load_checkpoint
-from ablate.recipe import expand, load_recipe
-from ablate.progress import SilentProgress
-from ablate.augment import crop_flip
-from ablate.trainer import Trainer, train
+from ablate.train.checkpoint import load_checkpoint
+from ablate.study.expansion import expand, load_recipe
+from ablate.execution.progress import SilentProgress
+from ablate.train.augment import crop_flip
+from ablate.train.trainer import Trainer, train
 
 
 def tiny_run(write_recipe, runs='[[runs]]\nname = "vanilla"\n', overrides=()):
@@ -201,7 +201,7 @@ def test_batches_cover_the_training_set_once_in_an_order_fixed_by_seed_and_epoch
 
 
 def test_load_trained_rebuilds_the_data_and_model_of_training(write_recipe, tmp_path):
-    from ablate.trained import load_trained
+    from ablate.train.trained import load_trained
 
     run = tiny_run(write_recipe, '[[runs]]\nname = "v"\nplugins = ["shuffle_labels", "dropout"]\n', ["epochs=1"])
     trainer = Trainer(run, tmp_path)

@@ -8,9 +8,9 @@ import re
 
 from rich.console import Console
 
-from ablate.progress import ConsoleProgress
-from ablate.runner import run_recipe
-from ablate.worker_progress import PoolProgress, QueueProgress
+from ablate.execution.progress import ConsoleProgress
+from ablate.execution.runner import run_recipe
+from ablate.execution.pool_progress import PoolProgress, QueueProgress
 from test_progress import fake_run
 from test_runner import RUNS
 

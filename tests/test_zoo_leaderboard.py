@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
-from ablate.schema import LEADERBOARD, MEASURED
+from ablate.core.schema import LEADERBOARD, MEASURED
 from planted_models import DATA
 
 TESTS = Path(__file__).resolve().parent

@@ -24,12 +24,12 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
-from ablate.errors import AblateError
-from ablate.plugins import PluginRegistry, get_registry
+from ablate.core.errors import AblateError
+from ablate.core.registry import PluginRegistry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
-from ablate.report.probes import print_probes, probe_summary
+from ablate.report.probe_sections import print_probes, probe_summary
 from ablate.report.results import Study, first_layer_kernels, load_results, probe_reports, tidy
 from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, figure5_columns, latest_accuracies,
                                   print_figure, summary_frame, summary_table)

@@ -14,10 +14,10 @@ from rich.table import Table
 
 from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
-from ablate.report.probes import probe_summary
+from ablate.report.probe_sections import probe_summary
 from ablate.report.results import Study, load_results
 from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
-from ablate.stats import CONFIDENCE, effect
+from ablate.report.stats import CONFIDENCE, effect
 
 
 def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),

@@ -21,14 +21,14 @@ from rich.table import Table
 from rich.text import Text
 
 import ablate
-from ablate.errors import AblateError
-from ablate.plan_table import format_value, plugins_label
-from ablate.plugins import PluginRegistry
-from ablate.progress import format_duration
+from ablate.core.errors import AblateError
+from ablate.execution.plan_table import format_value, plugins_label
+from ablate.core.registry import PluginRegistry
+from ablate.execution.progress import format_duration
 from ablate.report.results import Study, load_results
 from ablate.report.rich_html import Image, PageConsole, to_html
-from ablate.runs import read_json
-from ablate.schema import CONFIG, DONE, EXAMPLES
+from ablate.execution.run_folder import read_json
+from ablate.core.schema import CONFIG, DONE, EXAMPLES
 from ablate.report.tables import example_caption
 
 PAGE = "report.html"       # the page's default name, in the recipe's output folder

@@ -1,4 +1,4 @@
-"""Report tables over seeds: one :class:`ablate.stats.Interval` per seed group and column.
+"""Report tables over seeds: one :class:`ablate.report.stats.Interval` per seed group and column.
 
 A summary frame has one row per seeded run (or per ``(run, variant, ...)``);
 these helpers pool each run's seeds into one row of intervals, and each run's
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.stats import CONFIDENCE, effect, significant, t_interval
+from ablate.report.stats import CONFIDENCE, effect, significant, t_interval
 
 
 def row_group(row, base: dict[str, str]):
@@ -29,7 +29,7 @@ def group_index(groups: list, like: pd.Index) -> pd.Index:
 
 
 def field(intervals: pd.DataFrame, name: str) -> pd.DataFrame:
-    """One field (``mean``, ``half_width``, ``n``, ...) of every cell of a frame of :class:`ablate.stats.Interval`."""
+    """One field (``mean``, ``half_width``, ``n``, ...) of every cell of a frame of :class:`ablate.report.stats.Interval`."""
     return pd.DataFrame({c: [getattr(i, name) for i in intervals[c]] for c in intervals.columns},
                         index=intervals.index, columns=intervals.columns)
 
@@ -41,7 +41,7 @@ def interval_frame(cells: dict, groups: list, like: pd.DataFrame) -> pd.DataFram
 
 
 def seed_groups(frame: pd.DataFrame, base: dict[str, str], confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """A summary frame (one row per seeded run, or per ``(run, ...)``) as a frame of :class:`ablate.stats.Interval` over
+    """A summary frame (one row per seeded run, or per ``(run, ...)``) as a frame of :class:`ablate.report.stats.Interval` over
     each seed group's values (:func:`row_group`), in first-seen order; ``base`` maps a run to its group."""
     keys = [row_group(row, base) for row in frame.index]
     groups = list(dict.fromkeys(keys))
@@ -52,7 +52,7 @@ def seed_groups(frame: pd.DataFrame, base: dict[str, str], confidence: float = C
 
 def effect_frames(frame: pd.DataFrame, base: dict[str, str], seeds: dict[str, float], reference: str,
                   confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per seed group of a run other than ``reference`` and column: the :class:`ablate.stats.Interval` of the run minus
+    """Per seed group of a run other than ``reference`` and column: the :class:`ablate.report.stats.Interval` of the run minus
     the reference, paired by seed (see :func:`effect`). Rows keyed ``(run, variant)`` are compared with the
     reference run's row of the same variant (NaN where it has none)."""
     keys = [row_group(row, base) for row in frame.index]
@@ -76,7 +76,7 @@ def effect_frames(frame: pd.DataFrame, base: dict[str, str], seeds: dict[str, fl
 
 
 def marked_effects(effects: pd.DataFrame, adjust: str | None = "holm", confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Which cells of an effect table (a frame of :class:`ablate.stats.Interval`) are marked, the table's cells being one
+    """Which cells of an effect table (a frame of :class:`ablate.report.stats.Interval`) are marked, the table's cells being one
     family (see :func:`significant`)."""
     p = field(effects, "p")
     return pd.DataFrame(significant(p.to_numpy().ravel(), adjust, confidence).reshape(p.shape),

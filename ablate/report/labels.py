@@ -1,7 +1,7 @@
 """How report tables name what plugins made: model variants and what a run was trained on.
 
 The engine knows no plugin's names; each plugin class says how its own things are
-named (:mod:`ablate.plugin_base`). A plugin that offers model variants to the final
+named (:mod:`ablate.core.plugin_base`). A plugin that offers model variants to the final
 evaluation (kernel smoothing's ``smooth1.0``) labels them in ``variant_label`` under
 its ``variant_heading``; a plugin that changes a run's training images
 (frequency_filter's LFC at radius 4) describes its parameters in ``trained_on``; a
@@ -40,7 +40,7 @@ class Labels:
 
     @classmethod
     def of(cls, registry) -> "Labels":
-        """The labels of the plugins a :class:`ablate.plugins.PluginRegistry` holds."""
+        """The labels of the plugins a :class:`ablate.core.registry.PluginRegistry` holds."""
         return cls({name: info.cls for name, info in registry.plugins.items()})
 
     def variant_label(self, variant: str) -> tuple[str, VariantLabel] | None:

@@ -17,15 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ablate import plots
+from ablate.report import plots
 from ablate.report.attack_table import attack_frame, print_attack_table
 from ablate.report.labels import Labels
-from ablate.report.probes import print_probes
+from ablate.report.probe_sections import print_probes
 from ablate.report.results import Study, probe_reports
 from ablate.report.tables import (Column, example_caption, figure3_columns, figure5_columns, print_figure, print_image, probed_radii,
                                   summary_frame)
 from ablate.report.uncertainty import print_summary
-from ablate.schema import EXAMPLES
+from ablate.core.schema import EXAMPLES
 
 
 def train_examples(study: Study, labels: Labels | None) -> dict[str, dict]:

@@ -1,7 +1,7 @@
 """Reading a recipe's output folder: its tidy results, its plan, and what each run left on disk.
 
 A recipe's output directory holds ``results.csv`` (one tidy row per number, the
-columns of :mod:`ablate.schema`) and ``recipe.json`` (its runs, their folders and
+columns of :mod:`ablate.core.schema`) and ``recipe.json`` (its runs, their folders and
 status). A :class:`Study` is both, read once, with the questions every layout
 asks: which runs, in which order, how far each got, where its folder is.
 """
@@ -18,10 +18,10 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
-from ablate.checkpoint import load_checkpoint
-from ablate.errors import AblateError
-from ablate.seeds import base_run
-from ablate.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, folder_under
+from ablate.train.checkpoint import load_checkpoint
+from ablate.core.errors import AblateError
+from ablate.study.seeds import base_run
+from ablate.core.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, folder_under
 
 APART = "(not pooled)"      # the label's mark of a seed not finished, shown apart from its run's finished seeds
 

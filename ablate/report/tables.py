@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ablate import plots
+from ablate.report import plots
 from ablate.report.interval_frames import field
 from ablate.report.results import Study
 
@@ -132,7 +132,7 @@ def percent(value: float, signed: bool = False) -> str:
 
 
 def interval_cell(interval, signed: bool, fewer: bool) -> str:
-    """A cell's markup from its :class:`ablate.stats.Interval`: ``mean ± half-width``, ``diverged (k of n)``
+    """A cell's markup from its :class:`ablate.report.stats.Interval`: ``mean ± half-width``, ``diverged (k of n)``
     instead where seeds diverged, flagged ≡ where the seeds are identical, ``(n=k)`` where it has ``fewer``
     values than its row."""
     if interval.diverged:
@@ -174,7 +174,7 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
     ``marks`` colours the best and worst cells; with ``study``, a ``status``
     column appears when a run is not finished; ``row_labels`` renames index
     values per index level; ``extra`` adds text columns ``{name: {row: text}}``
-    after the index. With ``intervals`` (:class:`ablate.stats.Interval` per cell,
+    after the index. With ``intervals`` (:class:`ablate.report.stats.Interval` per cell,
     shaped like ``frame``) a cell reads as :func:`interval_cell` says, and a
     column ``n`` counts the values; ``signed`` shows every number with its sign. Where the table is wider than
     ``width`` (the console's), the accuracy columns go into several tables that repeat the row labels,

@@ -5,7 +5,7 @@ several (``seeds = 3``; runs ``vanilla``, ``vanilla-s1``, ``vanilla-s2``), the
 repeats of a run become one row: each cell is the mean over seeds ± the half-width
 of its 95 % Student t interval, ``n`` says how many seeds, and best / worst are
 marked on the means. A second table shows each run minus the layout's reference
-run, paired seed by seed (:mod:`ablate.stats`), marked where the difference
+run, paired seed by seed (:mod:`ablate.report.stats`), marked where the difference
 holds after Holm's correction over the table's cells: a difference that the
 seeds' noise does not explain, with at most a 5 % chance of any false mark in the
 table. Cells that cannot be averaged or tested say why (diverged, identical
@@ -23,7 +23,7 @@ from rich.markup import escape
 from ablate.report.interval_frames import effect_frames, field, marked_effects, row_group, seed_groups
 from ablate.report.results import APART, Study
 from ablate.report.tables import DIVERGED, LEGEND, MARKS, extremes, fewer_values, summary_table
-from ablate.stats import CONFIDENCE
+from ablate.report.stats import CONFIDENCE
 
 CI_NOTE = (f"mean ± half-width of the {CONFIDENCE:.0%} confidence interval over the n seeds that have the "
            f"number (Student t)")

@@ -1,0 +1,93 @@
+"""The dry-run table: one row per run, what ``ablate recipe --dry-run`` shows, made to fit the console.
+
+Plugins are listed with the parameters that differ from their defaults, and numbers
+read as people write them (:func:`format_number`); the HTML report labels runs the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from ablate.core.registry import PluginRegistry, get_registry
+from ablate.study.expansion import Run
+from ablate.execution.run_folder import run_status
+
+SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
+
+
+def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginRegistry | None = None,
+               wide: bool = False) -> pd.DataFrame:
+    """One row per run: what ``--dry-run`` shows.
+
+    Plugins list only the parameters that differ from their defaults (a run's full
+    values are in its config.json), unless ``wide``; numbers read as people write them.
+    """
+    registry = registry or get_registry()
+    rows = []
+    for run in runs:
+        s = run.settings
+        rows.append({"run": run.name, "plugins": plugins_label(run.plugins, None if wide else registry) or "-",
+            "dataset": s.dataset, "model": f"{s.model} x{format_number(float(s.width))}", "epochs": s.epochs,
+            "batch": s.batch_size, "lr": format_number(s.lr), "radii": " ".join(format_number(r) for r in s.radii) or "-",
+            "status": run_status(out_dir / run.dir_name)[0] if out_dir else "", "hash": run.short_hash,
+            "dir": run.dir_name})
+    return pd.DataFrame(rows)
+
+
+def plugins_label(plugins, registry: PluginRegistry | None = None) -> str:
+    """``dropout, pgd(steps=2, step_size=0.015)``: each plugin (``(name, values)`` pairs or a dict) and its
+    values, only those that differ from the defaults the ``registry`` declares; all of them without one."""
+    labels = []
+    for name, values in (plugins.items() if isinstance(plugins, dict) else plugins):
+        defaults = {p.name: p.default for p in registry.plugins[name].cls.params} if registry else {}
+        shown = [f"{key}={format_value(value)}" for key, value in values.items()
+                 if key not in defaults or value != defaults[key]]
+        labels.append(f"{name}({', '.join(shown)})" if shown else name)
+    return ", ".join(labels)
+
+
+def format_value(value: Any) -> str:
+    """A parameter's value for a table: numbers via :func:`format_number`, lists item by item."""
+    if isinstance(value, (list, tuple)):
+        return f"[{', '.join(format_value(v) for v in value)}]"
+    return format_number(value)
+
+
+def format_number(value: Any) -> str:
+    """A number as people write it: the shorter of ``0.015`` and ``1e-4`` (``100`` for a whole float)."""
+    if not isinstance(value, float) or not math.isfinite(value):
+        return str(value)
+    decimal = np.format_float_positional(value, trim="-")
+    scientific = np.format_float_scientific(value, trim="-", exp_digits=1).replace("e+", "e")
+    return scientific if len(scientific) < len(decimal) else decimal
+
+
+def print_plan(frame: pd.DataFrame, title: str, wide: bool, console: Console) -> None:
+    """The dry-run table, made to fit the console: run names and numbers are never cut.
+
+    A value that every run shares is printed once under the table, and runs show
+    their folder's hash instead of the whole folder name; the plugins column is the
+    one that wraps. ``wide`` shows every column and is as wide as its content needs.
+    """
+    shared = [] if wide else [c for c in SHARED_COLUMNS if frame[c].nunique() == 1]
+    caption = ", ".join(f"{column} {frame[column].iloc[0]}" for column in shared)
+    frame = frame.drop(columns=shared + (["hash"] if wide else ["dir"]))
+    table = Table(title=title, caption=f"every run: {caption}" if caption else None, caption_justify="left")
+    for column in frame.columns:
+        whole = column != "plugins" and not wide
+        table.add_column(column, no_wrap=whole and column != "radii", overflow="fold",
+                         min_width=max(len(str(v)) for v in [column, *frame[column]]) if whole else None,
+                         justify="right" if column in ("epochs", "batch", "lr") else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    target = Console(file=console.file, width=needed) if wide and needed > console.width else console
+    target.print(table)

@@ -1,0 +1,32 @@
+"""``--run NAME``: the runs of a recipe it picks, by their own name or by their name without the seed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ablate.core.errors import AblateError
+from ablate.study.seeds import base_run
+
+if TYPE_CHECKING:                      # ablate.study.expansion expands runs and then selects them here
+    from ablate.study.expansion import Run
+
+
+def picked(run: Run, only: list[str]) -> bool:
+    """Whether ``--run`` names this run."""
+    return bool(run_names(run) & set(only))
+
+
+def run_names(run: Run) -> set[str]:
+    """The names ``--run`` picks a run by: its own, and its name without the seed (all its seeds' runs)."""
+    return {run.name, base_run(run.name, run.settings.seed)}
+
+
+def selected(runs: list[Run], only: list[str] | None, recipe_name: str) -> list[Run]:
+    """The runs ``--run`` names (all without it); a name no run has is refused, listing the runs."""
+    if not only:
+        return runs
+    unknown = sorted(set(only) - set().union(*map(run_names, runs)))
+    if unknown:
+        raise AblateError(f"--run {unknown[0]!r}: no such run in {recipe_name}; runs: "
+                          f"{', '.join(r.name for r in runs)}")
+    return [run for run in runs if picked(run, only)]

@@ -211,7 +211,7 @@ def test_kernels_come_from_the_first_conv_weight_of_each_checkpoint(tmp_path):
                             {"name": "corrupt"}],
                       checkpoints={"natural": weight, "pgd": weight + 1})
     (out / "corrupt-0123abcd" / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    study = report.Study.of(report.load_results(out)[1], out)
+    study = report.StudyResults.of(report.load_results(out)[1], out)
     console = recording_console()
     kernels = report.first_layer_kernels(study, console)
     assert list(kernels) == ["natural", "pgd"]

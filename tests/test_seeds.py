@@ -282,10 +282,10 @@ def test_results_carry_the_seed_and_rerunning_trains_only_new_seeds(write_recipe
 
 def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
     from ablate.report.plots import curves_figure
-    from ablate.report import Study
+    from ablate.report import StudyResults
 
     out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05})
-    study = Study.of(pd.read_csv(out / "results.csv"), out)
+    study = StudyResults.of(pd.read_csv(out / "results.csv"), out)
     fig = curves_figure(study.results, study.runs)
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["vanilla (mean of 4 seeds, 95% CI)", "mixup (mean of 4 seeds, 95% CI)"]
@@ -294,7 +294,7 @@ def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
     expected = 0.65 + np.random.default_rng(3).normal(0, 0.02, 4).mean()
     assert test_line.get_ydata()[0] == pytest.approx(expected)
 
-    single = Study.of(pd.read_csv(out / "results.csv").query("seed == 0"), out)
+    single = StudyResults.of(pd.read_csv(out / "results.csv").query("seed == 0"), out)
     fig = curves_figure(single.results, ["vanilla", "mixup"])
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["vanilla", "mixup"]
     assert not any(ax.collections for ax in fig.axes)

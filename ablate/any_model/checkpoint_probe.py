@@ -55,10 +55,10 @@ def probe_checkpoint(checkpoint: Path, probe_names: list[str], params: dict[str,
     model, settings, data = load_for_probe(checkpoint, options.device, options.dataset)
     out_dir = Path(options.out) if options.out else checkpoint.parent
     if probe_names:
-        from ablate.report.probe_sections import probe_checkpoint as probe_with
+        from ablate.report.probe_sections import evaluate_named_probes
 
-        probe_with(model, data, settings, list(probe_names), params, out_dir, checkpoint.parent.name,
-                   console, [f.strip() for f in options.formats.split(",") if f.strip()])
+        evaluate_named_probes(model, data, settings, list(probe_names), params, out_dir, checkpoint.parent.name,
+                              console, [f.strip() for f in options.formats.split(",") if f.strip()])
         return
     if params:
         raise AblateError("--set: probe parameters need --probe NAME; without it the Figure 1 report takes --radii")

@@ -91,7 +91,7 @@ def ablate_register_reports(register):
     ``reports`` registers the engine's own: generic, figure5, table1...).
     ``register(name, function, help="")``: a recipe's ``report = "name"`` calls
     ``function`` with the arguments it names, any of: ``study``
-    (``ablate.report.Study``: the tidy results of all runs, recipe.json, run
+    (``ablate.report.StudyResults``: the tidy results of all runs, recipe.json, run
     folders), ``console`` (``rich.console.Console``), ``formats`` (plot formats,
     e.g. ``["png"]``), ``labels`` (``ablate.report.Labels``: how the plugin
     classes name their variants and training images), ``registry`` (the plugin registry), ``results`` and

@@ -30,13 +30,13 @@ from ablate.report.attack_table import attack_frame, attack_rows, print_attack_t
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
 from ablate.report.probe_sections import print_probes, probe_summary
-from ablate.report.results import Study, first_layer_kernels, load_results, probe_reports, tidy
+from ablate.report.results import StudyResults, first_layer_kernels, load_results, probe_reports, tidy
 from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, figure5_columns, latest_accuracies,
                                   print_figure, summary_frame, summary_table)
 
 __all__ = [
     "print_report", "compare", "report_layouts",
-    "Study", "load_results", "tidy", "first_layer_kernels", "probe_reports",
+    "StudyResults", "load_results", "tidy", "first_layer_kernels", "probe_reports",
     "Labels", "VariantLabel", "FINAL", "print_probes", "probe_summary",
     "Column", "LEGEND", "extremes", "figure3_columns", "figure5_columns", "latest_accuracies", "summary_frame",
     "summary_table", "print_figure", "attack_frame", "attack_rows", "print_attack_table",
@@ -64,7 +64,7 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
         console.print(f"[bold]{escape(str(recipe.get('recipe', out_dir.name)))}[/]: {escape(recipe['description'])}"
                       + (f" (scale {recipe['scale']})" if recipe.get("scale") else ""))
     call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
-                study=Study(results, out_dir, recipe), labels=Labels.of(registry), registry=registry)
+                study=StudyResults(results, out_dir, recipe), labels=Labels.of(registry), registry=registry)
 
 
 def call_layout(name: str, function: Callable, **available) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 from rich.console import Console
 
 from ablate.report.labels import FINAL, Labels
-from ablate.report.results import Study
+from ablate.report.results import StudyResults
 from ablate.report.uncertainty import print_summary
 
 TITLE = "Table 2: accuracy under attack at a fixed eps (pixels in [0, 1])"
@@ -60,7 +60,7 @@ def attack_frame(results: pd.DataFrame, labels: Labels = Labels(), metric: str =
     return frame
 
 
-def print_attack_table(study: Study, console: Console, frame: pd.DataFrame, labels: Labels = Labels(),
+def print_attack_table(study: StudyResults, console: Console, frame: pd.DataFrame, labels: Labels = Labels(),
                        reference: Sequence[str] = ("natural",), title: str = TITLE) -> None:
     """:func:`attack_frame` as a summary table, each variant under its short label and its labeller's heading;
     with several seeds, means ± intervals and each run's effect against ``reference`` variant by variant."""

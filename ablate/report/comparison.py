@@ -15,7 +15,7 @@ from rich.table import Table
 from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
 from ablate.report.probe_sections import probe_summary
-from ablate.report.results import Study, load_results
+from ablate.report.results import StudyResults, load_results
 from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
 from ablate.report.stats import CONFIDENCE, effect
 
@@ -52,7 +52,7 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
     if all(names) and names[0] != names[1]:
         console.print(f"[yellow]note[/]: A is recipe {escape(str(names[0]))} and B is recipe {escape(str(names[1]))}: "
                       f"runs are matched by name only", highlight=False)
-    sides = [Side.of(Study(results, Path(folder), recipe), labels, probes)
+    sides = [Side.of(StudyResults(results, Path(folder), recipe), labels, probes)
              for results, folder, recipe in ((results_a, dir_a, recipe_a), (results_b, dir_b, recipe_b))]
     a, b = sides
     shared = [g for g in a.groups if g in b.groups]
@@ -104,7 +104,7 @@ class Side:
     seeds: dict[str, float]
 
     @classmethod
-    def of(cls, study: Study, labels: Labels, probes) -> "Side":
+    def of(cls, study: StudyResults, labels: Labels, probes) -> "Side":
         runs = list(study.results["run"].unique())
         base, seeds = study.base_runs(), study.seeds()
         return cls(comparable_summary(study.results, runs, labels, probes), {r: base.get(r, r) for r in runs},

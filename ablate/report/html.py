@@ -25,7 +25,7 @@ from ablate.core.errors import AblateError
 from ablate.execution.plan_table import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
 from ablate.execution.progress import format_duration
-from ablate.report.results import Study, load_results
+from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, to_html
 from ablate.execution.run_folder import read_json
 from ablate.core.schema import CONFIG, DONE, EXAMPLES
@@ -61,7 +61,7 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     console = PageConsole()
     print_report(out_dir, console, ("png",), layout=layout, registry=registry)
     recipe, results = load_results(out_dir)
-    study = Study(results, out_dir, recipe)
+    study = StudyResults(results, out_dir, recipe)
     name = str(recipe.get("recipe") or out_dir.name)
     shown = console.captions | {item.caption for item in console.items if isinstance(item, Image)}
     body = {
@@ -91,7 +91,7 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     return path
 
 
-def examples_html(study: Study, shown: set[str]) -> str:
+def examples_html(study: StudyResults, shown: set[str]) -> str:
     """Each run's probe example grid (examples.png) that the layout did not show already."""
     images = PageConsole()
     for run in study.runs:
@@ -107,7 +107,7 @@ def cell(value) -> Text:
     return Text("" if value is None else str(value))
 
 
-def runs_tables(study: Study) -> list[Table]:
+def runs_tables(study: StudyResults) -> list[Table]:
     """Per run: what it is and how it ended, then where and with what it ran (its config.json and done.json)."""
     outcome = Table(title="Each run: identity and outcome")
     for name in ("run", "status", "seed", "hash", "wall time", "finished", "error", "plugins (all parameters)"):
@@ -132,7 +132,7 @@ def runs_tables(study: Study) -> list[Table]:
     return [outcome, origin]
 
 
-def settings_html(study: Study) -> str:
+def settings_html(study: StudyResults) -> str:
     """The settings every run shares in one table, then the ones that differ, per run."""
     settings = {run: study.info(run).get("settings") or {} for run in study.runs}
     keys = list(dict.fromkeys(key for values in settings.values() for key in values))

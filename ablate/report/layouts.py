@@ -1,6 +1,6 @@
 """The engine's report layouts: Figures 1, 3, 4 and 5, Table 1, and the generic one.
 
-Each reads a :class:`Study` the way the paper reads it, prints its tables with the
+Each reads a :class:`StudyResults` the way the paper reads it, prints its tables with the
 best and worst value of each column marked, and writes its figure as
 ``<layout>.<fmt>``. They are registered by the built-in plugin ``reports``
 (``plugins/reports.py``), exactly as a plugin registers its own; layouts that
@@ -21,14 +21,14 @@ from ablate.report import plots
 from ablate.report.attack_table import attack_frame, print_attack_table
 from ablate.report.labels import Labels
 from ablate.report.probe_sections import print_probes
-from ablate.report.results import Study, probe_reports
+from ablate.report.results import StudyResults, probe_reports
 from ablate.report.tables import (Column, example_caption, figure3_columns, figure5_columns, print_figure, print_image, probed_radii,
                                   summary_frame)
 from ablate.report.uncertainty import print_summary
 from ablate.core.schema import EXAMPLES
 
 
-def train_examples(study: Study, labels: Labels | None) -> dict[str, dict]:
+def train_examples(study: StudyResults, labels: Labels | None) -> dict[str, dict]:
     """The ``train on`` column of a summary table: what each run's training accuracy is measured on, where a
     plugin changed its training batches (``adversarial examples``); no column when none did."""
     if labels is None:
@@ -37,7 +37,7 @@ def train_examples(study: Study, labels: Labels | None) -> dict[str, dict]:
     return {"train on": texts} if any(texts.values()) else {}
 
 
-def curves_layout(study: Study, console: Console, formats, name: str, title: str, probe_split: str = "test",
+def curves_layout(study: StudyResults, console: Console, formats, name: str, title: str, probe_split: str = "test",
                   registry=None, reference: Sequence[str] = (), labels: Labels | None = None) -> None:
     """A summary table per run and a panel of curves per run (Figures 3, 4 and 5), then the other probes'
     tables and figures (with the ``registry`` that registered them). With several seeds, the table shows
@@ -58,27 +58,27 @@ def curves_layout(study: Study, console: Console, formats, name: str, title: str
         print_probes(study, console, formats, registry.registry("probes"), reference)
 
 
-def figure5_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
+def figure5_layout(study: StudyResults, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 5: train, test, and test LFC/HFC accuracy at each radius, per heuristic."""
     curves_layout(study, console, formats, "figure5", "Figure 5: final accuracy per run, test LFC / HFC at each radius",
                   registry=registry, reference=["vanilla"], labels=labels)
 
 
-def figure4_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
+def figure4_layout(study: StudyResults, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 4: Figure 5's table and curves, one run per batch size."""
     curves_layout(study, console, formats, "figure4",
                   "Figure 4: final accuracy per batch size, test LFC / HFC at each radius", registry=registry,
                   reference=["batch-size100"], labels=labels)
 
 
-def figure3_layout(study: Study, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
+def figure3_layout(study: StudyResults, console: Console, formats, registry=None, labels: Labels | None = None) -> None:
     """Figure 3: true vs shuffled labels, accuracy on the LFC of the training set."""
     curves_layout(study, console, formats, "figure3",
                   "Figure 3: final accuracy per run, LFC of the TRAINING set at each radius", probe_split="train",
                   registry=registry, reference=["true-labels"], labels=labels)
 
 
-def generic_layout(study: Study, console: Console, formats, labels: Labels, registry=None) -> None:
+def generic_layout(study: StudyResults, console: Console, formats, labels: Labels, registry=None) -> None:
     """Figure 5's table and curves, plus whatever else the results hold (other probes, attacks, train-set probe)."""
     curves_layout(study, console, formats, "generic", "Final accuracy per run", registry=registry, labels=labels)
     if probed_radii(study.results, "train", ("low",)):
@@ -89,7 +89,7 @@ def generic_layout(study: Study, console: Console, formats, labels: Labels, regi
         print_attack_table(study, console, attacks, labels, reference=())
 
 
-def table1_layout(study: Study, console: Console, formats, labels: Labels) -> None:
+def table1_layout(study: StudyResults, console: Console, formats, labels: Labels) -> None:
     """Table 1: models trained on the LFC or HFC at radius r; train accuracy, original test accuracy.
 
     What each run was trained on is the ``trained_on`` description (a plugin class method) of
@@ -107,7 +107,7 @@ def table1_layout(study: Study, console: Console, formats, labels: Labels) -> No
                  "table1", formats)
 
 
-def figure1_layout(study: Study, console: Console, formats) -> None:
+def figure1_layout(study: StudyResults, console: Console, formats) -> None:
     """Figures 1 and 2: per radius, how many test images are right on LFC only, HFC only, both, neither."""
     reports = probe_reports(study)
     for run, report in reports.items():

@@ -22,7 +22,7 @@ from ablate.core.errors import AblateError
 from ablate.core.registry import get_registry
 from ablate.spectral.prober import planned_probers
 from ablate.spectral.probes import as_probe, plan_probes, with_probe_settings
-from ablate.report.results import Study, tidy
+from ablate.report.results import StudyResults, tidy
 from ablate.report.tables import print_figure
 from ablate.report.uncertainty import print_summary
 from ablate.core.schema import PROBES, results_frame
@@ -45,7 +45,7 @@ def probe_summary(results: pd.DataFrame, runs: Sequence[str], probes: dict[str, 
     return frame.reindex(index=list(runs)).rename_axis("run")
 
 
-def print_probes(study: Study, console: Console, formats: Sequence[str], probes: dict[str, tuple],
+def print_probes(study: StudyResults, console: Console, formats: Sequence[str], probes: dict[str, tuple],
                  reference: Sequence[str] | None = ()) -> None:
     """Each shown probe's table on the console (with several seeds: means ± intervals, and effects against
     the first of ``reference`` the study has) and its figure on disk."""
@@ -58,8 +58,9 @@ def print_probes(study: Study, console: Console, formats: Sequence[str], probes:
             print_figure(console, probe.figure(study.results, study.runs), study.out_dir, name, formats)
 
 
-def probe_checkpoint(model: torch.nn.Module, data, settings, names: list[str], params: dict[str, dict], out_dir: Path,
-                     run: str, console: Console, formats: Sequence[str], registry=None) -> pd.DataFrame:
+def evaluate_named_probes(model: torch.nn.Module, data, settings, names: list[str], params: dict[str, dict],
+                          out_dir: Path, run: str, console: Console, formats: Sequence[str],
+                          registry=None) -> pd.DataFrame:
     """``ablate probe CHECKPOINT --probe NAME``: evaluate the named probes on the test set, write their rows
     (``probes.csv``) and figures in ``out_dir``, print their tables; returns the rows."""
     registry = registry or get_registry()
@@ -78,5 +79,5 @@ def probe_checkpoint(model: torch.nn.Module, data, settings, names: list[str], p
     out_dir = Path(out_dir)
     write_csv(out_dir / PROBES, frame)
     console.print(f"wrote {escape(str(out_dir / PROBES))}")
-    print_probes(Study(tidy(frame), out_dir, {}), console, formats, {n: probes[n] for n in names})
+    print_probes(StudyResults(tidy(frame), out_dir, {}), console, formats, {n: probes[n] for n in names})
     return frame

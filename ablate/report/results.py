@@ -2,7 +2,7 @@
 
 A recipe's output directory holds ``results.csv`` (one tidy row per number, the
 columns of :mod:`ablate.core.schema`) and ``recipe.json`` (its runs, their folders and
-status). A :class:`Study` is both, read once, with the questions every layout
+status). A :class:`StudyResults` is both, read once, with the questions every layout
 asks: which runs, in which order, how far each got, where its folder is.
 """
 
@@ -95,7 +95,7 @@ def results_problems(raw: pd.DataFrame, tidied: pd.DataFrame) -> list[str]:
 
 
 @dataclass
-class Study:
+class StudyResults:
     """What a layout needs besides the numbers: run order, status, directories."""
 
     results: pd.DataFrame
@@ -106,7 +106,7 @@ class Study:
         self.results = with_seeds(self.results, self)
 
     @classmethod
-    def of(cls, results: pd.DataFrame, out_dir: Path) -> "Study":
+    def of(cls, results: pd.DataFrame, out_dir: Path) -> "StudyResults":
         return cls(tidy(results), Path(out_dir), read_recipe(out_dir))
 
     def seed(self, run: str) -> float:
@@ -180,7 +180,7 @@ class Study:
             console.print(f"[yellow]not finished yet[/]: {escape(', '.join(waiting))} (the numbers shown are partial)")
 
 
-def with_seeds(results: pd.DataFrame, study: Study) -> pd.DataFrame:
+def with_seeds(results: pd.DataFrame, study: StudyResults) -> pd.DataFrame:
     """The results with every row's seed: rows of a results.csv written before the seed column take their run's."""
     if SEED in results and not results[SEED].isna().any():
         return results
@@ -195,7 +195,7 @@ def first_conv_weight(state_dict: dict):
     return next((v for k, v in state_dict.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 4), None)
 
 
-def first_layer_kernels(study: Study, console: Console | None = None) -> dict[str, object]:
+def first_layer_kernels(study: StudyResults, console: Console | None = None) -> dict[str, object]:
     """``{run: first conv weight}`` for every run with a readable checkpoint (others are noted and skipped)."""
     found = {}
     for run in study.runs:
@@ -212,7 +212,7 @@ def first_layer_kernels(study: Study, console: Console | None = None) -> dict[st
     return found
 
 
-def probe_reports(study: Study) -> dict[str, pd.DataFrame]:
+def probe_reports(study: StudyResults) -> dict[str, pd.DataFrame]:
     """``{run: probe_report.csv}`` for every run that wrote one."""
     found = {}
     for run in study.runs:

@@ -21,7 +21,7 @@ from rich.text import Text
 
 from ablate.report import plots
 from ablate.report.interval_frames import field
-from ablate.report.results import Study
+from ablate.report.results import StudyResults
 
 BEST, WORST = "bold green", "red"
 # Each mark is a style and a symbol: the symbol survives plain text (NO_COLOR, a file, a screen reader).
@@ -166,7 +166,7 @@ def row_counts(intervals: pd.DataFrame) -> list[str]:
 
 
 def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | None = None,
-                  study: Study | None = None, row_labels: dict[str, dict] | None = None,
+                  study: StudyResults | None = None, row_labels: dict[str, dict] | None = None,
                   extra: dict[str, dict] | None = None, width: int | None = None,
                   intervals: pd.DataFrame | None = None, signed: bool = False) -> Group:
     """Rich tables of a summary frame: index columns first, then one column per accuracy.

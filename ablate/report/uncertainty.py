@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ablate.report.interval_frames import effect_frames, field, marked_effects, row_group, seed_groups
-from ablate.report.results import APART, Study
+from ablate.report.results import APART, StudyResults
 from ablate.report.tables import DIVERGED, LEGEND, MARKS, extremes, fewer_values, summary_table
 from ablate.report.stats import CONFIDENCE
 
@@ -29,13 +29,13 @@ CI_NOTE = (f"mean ± half-width of the {CONFIDENCE:.0%} confidence interval over
            f"number (Student t)")
 
 
-def is_seeded(study: Study) -> bool:
+def is_seeded(study: StudyResults) -> bool:
     """Whether some run of the study has more than one seed."""
     groups = pd.Series(study.base_runs())
     return bool(groups.duplicated().any())
 
 
-def pick_reference(study: Study, candidates: Sequence[str]) -> str | None:
+def pick_reference(study: StudyResults, candidates: Sequence[str]) -> str | None:
     """The first of ``candidates`` that is a (base) run of the study, else the study's first run."""
     groups = list(dict.fromkeys(study.base_runs().values()))
     return next((c for c in candidates if c in groups), groups[0] if groups else None)
@@ -56,7 +56,7 @@ def interval_notes(intervals: pd.DataFrame) -> list[str]:
     return notes
 
 
-def print_summary(study: Study, console: Console, frame: pd.DataFrame, title: str, legend: str = "",
+def print_summary(study: StudyResults, console: Console, frame: pd.DataFrame, title: str, legend: str = "",
                   reference: Sequence[str] | None = (), extra: dict[str, dict] | None = None,
                   lower_is_better: Sequence[str] = ("gap",), row_labels: dict[str, dict] | None = None) -> None:
     """Print a summary frame (one row per run, or per ``(run, variant)``) as a table, its legend, and with
@@ -65,7 +65,7 @@ def print_summary(study: Study, console: Console, frame: pd.DataFrame, title: st
     ``reference`` lists the preferred reference runs of the layout (the first found is used; the study's
     first run otherwise); None shows no effect table (Table 1 has no reference). ``row_labels`` renames
     index values per index level (see :func:`summary_table`). A seed not finished is a row of its own
-    (:meth:`Study.seed_groups`): its latest epoch is not pooled with the other seeds' final ones, nor compared.
+    (:meth:`StudyResults.seed_groups`): its latest epoch is not pooled with the other seeds' final ones, nor compared.
     """
     legend = LEGEND + (f"; {legend}" if legend else "")
     if not is_seeded(study):
@@ -88,7 +88,7 @@ def print_summary(study: Study, console: Console, frame: pd.DataFrame, title: st
         print_effects(study, console, pooled, chosen, row_labels)
 
 
-def print_effects(study: Study, console: Console, pooled: pd.DataFrame, reference: str,
+def print_effects(study: StudyResults, console: Console, pooled: pd.DataFrame, reference: str,
                   row_labels: dict[str, dict] | None) -> None:
     """The effect table of the pooled rows against ``reference``, its cells one family of tests (Holm)."""
     effects = effect_frames(pooled, study.seed_groups(), study.seeds(), reference)

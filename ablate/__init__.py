@@ -1,6 +1,7 @@
 """ablate: frequency-ablation studies of image classifiers.
 
-The public API: everything the ``ablate`` command does can be done from here.
+The public API: everything the ``ablate`` command does can be done from here. These names are
+also in :mod:`ablate.api`, the whole public surface (what plugins use); the other modules are internal.
 """
 
 __version__ = "0.1.0"
@@ -21,26 +22,8 @@ __all__ = [
 
 
 def __getattr__(name):
-    # Heavier parts load on first use, so `import ablate` stays quick.
-    if name in ("load_recipe",):
-        from ablate.study import expansion as recipe
-        return getattr(recipe, name)
-    if name in ("run_recipe",):
-        from ablate.execution import runner
-        return getattr(runner, name)
-    if name in ("Launcher", "LaunchContext"):
-        from ablate.execution import launchers
-        return getattr(launchers, name)
-    if name == "probe_model":
-        from ablate.any_model.probe_model import probe_model
-        return probe_model
-    if name == "Preprocess":
-        from ablate.any_model.zoo import Preprocess
-        return Preprocess
-    if name == "summarize":
-        from ablate.report.stats import summarize
-        return summarize
-    if name == "split":
-        from ablate.spectral.frequency import split
-        return split
+    # Heavier parts load on first use, so `import ablate` stays quick; ablate.api says where each lives.
+    if name in __all__:
+        from ablate import api
+        return getattr(api, name)
     raise AttributeError(f"module 'ablate' has no attribute {name!r}")

@@ -63,23 +63,19 @@ from __future__ import annotations
 import inspect
 from functools import partial
 
-import pandas as pd
 import torch
 
 import ablate
 from ablate import Param
-from ablate.train.attacks import eps_grid, fgsm, minimal_eps, pgd, precision, require_torchattacks
-from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
-from ablate.report import FINAL, Labels
-from ablate.spectral.scaling import model_input, originals_scaling
+from ablate.api import (LINF_CURVE, LINF_MEDIAN, MIN_EPS_CURVE, MIN_EPS_MEDIAN, eps_grid, fgsm, foolbox_fgsm,
+                        foolbox_pgd, minimal_eps, model_input, originals_scaling, pgd, precision,
+                        require_torchattacks)
 
 RANGE_TOLERANCE = 1e-4
 SUBSET_SEED = 0     # the same n test images for every run and variant
 OWN = ("fgsm", "pgd")
-MEDIAN = "median_min_eps"           # search = "bisect": each image's smallest successful eps
-CURVE = "min_eps_accuracy"
-LINF_MEDIAN = "median_linf"         # search = "foolbox": each image's closest adversarial's L-inf distance
-LINF_CURVE = "linf_accuracy"
+MEDIAN = MIN_EPS_MEDIAN      # search = "bisect": each image's smallest successful eps (names in ablate.api,
+CURVE = MIN_EPS_CURVE        # where the report reads them too)
 FOOLBOX = {"fgsm": foolbox_fgsm, "pgd": foolbox_pgd}
 
 
@@ -265,22 +261,3 @@ class Attacks(ablate.Plugin):
             raise ablate.AblateError(f"attacks needs test images in [0, 1] but they span [{low:.3g}, {high:.3g}] "
                                      f"(frequency_filter with test = true?); attack unfiltered test images")
 
-
-def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels(), median: str = MEDIAN,
-                        curve: str = CURVE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One search's rows for a report (``median``, ``curve``: bisect's by default, ``LINF_MEDIAN`` and
-    ``LINF_CURVE`` for foolbox's): the median per (run, variant) and attack, and the curves (columns
-    ``run, variant, attack, eps, value``, as :func:`ablate.report.plots.attack_figure` draws them)."""
-    columns = ["run", "variant", "attack", "eps", "value"]
-    if "metric" not in results or not results["metric"].isin([median, curve]).any():
-        return pd.DataFrame(), pd.DataFrame(columns=columns)
-    rows = results[results["metric"].isin([median, curve])].copy()
-    rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
-    rows = rows.sort_values("epoch", kind="stable")
-    rows = rows.groupby(["run", "variant", "attack", "metric", "eps"], sort=False, dropna=False).tail(1)
-    runs = list(dict.fromkeys(results["run"]))
-    rows = rows.assign(order=[(runs.index(r), labels.variant_order(v)) for r, v in zip(rows["run"], rows["variant"])])
-    rows = rows.sort_values(["order", "attack", "eps"], kind="stable")
-    medians = rows[rows["metric"] == median].pivot_table(index=["run", "variant"], columns="attack", values="value",
-                                                         sort=False)
-    return medians, rows.loc[rows["metric"] == curve, columns]

@@ -27,7 +27,7 @@ import pandas as pd
 
 import ablate
 from ablate import Param
-from ablate.report import plots
+from ablate.api import new_figure
 
 MAX = "max"
 COMPONENTS = ("band", "band_removed")
@@ -106,7 +106,7 @@ def band_figure(results: pd.DataFrame, runs):
     """Accuracy per band: one line per run at its latest epoch (one line per epoch for a single run)."""
     rows = band_rows(results)
     rows = rows[rows["component"] == "band"]
-    fig, (ax,) = plots.new_figure(1, panel_size=(6.0, 3.6))
+    fig, (ax,) = new_figure(1, panel_size=(6.0, 3.6))
     if rows.empty:
         ax.text(0.5, 0.5, "no band-pass results yet", ha="center", va="center")
         ax.set_axis_off()

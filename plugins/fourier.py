@@ -52,7 +52,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.report import plots
+from ablate.api import new_figure
 
 COMPONENT = "fourier"
 MASK = (1 << 64) - 1
@@ -174,7 +174,7 @@ def heatmap_figure(results: pd.DataFrame, runs):
     """The heat maps side by side, one per run: error rate per frequency, low frequencies in the centre."""
     maps = error_maps(results)
     shown = [r for r in runs if r in maps]
-    fig, axes = plots.new_figure(max(1, len(shown)), columns=4, panel_size=(3.6, 3.2))
+    fig, axes = new_figure(max(1, len(shown)), columns=4, panel_size=(3.6, 3.2))
     if not shown:
         axes[0].text(0.5, 0.5, "no Fourier heat map yet", ha="center", va="center")
         axes[0].set_axis_off()

@@ -25,7 +25,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.core.params import REQUIRED
+from ablate.api import REQUIRED
 
 
 def noisy(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:

@@ -35,11 +35,9 @@ from rich.table import Table
 
 import ablate
 from ablate import Param
-from ablate.report import plots
-from ablate.train.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
-from ablate.report import (FINAL, Labels, VariantLabel, attack_frame, attack_rows, print_attack_table,
-                           first_layer_kernels, print_figure)
-from ablate_plugins.attacks import LINF_CURVE, LINF_MEDIAN, minimal_eps_results
+from ablate.api import (FINAL, LAYER_CHOICES, LINF_CURVE, LINF_MEDIAN, Labels, VariantLabel, attack_figure,
+                        attack_frame, attack_rows, first_layer_kernels, minimal_eps_results, new_figure,
+                        print_attack_table, print_figure, smooth_kernels, smoothed_copy)
 
 VARIANT = re.compile(r"smooth(?:ing)?[-_=]?(\d+(?:\.\d*)?|\.\d+)")
 HEADLINE_RHO = 1.0      # Figure 7's rho when no smoothed variant was evaluated
@@ -117,10 +115,10 @@ def adversarial_layout(study, console, formats, labels):
         table = attack_rows(study.results, labels, metric)
         if (table["attack"] != "none").any() or (name == "adversarial" and medians.empty and distances.empty):
             table["variant"] = table["variant"].map(labels.variant)
-            print_figure(console, plots.attack_figure(table), study.out_dir, name, formats)
+            print_figure(console, attack_figure(table), study.out_dir, name, formats)
     if not curves.empty:
         curves["variant"] = curves["variant"].map(labels.variant)
-        print_figure(console, plots.attack_figure(curves), study.out_dir, "adversarial-minimal", formats)
+        print_figure(console, attack_figure(curves), study.out_dir, "adversarial-minimal", formats)
     # Figure 7 shows the largest rho evaluated (the paper's headline 1.0 when none was).
     rhos = [r for r in map(smoothing_rho, frame.index.get_level_values("variant")) if r is not None]
     kernels = first_layer_kernels(study, console)
@@ -207,7 +205,7 @@ def kernels_figure(kernels: dict[str, object], smooth, rho: float, max_kernels: 
     montages = {run: [kernel_montage(transform(w, rho) if transform else w, max_kernels) for _, transform in versions]
                 for run, w in kernels.items()}
     height, width = next(iter(montages.values()))[0].shape[:2] if montages else (1, 1)
-    fig, axes = plots.new_figure(max(1, len(kernels) * len(versions)), columns=len(versions),
+    fig, axes = new_figure(max(1, len(kernels) * len(versions)), columns=len(versions),
                                  panel_size=(4.0, 0.4 + 4.0 * height / width))
     if not kernels:
         axes[0].text(0.5, 0.5, "no checkpoints found", ha="center", va="center")

@@ -8,9 +8,7 @@ third-party launcher (Ray, a Kubernetes job...) registers exactly the same way
 from __future__ import annotations
 
 import ablate
-from ablate.execution.launchers.cluster import SubmititLauncher
-from ablate.execution.launchers.processes import ProcessPoolLauncher
-from ablate.execution.launchers.sequential import SequentialLauncher
+from ablate.api import ProcessPoolLauncher, SequentialLauncher, SubmititLauncher
 
 
 class Launchers(ablate.Plugin):

@@ -7,7 +7,7 @@ third-party model registers exactly the same way (``ablate_register_models``).
 from __future__ import annotations
 
 import ablate
-from ablate.train.models import hfc_resnet, resnet18
+from ablate.api import hfc_resnet, resnet18
 
 
 class Models(ablate.Plugin):

@@ -49,7 +49,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.train.attacks import model_mode, pgd, precision, require_torchattacks
+from ablate.api import model_mode, pgd, precision, require_torchattacks
 
 RANGE_TOLERANCE = 1e-4
 

@@ -10,7 +10,7 @@ way (``ablate_register_probes``).
 from __future__ import annotations
 
 import ablate
-from ablate.spectral.probes import lfc_hfc
+from ablate.api import lfc_hfc
 
 
 class Probes(ablate.Plugin):

@@ -9,8 +9,7 @@ by ``kernel_smoothing``).
 from __future__ import annotations
 
 import ablate
-from ablate.report.layouts import (figure1_layout, figure3_layout, figure4_layout, figure5_layout, generic_layout,
-                                   table1_layout)
+from ablate.api import figure1_layout, figure3_layout, figure4_layout, figure5_layout, generic_layout, table1_layout
 
 
 class Reports(ablate.Plugin):

@@ -24,6 +24,12 @@ from ablate.report.uncertainty import print_summary
 TITLE = "Table 2: accuracy under attack at a fixed eps (pixels in [0, 1])"
 NO_ATTACK = "none"                   # the clean accuracy's row: attack "none", eps 0
 FIRST_ATTACKS = [NO_ATTACK, "fgsm", "pgd"]
+# The minimal-eps evaluation's rows (the attacks plugin's mode = "minimal"): per run, variant and attack,
+# the median of each image's smallest successful eps (eps blank) and the accuracy curve it implies.
+MIN_EPS_MEDIAN = "median_min_eps"      # the attacks plugin's search = "bisect": each image's smallest successful eps
+MIN_EPS_CURVE = "min_eps_accuracy"
+LINF_MEDIAN = "median_linf"             # search = "foolbox": each image's closest adversarial's L-inf distance
+LINF_CURVE = "linf_accuracy"
 
 
 def attack_order(attacks: pd.Series) -> list[str]:
@@ -69,3 +75,23 @@ def print_attack_table(study: StudyResults, console: Console, frame: pd.DataFram
     frame = frame.rename_axis(["run", level])
     print_summary(study, console, frame, title, reference=reference, lower_is_better=(),
                   row_labels={level: {v: labels.variant(v, short=True) for v in variants}})
+
+
+def minimal_eps_results(results: pd.DataFrame, labels: Labels = Labels(), median: str = MIN_EPS_MEDIAN,
+                        curve: str = MIN_EPS_CURVE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The minimal-eps rows for a report: the median per (run, variant) and attack, and the curves
+    (columns ``run, variant, attack, eps, value``, as :func:`ablate.report.plots.attack_figure` draws them).
+    ``median`` and ``curve`` name the rows' metrics."""
+    columns = ["run", "variant", "attack", "eps", "value"]
+    if "metric" not in results or not results["metric"].isin([median, curve]).any():
+        return pd.DataFrame(), pd.DataFrame(columns=columns)
+    rows = results[results["metric"].isin([median, curve])].copy()
+    rows["variant"] = rows["variant"].astype(object).fillna(FINAL)
+    rows = rows.sort_values("epoch", kind="stable")
+    rows = rows.groupby(["run", "variant", "attack", "metric", "eps"], sort=False, dropna=False).tail(1)
+    runs = list(dict.fromkeys(results["run"]))
+    rows = rows.assign(order=[(runs.index(r), labels.variant_order(v)) for r, v in zip(rows["run"], rows["variant"])])
+    rows = rows.sort_values(["order", "attack", "eps"], kind="stable")
+    medians = rows[rows["metric"] == median].pivot_table(index=["run", "variant"], columns="attack", values="value",
+                                                         sort=False)
+    return medians, rows.loc[rows["metric"] == curve, columns]

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import ablate
-from ablate.core.registry import get_registry
+from ablate.api import get_registry
 from ablate.testing import train_state
 from ablate_label_smoothing import LabelSmoothing
 

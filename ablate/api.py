@@ -1,0 +1,79 @@
+"""ablate's public API: every name a plugin (or a script, or a notebook) may use, declared in one place.
+
+The rule: code outside the engine (the built-in plugins of ``plugins/``, a plugin package of yours,
+the tutorial's ``examples/ablate-label-smoothing``) imports from ``ablate`` and ``ablate.api`` only;
+a plugin's tests may also use ``ablate.testing``, the pytest fixtures. ``ablate`` itself re-exports
+some of these names (those the README shows): the very same objects. Every other module under
+``ablate/`` is internal and may move or change without notice. ``tests/test_public_api.py`` holds
+``plugins/`` and ``examples/`` to this.
+
+:data:`PUBLIC` lists the names by the module that defines them, which is where to read their
+documentation. A name is imported on first use, so ``import ablate.api`` costs nothing and a plugin
+loads only the parts of the engine it uses.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+PUBLIC: dict[str, tuple[str, ...]] = {
+    # Writing a plugin: the class, its parameters, the hooks and what they receive
+    "ablate.core.plugin_base": ("Plugin",),
+    "ablate.core.registry": ("get_registry",),
+    "ablate.core.hookspecs": ("hookimpl",),
+    "ablate.core.params": ("Param", "Number", "REQUIRED"),
+    "ablate.core.errors": ("AblateError", "TrainingDiverged"),
+    "ablate.core.structs": ("Batch", "Data", "ModelParts", "TrainState"),
+    "ablate.study.settings": ("Settings",),
+    "ablate.study.expansion": ("Run",),
+    # The frequency split, how a model sees images, probes
+    "ablate.spectral.frequency": ("split",),
+    "ablate.spectral.scaling": ("model_input", "originals_scaling"),
+    "ablate.spectral.probes": ("Probe", "Variant", "lfc_hfc", "bind_probe"),
+    "ablate.spectral.prober": ("Prober",),
+    # Models, attacks and kernel smoothing
+    "ablate.train.models": ("resnet18", "hfc_resnet"),
+    "ablate.train.attacks": ("fgsm", "pgd", "minimal_eps", "eps_grid", "precision", "model_mode",
+                             "require_torchattacks"),
+    "ablate.train.foolbox_search": ("foolbox_fgsm", "foolbox_pgd"),
+    "ablate.train.kernels": ("LAYER_CHOICES", "smooth_kernels", "smoothed_copy"),
+    # Data sets
+    "ablate.data.loading": ("load_cifar10", "load_cifar100", "load_npz"),
+    "ablate.data.more_datasets": ("load_mnist", "load_fashionmnist", "load_svhn", "load_stl10", "load_imagefolder"),
+    "ablate.data.synthetic": ("load_synthetic", "SYNTHETIC_OPTIONS"),
+    # Running recipes, and the launchers that train their runs
+    "ablate.study.recipe_file": ("load_recipe",),
+    "ablate.execution.runner": ("run_recipe",),
+    "ablate.execution.launchers": ("Launcher", "LaunchContext"),
+    "ablate.execution.launchers.sequential": ("SequentialLauncher",),
+    "ablate.execution.launchers.processes": ("ProcessPoolLauncher",),
+    "ablate.execution.launchers.cluster": ("SubmititLauncher",),
+    # Probing a model of any origin
+    "ablate.any_model.probe_model": ("probe_model",),
+    "ablate.any_model.zoo": ("Preprocess",),
+    # Reports: layouts and their pieces, labels, figures, statistics over seeds
+    "ablate.report.results": ("StudyResults", "first_layer_kernels"),
+    "ablate.report.labels": ("FINAL", "Labels", "VariantLabel"),
+    "ablate.report.tables": ("LEGEND", "figure5_columns", "summary_frame", "summary_table", "print_figure"),
+    "ablate.report.attack_table": ("attack_frame", "attack_rows", "print_attack_table", "minimal_eps_results",
+                                   "MIN_EPS_MEDIAN", "MIN_EPS_CURVE", "LINF_MEDIAN", "LINF_CURVE"),
+    "ablate.report.layouts": ("figure1_layout", "figure3_layout", "figure4_layout", "figure5_layout",
+                              "generic_layout", "table1_layout"),
+    "ablate.report.plots": ("new_figure", "attack_figure"),
+    "ablate.report.stats": ("summarize",),
+}
+
+SOURCE = {name: module for module, names in PUBLIC.items() for name in names}
+__all__ = list(SOURCE)
+
+
+def __getattr__(name: str):
+    if name not in SOURCE:
+        raise AttributeError(f"module 'ablate.api' has no attribute {name!r}")
+    value = getattr(import_module(SOURCE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

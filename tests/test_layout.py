@@ -1,0 +1,143 @@
+"""The engine's tree reads as its architecture: a package per layer, a few entry modules beside them,
+one name per module and per class, core below everything, and no import cycle.
+
+Everything is read from the source with ``ast``; nothing is imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE = ROOT / "ablate"
+MOST_TOP_MODULES = 10
+
+
+def dotted(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {dotted(path): path for path in sorted(ENGINE.rglob("*.py"))}
+
+
+def import_time_nodes(tree: ast.Module):
+    """The statements run when the module is imported: its body, into if/try/with and class bodies,
+    not into functions (an import inside a function runs when it is called)."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def imported_modules(package: str, nodes, modules) -> set[str]:
+    """The ablate modules these nodes import: ``import a.b``, ``from a import b`` (b a module, else a),
+    relative imports resolved against ``package``."""
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            subs = {f"{base}.{alias.name}" for alias in node.names} & set(modules)
+            found |= subs if len(subs) == len(node.names) else subs | {base}
+    return {name for name in found if name in modules}
+
+
+def graph(lazy: bool = False) -> dict[str, set[str]]:
+    """Which ablate modules each one imports when it is imported (``lazy``: anywhere in it)."""
+    edges = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        nodes = ast.walk(tree) if lazy else import_time_nodes(tree)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        edges[module] = imported_modules(package, nodes, MODULES) - {module}
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), or a module importing itself."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in edges.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1 or node in edges.get(node, ()):
+                found.append(sorted(group))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle():
+    found = cycles(graph())
+    assert not found, "modules that import each other when imported: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+@pytest.mark.parametrize("edges, expected", [
+    ({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}, [["a", "b", "c"]]),
+    ({"a": {"a"}}, [["a"]]),
+    ({"a": {"b"}, "b": set(), "c": {"a", "b"}}, []),
+])
+def test_the_cycle_check_finds_cycles(edges, expected):
+    assert cycles(edges) == expected
+
+
+def test_a_relative_import_is_resolved_against_the_package():
+    tree = ast.parse("from . import tables\nfrom ..core import errors\nfrom .results import tidy\nimport torch")
+    modules = {"ablate.report.tables", "ablate.core.errors", "ablate.report.results", "ablate.report"}
+    assert imported_modules("ablate.report", tree.body, modules) == {"ablate.report.tables", "ablate.core.errors",
+                                                                      "ablate.report.results"}
+
+
+def test_core_imports_no_other_part_of_ablate():
+    outside = {module: sorted(n for n in names if not n.startswith("ablate.core"))
+               for module, names in graph(lazy=True).items() if module.startswith("ablate.core")}
+    assert not any(outside.values()), {m: names for m, names in outside.items() if names}
+
+
+def test_few_modules_directly_in_ablate():
+    top = sorted(path.name for path in ENGINE.glob("*.py"))
+    assert len(top) <= MOST_TOP_MODULES, f"{len(top)} modules directly in ablate/: {top}; put them in a layer"
+
+
+def test_no_two_modules_share_a_name():
+    names = Counter(path.stem for path in ENGINE.rglob("*.py") if path.stem != "__init__")
+    assert not [name for name, count in names.items() if count > 1], names.most_common(3)
+
+
+def test_no_two_classes_share_a_name():
+    where = {}
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(module)
+    twice = {name: modules for name, modules in where.items() if len(modules) > 1}
+    assert not twice, twice

@@ -5,7 +5,7 @@ every test session has the :func:`ablate_plugin` fixture::
 
     def test_my_plugin(ablate_plugin):
         ablate_plugin(MyPlugin)                     # now `my_plugin` can be named in a run
-        pm = ablate.core.registry.get_registry().run_manager([("my_plugin", {"p": 0.3})])
+        pm = ablate.api.get_registry().run_manager([("my_plugin", {"p": 0.3})])
 
 The small builders below (:func:`tiny_model`, :func:`tiny_data`, :func:`train_state`,
 :func:`make_plugin`) make the objects hooks receive without a dataset download or

@@ -91,9 +91,9 @@ def ablate_register_reports(register):
     ``reports`` registers the engine's own: generic, figure5, table1...).
     ``register(name, function, help="")``: a recipe's ``report = "name"`` calls
     ``function`` with the arguments it names, any of: ``study``
-    (``ablate.report.StudyResults``: the tidy results of all runs, recipe.json, run
+    (``ablate.api.StudyResults``: the tidy results of all runs, recipe.json, run
     folders), ``console`` (``rich.console.Console``), ``formats`` (plot formats,
-    e.g. ``["png"]``), ``labels`` (``ablate.report.Labels``: how the plugin
+    e.g. ``["png"]``), ``labels`` (``ablate.api.Labels``: how the plugin
     classes name their variants and training images), ``registry`` (the plugin registry), ``results`` and
     ``out_dir`` (``study.results``, ``study.out_dir``). It prints tables and writes
     plots (one file per format); ``ablate.report`` has the shared building blocks.

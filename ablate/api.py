@@ -38,7 +38,8 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "ablate.train.foolbox_search": ("foolbox_fgsm", "foolbox_pgd"),
     "ablate.train.kernels": ("LAYER_CHOICES", "smooth_kernels", "smoothed_copy"),
     # Data sets
-    "ablate.data.loading": ("load_cifar10", "load_cifar100", "load_npz"),
+    "ablate.data.cifar": ("load_cifar10", "load_cifar100"),
+    "ablate.data.npz_data": ("load_npz",),
     "ablate.data.more_datasets": ("load_mnist", "load_fashionmnist", "load_svhn", "load_stl10", "load_imagefolder"),
     "ablate.data.synthetic": ("load_synthetic", "SYNTHETIC_OPTIONS"),
     # Running recipes, and the launchers that train their runs

@@ -261,7 +261,8 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
     from ablate.cli_values import parse_radii, probe_overrides
-    from ablate.any_model.model_comparison import ProbeOptions, compare_models, load_data, measure_all
+    from ablate.any_model.model_comparison import compare_models, load_data, measure_all
+    from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,

@@ -10,7 +10,7 @@ from planted_models import RADII, planted  # noqa: F401 (a fixture)
 
 
 def entry(name, value, low, high):
-    return leaderboard.Entry(name, 100, 0.9, Reliance(value, low, high, {}), Reliance(math.nan, math.nan, math.nan, {}))
+    return leaderboard.RankedModel(name, 100, 0.9, Reliance(value, low, high, {}), Reliance(math.nan, math.nan, math.nan, {}))
 
 
 def test_planted_models_rank_high_reader_first(planted):

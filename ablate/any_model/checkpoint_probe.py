@@ -7,12 +7,8 @@ checkpoints among them: the model with its settings, and the data it fits.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+from ablate.any_model.probe_options import ProbeOptions
 from ablate.core.errors import AblateError
-
-if TYPE_CHECKING:
-    from ablate.any_model.model_comparison import ProbeOptions
 
 
 def load_for_probe(checkpoint: Path, device: str, dataset: str | None):

@@ -27,13 +27,13 @@ import ablate
 from ablate.core.errors import AblateError
 from ablate.any_model.reliance import Reliance, reliance
 from ablate.report.html import STYLE
-from ablate.report.rich_html import Image, PageConsole, to_html
+from ablate.report.rich_html import PageConsole, to_html
 
 PAGE_TITLE = "HFC reliance leaderboard"
 
 
 @dataclass(frozen=True)
-class Entry:
+class RankedModel:
     """One model's line of the leaderboard."""
 
     model: str
@@ -43,24 +43,24 @@ class Entry:
     lfc: Reliance
 
 
-def rank(measured: Sequence, radii: Sequence[float], resamples: int = 2000) -> list[Entry]:
-    """One :class:`Entry` per measured model (:class:`ablate.any_model.probe_model.Measured`), highest HFC reliance first
+def rank(measured: Sequence, radii: Sequence[float], resamples: int = 2000) -> list[RankedModel]:
+    """One :class:`RankedModel` per measured model (:class:`ablate.any_model.probe_model.Measured`), highest HFC reliance first
     (models without a value last, in their given order)."""
     entries = []
     for m in measured:
         original = m.correct[("original", None)]
-        entries.append(Entry(m.name, len(original), float(original.double().mean()) if len(original) else math.nan,
+        entries.append(RankedModel(m.name, len(original), float(original.double().mean()) if len(original) else math.nan,
                              reliance(m.correct, radii, "hfc", resamples), reliance(m.correct, radii, "lfc", resamples)))
     return sorted(entries, key=lambda e: (math.isnan(e.hfc.value), -e.hfc.value if not math.isnan(e.hfc.value) else 0))
 
 
-def clearly_above(entries: Sequence[Entry]) -> list[list[int]]:
+def clearly_above(entries: Sequence[RankedModel]) -> list[list[int]]:
     """For each entry, the ranks (1-based) below it whose HFC interval lies wholly under its own."""
     return [[k + 1 for k in range(i + 1, len(entries)) if not entries[i].hfc.overlaps(entries[k].hfc)]
             for i in range(len(entries))]
 
 
-def frame(entries: Sequence[Entry], radii: Sequence[float]) -> pd.DataFrame:
+def frame(entries: Sequence[RankedModel], radii: Sequence[float]) -> pd.DataFrame:
     """The leaderboard as a table (``leaderboard.csv``): rank, the summary numbers with their intervals, and
     the per-radius ratios they average (``hfc_r4`` = acc(HFC at r 4) / acc(original))."""
     rows = []
@@ -84,7 +84,7 @@ def explanation(radii: Sequence[float]) -> str:
             f"ranks whose HFC interval lies wholly below this model's")
 
 
-def table(entries: Sequence[Entry], radii: Sequence[float], what: str) -> Table:
+def table(entries: Sequence[RankedModel], radii: Sequence[float], what: str) -> Table:
     """The ranked models as a rich table, for the console and the page."""
     result = Table(title=f"{PAGE_TITLE}: {what}", caption=explanation(radii))
     for column in ("rank", "model", "original", "HFC reliance", "LFC reliance", "above"):
@@ -95,7 +95,7 @@ def table(entries: Sequence[Entry], radii: Sequence[float], what: str) -> Table:
     return result
 
 
-def write_page(path: Path, entries: Sequence[Entry], radii: Sequence[float], what: str, accuracy_figure=None,
+def write_page(path: Path, entries: Sequence[RankedModel], radii: Sequence[float], what: str, accuracy_figure=None,
                examples: dict[str, bytes] | None = None) -> Path:
     """The leaderboard as one self-contained HTML page: the table, the accuracy-vs-radius figure of all
     models (a matplotlib figure) and each model's example grid (PNG bytes by model name)."""

@@ -11,7 +11,6 @@ model shares comes in one :class:`ProbeOptions`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -26,27 +25,8 @@ from ablate.any_model.measurements import load_measured, measurement_key, model_
 from ablate.any_model.probe_model import Measured, measure
 from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
                            PROBE_RESULTS)
+from ablate.any_model.probe_options import ProbeOptions
 from ablate.any_model.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
-
-
-@dataclass
-class ProbeOptions:
-    """What ``ablate probe`` is asked besides its models, as the command line gives it (``formats`` and
-    ``max_memory`` as text, read where a comparison needs them; a lone checkpoint takes neither)."""
-
-    radii: list[float]
-    dataset: str | None = None          # default: the one the (first) checkpoint was trained on
-    device: str = "auto"
-    out: str | None = None              # default: beside the checkpoint, or ./probe
-    formats: str = "png"
-    example_radius: float | None = None
-    limit: int = 0
-    max_memory: str = "1GB"
-    batch_size: int = 256
-    per_class: bool = False
-    rank: bool = False                  # the leaderboard by HFC reliance (ablate.any_model.leaderboard)
-    html: str | None = None             # its page
-    workers: int = 0                    # processes decoding a streamed image folder
 
 
 def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, list[str], str, str]:

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, TypeVar
 
 from ablate.core.errors import AblateError
 from ablate.study.seeds import base_run
 
-if TYPE_CHECKING:                      # ablate.study.expansion expands runs and then selects them here
-    from ablate.study.expansion import Run
+
+class Selectable(Protocol):
+    """What selecting needs of a run (an :class:`ablate.study.expansion.Run`, which selects after expanding)."""
+
+    name: str
+    settings: Any          # its .seed
 
 
-def picked(run: Run, only: list[str]) -> bool:
+R = TypeVar("R", bound="Selectable")
+
+
+def picked(run: Selectable, only: list[str]) -> bool:
     """Whether ``--run`` names this run."""
     return bool(run_names(run) & set(only))
 
 
-def run_names(run: Run) -> set[str]:
+def run_names(run: Selectable) -> set[str]:
     """The names ``--run`` picks a run by: its own, and its name without the seed (all its seeds' runs)."""
     return {run.name, base_run(run.name, run.settings.seed)}
 
 
-def selected(runs: list[Run], only: list[str] | None, recipe_name: str) -> list[Run]:
+def selected(runs: list[R], only: list[str] | None, recipe_name: str) -> list[R]:
     """The runs ``--run`` names (all without it); a name no run has is refused, listing the runs."""
     if not only:
         return runs

@@ -251,7 +251,7 @@ MISBEHAVING = {
 
 @pytest.mark.parametrize("case", list(MISBEHAVING))
 def test_a_misbehaving_plugin_warns_once_and_the_builtin_wins(case, tmp_path, monkeypatch, capsys):
-    from ablate.data.loading import load_cifar10
+    from ablate.data.cifar import load_cifar10
 
     name, source, message = MISBEHAVING[case]
     install_distribution(tmp_path, "ablate-bad", "0.3", {name: f"ablate_bad_{name}:{name.title()}", "blur": "ablate_blur:Blur"},

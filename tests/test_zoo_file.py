@@ -41,7 +41,7 @@ def test_the_table_reaches_the_model_input(specs):
 def test_interpolation_is_used_when_resizing():
     import torch
 
-    from ablate.any_model.zoo import resize_crop
+    from ablate.data.resizing import resize_crop
 
     x = torch.rand(2, 3, 20, 30, generator=torch.Generator().manual_seed(0))
     bilinear, bicubic = resize_crop(x, 10, 8), resize_crop(x, 10, 8, "bicubic")

@@ -25,15 +25,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
+from ablate.data.resizing import INTERPOLATIONS, resize_crop
 from ablate.spectral.scaling import NORMALIZE_MODES
 
 DEFAULT_WEIGHTS = "DEFAULT"
-INTERPOLATIONS = ("bilinear", "bicubic")    # torchvision's weight transforms use one of these
 STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common checkpoint layouts keep it
 
 
@@ -83,30 +82,6 @@ class Preprocess:
         if self.image_size:
             x = resize_crop(x, self.resize or self.image_size, self.image_size, self.interpolation)
         return x.contiguous()
-
-
-def resize_crop(x: torch.Tensor, shorter: int, crop: int, interpolation: str = "bilinear") -> torch.Tensor:
-    """Resize so that the shorter side is ``shorter`` (``interpolation``, antialiased), then centre-crop ``crop``."""
-    h, w = x.shape[-2:]
-    if min(h, w) != shorter:
-        size = (shorter, max(shorter, round(w * shorter / h))) if h <= w else \
-            (max(shorter, round(h * shorter / w)), shorter)
-        x = F.interpolate(x, size=size, mode=interpolation, antialias=True, align_corners=False).clamp_(0, 1)
-    h, w = x.shape[-2:]
-    if crop > min(h, w):
-        raise AblateError(f"image_size {crop} is larger than the resized images ({h}x{w}); lower it")
-    top, left = (h - crop) // 2, (w - crop) // 2
-    return x[..., top:top + crop, left:left + crop]
-
-
-def to_size(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Images ``(N, C, H, W)`` (uint8, or float pixels in [0, 1]) resized (shorter side) and centre-cropped to
-    ``size`` x ``size``, in their own dtype: how data sets are brought to ``image_size`` as they are loaded."""
-    if x.shape[-2:] == (size, size):
-        return x
-    if x.dtype != torch.uint8:
-        return resize_crop(x.float(), size, size).to(x.dtype)
-    return resize_crop(x.float() / 255.0, size, size).mul_(255).round_().to(torch.uint8)
 
 
 class ModelInput(nn.Module):

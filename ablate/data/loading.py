@@ -21,11 +21,8 @@ import json
 
 import torch
 
-# the built-in loaders, which plugins/datasets.py imports from here
-from ablate.data.cifar import load_cifar10, load_cifar100  # noqa: F401
 from ablate.data.data_files import data_root
 from ablate.core.errors import AblateError
-from ablate.data.npz_data import load_npz  # noqa: F401
 from ablate.core.structs import Data
 
 SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
@@ -101,7 +98,7 @@ def data_fingerprint(dataset: str, settings=None, registry=None) -> str:
 def at_size(data: Data, size: int) -> Data:
     """``data`` with every image resized (shorter side) and centre-cropped to ``size`` x ``size``, as
     :class:`ablate.any_model.zoo.Preprocess` does for the probe (a few hundred images at a time)."""
-    from ablate.any_model.zoo import to_size
+    from ablate.data.resizing import to_size
 
     def resized(x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] == (size, size) or not len(x):

@@ -19,7 +19,11 @@
 #   6. the same as 4 with torch.compile (batch 100, mode DEVICE_CHECK_COMPILE_MODE), when time is left;
 #   7. (tf32) one ResNet18 epoch at the tf32 precision, beside the bf16 figure of step 4;
 #   8. (attack) benchmarks/attack_precision.py: how often bf16 autocast flips the sign of PGD's input
-#      gradient on a briefly trained ResNet18, and the attack step's time fp32/bf16/compiled.
+#      gradient on a briefly trained ResNet18, and the attack step's time fp32/bf16/compiled;
+#   9. (minimal) benchmarks/minimal_search.py: Table 2's minimal-perturbation searches on 100 test
+#      images, foolbox's official FGSM/PGD against ablate's bisection;
+#  10. (zoo) benchmarks/probe.py's zoo case: three small torchvision models streamed through a folder
+#      of PNGs at 224 px, images/s per model, decoding's share, the gain of DataLoader workers.
 # A step that fails or times out is reported and the next one still runs; the exit status
 # is non-zero if any step failed. With OUT set, everything is also written to
 # $OUT/device_check.log (the device tool brings $OUT back).
@@ -45,7 +49,7 @@
 #   DEVICE_CHECK_SMOKE=1 PYTHON=/work/venv/bin/python bash benchmarks/device_check.sh
 #
 # Variables: PYTHON (default python3), DEVICE_CHECK_STEPS (some of smoke,split,throughput,
-# projection,compile,tf32,attack, comma-separated; default all), DEVICE_CHECK_COMPILE_MODE (default,
+# projection,compile,tf32,attack,minimal,zoo, comma-separated; default all), DEVICE_CHECK_COMPILE_MODE (default,
 # reduce-overhead or max-autotune; default default), DEVICE_CHECK_BUDGET (seconds, default 480),
 # DEVICE_CHECK_COMPILE (1/0: step 5; default 1 on CUDA, 0 in smoke mode),
 # DEVICE_CHECK_IMAGES / _BATCHES / _ROUNDS (override the benchmark's sizes), DEVICE_CHECK_PAPER_JOBS
@@ -66,6 +70,8 @@ if [ "$SMOKE" = "1" ]; then
     DEVICE=cpu; WIDTH=0.125; IMAGES=256; BATCHES=64,128; ROUNDS=1; PROBE_IMAGES=64; SPLIT_IMAGES=512
     PAPER=(--smoke --epochs-timed 1 --jobs 2)
     ATTACK=(--device cpu --width 0.125 --train-images 200 --images 50 --epochs 1 --batch-size 25 --rounds 2)
+    MINIMAL=(--device cpu --width 0.125 --train-images 200 --images 10)
+    ZOO=(--device cpu --zoo-images 8 --zoo-workers 2 --batch-size 8)
     SKIP_PGD=""
     COMPILE="${DEVICE_CHECK_COMPILE:-0}"
     # one thread: two multi-threaded torch processes on a small shared CPU stall each other badly
@@ -81,6 +87,8 @@ else
     # width 0.25: at width 1 two epochs on 5000 images left the model at chance (H200, 2026-12-04), and
     # the sign figures of an untrained model say little
     ATTACK=(--device cuda --width 0.25 --train-images 5000 --images 1000 --epochs 3 --rounds 10)
+    MINIMAL=(--device cuda --width 1 --train-images 2000 --images 100)
+    ZOO=(--device cuda --zoo-images 512 --zoo-workers 8 --batch-size 128)
 fi
 IMAGES="${DEVICE_CHECK_IMAGES:-$IMAGES}"
 BATCHES="${DEVICE_CHECK_BATCHES:-$BATCHES}"
@@ -255,6 +263,14 @@ benchmark_tf32() {
         --probe-images 0 --precision tf32 $SKIP_PGD
 }
 
+minimal_search() {
+    "$PY" benchmarks/minimal_search.py $MINIMAL_ARGS
+}
+
+zoo_probe() {
+    "$PY" benchmarks/probe.py --skip split --skip probe --skip heatmap --skip large $ZOO_ARGS
+}
+
 attack_precision() {
     if ! "$PY" -c "import torchattacks" 2>/dev/null; then
         echo "torchattacks missing: PGD's precision check needs it (see the top of this script for .whl)"
@@ -318,6 +334,8 @@ main() {
     wanted throughput && step "training throughput on $DEVICE" 120 benchmark
     wanted tf32 && step "training throughput at tf32 on $DEVICE" 60 benchmark_tf32
     wanted attack && step "PGD gradient signs, fp32 vs bf16, on $DEVICE" 120 attack_precision
+    wanted minimal && step "minimal-perturbation searches on $DEVICE" 150 minimal_search
+    wanted zoo && step "a zoo of three models on $DEVICE" 120 zoo_probe
     wanted projection && step "figure5 paper-scale projection on $DEVICE" 220 paper_projection
     if [ "$COMPILE" = "1" ] && wanted compile; then
         step "training throughput, torch.compile ${DEVICE_CHECK_COMPILE_MODE:-default}" 160 benchmark_compiled
@@ -334,8 +352,12 @@ main() {
 
 PAPER_ARGS="${PAPER[*]}"
 ATTACK_ARGS="${ATTACK[*]}"
-export -f smoke_recipe split_check benchmark paper_projection benchmark_compiled benchmark_tf32 attack_precision
-export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES PAPER_ARGS ATTACK_ARGS SKIP_PGD
+MINIMAL_ARGS="${MINIMAL[*]}"
+ZOO_ARGS="${ZOO[*]}"
+export -f smoke_recipe split_check benchmark paper_projection benchmark_compiled benchmark_tf32 attack_precision \
+    minimal_search zoo_probe
+export PY DEVICE WORK WIDTH IMAGES BATCHES ROUNDS PROBE_IMAGES SPLIT_IMAGES PAPER_ARGS ATTACK_ARGS MINIMAL_ARGS \
+    ZOO_ARGS SKIP_PGD
 
 if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
     main 2>&1 | tee "$OUT/device_check.log"

@@ -12,9 +12,7 @@ one self-contained file (the report's HTML machinery, :mod:`ablate.report.rich_h
 
 from __future__ import annotations
 
-import html
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -23,10 +21,8 @@ import pandas as pd
 from rich.table import Table
 from rich.text import Text
 
-import ablate
-from ablate.core.errors import AblateError
 from ablate.any_model.reliance import Reliance, reliance
-from ablate.report.html import STYLE
+from ablate.report.html import write_document
 from ablate.report.rich_html import PageConsole, to_html
 
 PAGE_TITLE = "HFC reliance leaderboard"
@@ -107,15 +103,4 @@ def write_page(path: Path, entries: Sequence[RankedModel], radii: Sequence[float
     for name, png in (examples or {}).items():
         console.keep_image(png, f"{name}: HFC right, LFC wrong")
     body = "".join(map(to_html, console.items))
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>ablate: {html.escape(PAGE_TITLE)}</title><style>{STYLE}</style></head><body>"
-            f"<header><h1>{html.escape(PAGE_TITLE)}</h1><p class=\"meta\">{html.escape(what)}; page written "
-            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {html.escape(ablate.__version__)}</p></header>"
-            f"<section id=\"leaderboard\">{body}</section></body></html>\n")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise AblateError(f"--html {path}: cannot write the page ({exc.strerror or exc}); give a writable path")
-    return path
+    return write_document(path, PAGE_TITLE, what, f'<section id="leaderboard">{body}</section>')

@@ -75,14 +75,19 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     nav = " ".join(f'<a href="#{key}">{title}</a>' for key, title in SECTIONS if body[key])
     sections = "".join(f'<section id="{key}"><h2>{title}</h2>{body[key]}</section>'
                        for key, title in SECTIONS if body[key])
+    meta = f"scale {recipe.get('scale') or '?'}, {len(study.runs)} runs"
+    return write_document(Path(path) if path else out_dir / PAGE, name, meta, sections, f"<nav>{nav}</nav>")
+
+
+def write_document(path: Path, title: str, meta: str, body: str, header: str = "") -> Path:
+    """Write one self-contained page: ``title`` and ``meta`` (plain text, escaped here; the time and ablate's
+    version are added), then ``header`` and ``body`` (HTML). An unwritable path is one line."""
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>ablate: {html.escape(name)}</title><style>{STYLE}</style></head><body>"
-            f"<header><h1>{html.escape(name)}</h1>"
-            f'<p class="meta">scale {html.escape(str(recipe.get("scale") or "?"))}, {len(study.runs)} runs; '
-            f"page written {time.strftime('%Y-%m-%d %H:%M')} by ablate {html.escape(ablate.__version__)}</p>"
-            f"<nav>{nav}</nav></header>{sections}</body></html>\n")
-    path = Path(path) if path else out_dir / PAGE
+            f"<title>ablate: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f'<header><h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}; page written '
+            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {html.escape(ablate.__version__)}</p>"
+            f"{header}</header>{body}</body></html>\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")

@@ -11,11 +11,10 @@ from ablate.any_model.probe_options import ProbeOptions
 from ablate.core.errors import AblateError
 
 
-def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
-    """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
+def trained_settings(checkpoint: Path) -> dict:
+    """The settings an ablate checkpoint was trained with (read safely, no model built), or one line saying
+    it is not one."""
     from ablate.train.checkpoint import load_checkpoint
-    from ablate.data.loading import load_full
-    from ablate.train.trained import load_trained
 
     state = load_checkpoint(checkpoint) or {}
     trained = state.get("settings")
@@ -23,6 +22,15 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
         raise AblateError(f"{checkpoint}: not an ablate checkpoint (no settings or plugins); point at a run's "
                           f"checkpoint.pt, or give a state dict with its architecture: torchvision:NAME "
                           f"--weights {checkpoint}")
+    return trained
+
+
+def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
+    """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
+    from ablate.data.loading import load_full
+    from ablate.train.trained import load_trained
+
+    trained = trained_settings(checkpoint)
     if dataset:
         data = load_full(dataset)
         for setting, split, images in (("train_size", "training", data.y_train), ("test_size", "test", data.y_test)):

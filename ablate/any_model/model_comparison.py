@@ -17,7 +17,7 @@ from typing import Sequence
 import pandas as pd
 
 from ablate.train.checkpoint import write_csv
-from ablate.any_model.checkpoint_probe import load_for_probe
+from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError
 from ablate.any_model.model_specs import is_ablate_checkpoint
@@ -26,6 +26,7 @@ from ablate.any_model.probe_model import Measured, measure
 from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
                            PROBE_RESULTS)
 from ablate.any_model.probe_options import ProbeOptions
+from ablate.study.settings import Settings
 from ablate.any_model.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
 
 
@@ -39,7 +40,7 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
     dataset = options.dataset
     for spec in specs:
         if not dataset and is_ablate_checkpoint(spec.source):
-            dataset = load_for_probe(Path(spec.source), options.device, None)[1].dataset
+            dataset = trained_settings(Path(spec.source)).get("dataset", Settings.params()["dataset"].default)
     if not dataset:
         raise AblateError("ablate probe: --dataset is needed to probe a model that is not an ablate checkpoint, "
                           "e.g. --dataset cifar10, --dataset npz:PATH")
@@ -112,7 +113,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("probing", total=per_model * len(specs) if per_model else None)
         for k, spec in enumerate(specs):
-            path = Path(options.out or "probe") / MEASURED / (measurement_key(
+            path = options.out_dir / MEASURED / (measurement_key(
                 model_identity(spec, weights_file(spec)), fingerprint, identity) + ".npz")
             found = load_measured(path)
             if found is None:
@@ -130,7 +131,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
             bar.update(task, completed=(k + 1) * per_model)
     if kept:
         console.print(f"read back {kept} of {len(specs)} models measured before on the same data and options "
-                      f"({Path(options.out or 'probe') / MEASURED})", highlight=False)
+                      f"({options.out_dir / MEASURED})", highlight=False)
     return measured
 
 
@@ -147,8 +148,7 @@ def compare_models(measured: list[Measured], classes: Sequence[str], options: Pr
     page with ``options.html``). Returns the rows."""
     from ablate.report import plots
 
-    formats, out_dir, example_radius = parse_formats(options.formats), Path(options.out or "probe"), \
-        options.example_radius
+    formats, out_dir, example_radius = parse_formats(options.formats), options.out_dir, options.example_radius
     results = pd.concat([m.frame for m in measured], ignore_index=True)
     counts = pd.concat([m.counts.assign(model=m.name) for m in measured], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +183,7 @@ def rank_models(measured: list[Measured], results: pd.DataFrame, examples: dict[
     from ablate.report import plots
 
     entries = leaderboard.rank(measured, options.radii)
-    out_dir = Path(options.out or "probe")
+    out_dir = options.out_dir
     console.print(leaderboard.table(entries, options.radii, what))
     write_csv(out_dir / LEADERBOARD, leaderboard.frame(entries, options.radii))
     written = [str(out_dir / LEADERBOARD)]

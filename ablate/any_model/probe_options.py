@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -23,3 +24,8 @@ class ProbeOptions:
     rank: bool = False                  # the leaderboard by HFC reliance (ablate.any_model.leaderboard)
     html: str | None = None             # its page
     workers: int = 0                    # processes decoding a streamed image folder
+
+    @property
+    def out_dir(self) -> Path:
+        """Where a comparison of several models writes (a lone checkpoint defaults to its own folder)."""
+        return Path(self.out or "probe")

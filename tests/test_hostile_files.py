@@ -71,6 +71,9 @@ ONE_LINERS = {
         lambda out, ckpt, tmp: ["probe", ckpt, "--dataset", "synthetic:train=20,test=10", "--out", tmp / "p"],
         "--dataset synthetic:train=20,test=10: has 20 training images, but the model's run used train_size=200, "
         "which probe keeps"),
+    "probe --html without --rank": (
+        lambda out, ckpt, tmp: ["probe", ckpt, "--html", tmp / "p" / "board.html", "--out", tmp / "p"],
+        "--html writes the leaderboard's page: give --rank with it"),
     "probe radius beyond the diagonal": (
         lambda out, ckpt, tmp: ["probe", ckpt, "--radii", "4,50", "--out", tmp / "p"],
         "--radii: found 50, beyond the diagonal (45.3) of these 32x32 images; the largest useful radius is 23"),

@@ -20,6 +20,7 @@ from ablate.train.checkpoint import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError
+from ablate.any_model.model_sources import check_checkpoint_options
 from ablate.any_model.model_specs import is_ablate_checkpoint
 from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
 from ablate.any_model.probe_model import Measured, measure
@@ -60,9 +61,7 @@ def load_one(spec: ModelSpec, classes: Sequence[str], num_classes: int | None, o
     """One model, ready to probe on data of ``classes``: an ablate checkpoint with its run's scaling, or any
     other source with its options; its class map read and checked against the model's outputs."""
     if is_ablate_checkpoint(spec.source):
-        if spec.weights or spec.mean or spec.image_size:
-            raise AblateError(f"{spec.source}: an ablate checkpoint holds its weights and preprocessing; "
-                              f"drop --weights/--mean/--std/--image-size for it")
+        check_checkpoint_options(spec)
         model, settings, _ = load_for_probe(Path(spec.source), options.device, options.dataset)
         return LoadedModel(spec.label, model, Preprocess(scale=settings.normalize))
     model = load_model(spec, num_classes or len(classes))

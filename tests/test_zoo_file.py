@@ -57,10 +57,12 @@ def test_interpolation_is_used_when_resizing():
 
 SMALL = "synthetic:train=40,test=40"
 NETS = ("import pathlib\n"
+        "import torch\n"
         "import torch.nn as nn\n"
         "pathlib.Path('imported').write_text('zoo_nets was imported')      # a visible trace of running code\n"
         "def net(num_classes):\n"
-        "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))\n"
+        "    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, num_classes))\n"
         "def boom():\n"
         "    raise ValueError('kaboom')\n")
 
@@ -169,3 +171,73 @@ def test_what_a_model_raises_while_it_is_built_is_one_line(tmp_path, monkeypatch
             damaged.writestr(name, b"\x80junk" if name.endswith("data.pkl") else real.read(name))
     (tmp_path / "zoo.toml").write_text('[[model]]\nsource = "scripted.pt"\n')
     one_line(probe_zoo(), "scripted.pt: a damaged TorchScript file")
+
+
+def huge_labels(arrays: dict) -> dict:
+    """``labels`` whose header claims 2**45 int64 values (256 TiB): numpy would allocate that before reading."""
+    import io
+
+    import numpy as np
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (2 ** 45,)})
+    return {**arrays, "labels": header.getvalue()}
+
+
+def with_meta(arrays: dict, change) -> dict:
+    import json
+
+    import numpy as np
+
+    return {**arrays, "meta": np.array(json.dumps(change(json.loads(str(arrays["meta"])))))}
+
+
+# how a kept measurement is damaged: its bytes, or its arrays changed (and the reason said)
+DAMAGED = {
+    "truncated": lambda data, arrays: data[:len(data) // 2],
+    "empty": lambda data, arrays: b"",
+    "metadata that is a list": lambda data, arrays: with_meta(arrays, lambda meta: [meta]),
+    "metadata with an extra key": lambda data, arrays: with_meta(arrays, lambda meta: {**meta, "extra": 1}),
+    "other radii": lambda data, arrays: with_meta(arrays, lambda meta: {**meta, "radii": [7]}),
+    "a short correct array": lambda data, arrays: {**arrays, "correct": arrays["correct"][:, :5]},
+    "correct as floats": lambda data, arrays: {**arrays, "correct": arrays["correct"].astype("float32")},
+    "labels beyond the classes": lambda data, arrays: {**arrays, "labels": arrays["labels"] + 50},
+    "a header claiming 256 TiB": lambda data, arrays: huge_labels(arrays),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_damaged_kept_measurement_is_measured_again_and_said(case, tmp_path, monkeypatch):
+    import zipfile
+
+    import numpy as np
+    import pandas as pd
+
+    from ablate.any_model.measurements import read_measured
+    from ablate.core.schema import MEASURED, PROBE_RESULTS
+
+    zoo_folder(tmp_path, monkeypatch, 'source = "zoo_nets:net"')
+    first = probe_zoo("--trust-zoo-code")
+    assert first.exit_code == 0, first.output
+    results = pd.read_csv(tmp_path / "out" / PROBE_RESULTS)
+    [kept] = (tmp_path / "out" / MEASURED).iterdir()
+    with np.load(kept) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    damaged = DAMAGED[case](kept.read_bytes(), arrays)
+    if isinstance(damaged, bytes):
+        kept.write_bytes(damaged)
+    else:
+        with zipfile.ZipFile(kept, "w") as archive:          # raw members: a header may claim anything
+            for key, value in damaged.items():
+                if isinstance(value, np.ndarray):
+                    with archive.open(f"{key}.npy", "w") as member:
+                        np.lib.format.write_array(member, value, allow_pickle=False)
+                else:
+                    archive.writestr(f"{key}.npy", value)
+    again = probe_zoo("--trust-zoo-code")
+    assert again.exit_code == 0, again.output
+    said = [line for line in again.output.splitlines() if "ignored" in line]
+    assert len(said) == 1 and f"ablate: ignored {kept.relative_to(tmp_path)} (" in said[0], again.output
+    assert "measuring zoo_nets:net again" in said[0] and "read back" not in again.output
+    assert pd.read_csv(tmp_path / "out" / PROBE_RESULTS).equals(results)
+    assert read_measured(kept).name == "zoo_nets:net"        # replaced by a whole one

@@ -22,7 +22,8 @@ from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError
 from ablate.any_model.model_sources import check_checkpoint_options
 from ablate.any_model.model_specs import is_ablate_checkpoint
-from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
+from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, model_identity, read_measured,
+                                          save_measured)
 from ablate.any_model.probe_model import Measured, measure
 from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
                            PROBE_RESULTS)
@@ -114,7 +115,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
         for k, spec in enumerate(specs):
             path = options.out_dir / MEASURED / (measurement_key(
                 model_identity(spec, weights_file(spec)), fingerprint, identity) + ".npz")
-            found = load_measured(path)
+            found = kept_measurement(path, probed, per_model, len(classes), spec, console)
             if found is None:
                 model = load_one(spec, classes, num_classes, options)
                 bar.update(task, description=f"probing {model.name} ({k + 1} of {len(specs)})")
@@ -132,6 +133,19 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
         console.print(f"read back {kept} of {len(specs)} models measured before on the same data and options "
                       f"({options.out_dir / MEASURED})", highlight=False)
     return measured
+
+
+def kept_measurement(path: Path, radii: list, images: int, classes: int, spec: ModelSpec, console) -> Measured | None:
+    """The measurement kept at ``path`` for this model, data and options; None when there is none, or it is
+    damaged (said in one line: the model is measured again and the file replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_measured(path, radii, images, classes)
+    except DamagedMeasurement as exc:
+        console.print(f"ablate: ignored {path} ({exc}); measuring {spec.label} again", highlight=False, markup=False,
+                      soft_wrap=True)
+        return None
 
 
 def image_count(data, limit: int) -> int:

@@ -145,7 +145,7 @@ def test_a_bad_fifth_model_stops_the_zoo_before_the_first_image(case, tmp_path, 
     zoo_folder(tmp_path, monkeypatch, *GOOD, entry)
     with zipfile.ZipFile(tmp_path / "fake.pt", "w") as archive:
         archive.writestr("fake/code/__torch__.py", "not code")
-    one_line(probe_zoo("--trust-zoo-code"), f"--models zoo.toml: model 5" if "model 5" in message else "", message)
+    one_line(probe_zoo("--trust-zoo-code"), "--models zoo.toml: model 5" if "model 5" in message else "", message)
     assert not (tmp_path / "out").exists()                   # nothing measured, nothing written
 
 

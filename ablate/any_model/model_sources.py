@@ -14,17 +14,39 @@ import inspect
 import os
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from ablate.core.errors import AblateError
-
-if TYPE_CHECKING:
-    from ablate.any_model.zoo import ModelSpec
 
 BUILT_IN_KINDS = ("torchvision", "timm")          # architectures ablate builds itself: no user code runs
 TORCHSCRIPT_RECORDS = ("data.pkl", "version")      # what torch.jit.load reads first, under the archive's folder
 TRUST_FLAG = "--trust-zoo-code"
+DEFAULT_WEIGHTS = "DEFAULT"                        # --weights DEFAULT: torchvision's own, from torch's hub cache
+
+
+@dataclass
+class ModelSpec:
+    """One MODEL of ``ablate probe`` and the options given for it (None: the model's own, or none)."""
+
+    source: str
+    weights: str | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    image_size: int | None = None
+    resize: int | None = None          # the shorter side before the centre crop (default: image_size)
+    interpolation: str | None = None   # of that resize: bilinear | bicubic
+    name: str | None = None
+    class_map: str | None = None       # a file: the model's output for each class of the data (ablate.any_model.class_map)
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        text = Path(self.source).parent.name if is_file(self.source) and self.source.endswith("checkpoint.pt") \
+            else self.source
+        return f"{text}+{Path(self.weights).stem}" if self.weights and self.weights != DEFAULT_WEIGHTS else text
 
 
 def is_file(source: str) -> bool:
@@ -67,7 +89,7 @@ def check_models(specs: Sequence[ModelSpec], classes: Sequence[str]) -> None:
 def check_source(spec: ModelSpec) -> None:
     """What :func:`ablate.any_model.zoo.load_model` (or an ablate checkpoint's loader) will need of ``spec``."""
     source, weights = spec.source, spec.weights
-    if weights and weights != "DEFAULT" and not os.path.isfile(weights):
+    if weights and weights != DEFAULT_WEIGHTS and not os.path.isfile(weights):
         raise AblateError(f"model {spec.label}: --weights {weights}: no such file (or DEFAULT, for torchvision's "
                           f"own weights)")
     if spec.class_map and not os.path.isfile(spec.class_map):
@@ -117,22 +139,34 @@ def check_checkpoint_options(spec: ModelSpec) -> None:
     if spec.weights or spec.mean or spec.std or spec.image_size or spec.resize:
         raise AblateError(f"{spec.source}: an ablate checkpoint holds its weights and preprocessing; "
                           f"drop --weights/--mean/--std/--image-size/--resize for it")
-    trained_settings(Path(spec.source))
 
 
 def check_torchvision(spec: ModelSpec, name: str) -> None:
     from torchvision import models
 
-    from ablate.any_model.zoo import weights_file
-
     if name not in models.list_models():
         raise AblateError(f"torchvision:{name}: no such torchvision model; e.g. torchvision:resnet18 "
                           f"(`python -c 'import torchvision; print(torchvision.models.list_models())'` lists them)")
     cached = weights_file(spec)
-    if spec.weights == "DEFAULT" and not cached.is_file():
+    if spec.weights == DEFAULT_WEIGHTS and not cached.is_file():
         raise AblateError(f"torchvision:{name} --weights DEFAULT: {cached} is not there and ablate downloads "
                           f"nothing; fetch {models.get_model_weights(name).DEFAULT.url} and put it there (or set "
                           f"TORCH_HOME)")
+
+
+def weights_file(spec: ModelSpec) -> Path | None:
+    """The file a model's weights are read from: ``--weights PATH``, or for ``torchvision:NAME --weights
+    DEFAULT`` torchvision's file in torch's hub cache (present or not); None for a model built without."""
+    kind, _, name = spec.source.partition(":")
+    if spec.weights != DEFAULT_WEIGHTS:
+        return Path(spec.weights) if spec.weights else None
+    if kind != "torchvision":
+        return None
+    import torch
+    from torchvision import models
+
+    url = models.get_model_weights(name).DEFAULT.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
 def factory(source: str) -> Callable:

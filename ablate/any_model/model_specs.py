@@ -112,7 +112,7 @@ def channel_values(value, key: str, where: str) -> tuple[float, ...]:
         pass
     raise AblateError(f"{where}: {key} = {value!r}: give one finite number per channel"
                       + (", each > 0" if key == "std" else "") + ", e.g. 0.229,0.224,0.225 ([0.229, 0.224, 0.225] "
-                      f"in a models file)")
+                      "in a models file)")
 
 
 def image_side(value, key: str, where: str) -> int:

@@ -6,7 +6,9 @@
   ``DEFAULT`` (torchvision's own weights, from torch's cache; nothing is downloaded);
 * ``timm:NAME``: the architecture from timm (the ``timm`` extra) and ``weights``;
 * ``module.path:factory``: any importable callable returning an ``nn.Module`` (the
-  current folder is importable, as with ``python -m``), and ``weights``.
+  current folder is importable, as with ``python -m``), and ``weights``; code, so a
+  ``--models`` file may name it only with ``--trust-zoo-code``
+  (:mod:`ablate.any_model.model_sources`, where each source is checked before it is built).
 
 Weights are read only through :func:`ablate.train.checkpoint.load_checkpoint` (``weights_only``:
 nothing a user hands over is unpickled), and must fit the architecture key for key.
@@ -25,11 +27,11 @@ from torch import nn
 
 from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import check_source, factory, is_file, is_torchscript  # noqa: F401 (re-exported)
+from ablate.any_model.model_sources import (DEFAULT_WEIGHTS, ModelSpec, check_source, factory,  # noqa: F401 (re-exported)
+                                            is_file, is_torchscript, weights_file)
 from ablate.data.resizing import INTERPOLATIONS, resize_crop
 from ablate.spectral.scaling import NORMALIZE_MODES
 
-DEFAULT_WEIGHTS = "DEFAULT"
 STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common checkpoint layouts keep it
 
 
@@ -96,29 +98,6 @@ class ModelInput(nn.Module):
 
 
 @dataclass
-class ModelSpec:
-    """One MODEL of ``ablate probe`` and the options given for it (None: the model's own, or none)."""
-
-    source: str
-    weights: str | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    image_size: int | None = None
-    resize: int | None = None          # the shorter side before the centre crop (default: image_size)
-    interpolation: str | None = None   # of that resize: bilinear | bicubic
-    name: str | None = None
-    class_map: str | None = None       # a file: the model's output for each class of the data (ablate.any_model.class_map)
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        text = Path(self.source).parent.name if is_file(self.source) and self.source.endswith("checkpoint.pt") \
-            else self.source
-        return f"{text}+{Path(self.weights).stem}" if self.weights and self.weights != DEFAULT_WEIGHTS else text
-
-
-@dataclass
 class LoadedModel:
     """A model ready to probe: ``module`` takes preprocessed pixels (see :class:`Preprocess`)."""
 
@@ -180,20 +159,6 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
                      mean=tuple(transforms.mean), std=tuple(transforms.std), channels=3,
                      interpolation=transforms.interpolation.value)
     return LoadedModel(spec.label, module, user_preprocess(spec, own), classes)
-
-
-def weights_file(spec: ModelSpec) -> Path | None:
-    """The file a model's weights are read from: ``--weights PATH``, or for ``torchvision:NAME --weights
-    DEFAULT`` torchvision's file in torch's hub cache (present or not); None for a model built without."""
-    kind, _, name = spec.source.partition(":")
-    if spec.weights != DEFAULT_WEIGHTS:
-        return Path(spec.weights) if spec.weights else None
-    if kind != "torchvision":
-        return None
-    from torchvision import models
-
-    url = models.get_model_weights(name).DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:

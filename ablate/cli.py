@@ -231,10 +231,15 @@ def compare(dir_a, dir_b) -> None:
 @click.option("--models", "models_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="A TOML file of [[model]] tables (source, name, weights, mean, std, image_size, resize, "
                    "interpolation, class_map), probed one after another; a model measured before on the same "
-                   "data and options is read back from OUT/measured.")
+                   "data and options is read back from OUT/measured. A models file is data: its sources may "
+                   "not be module:factory (code) unless --trust-zoo-code is given.")
+@click.option("--trust-zoo-code", is_flag=True,
+              help="Let the --models file name module.path:factory sources, which import and run Python code; "
+                   "only for a file you trust as you would a script.")
 @click.option("--rank", is_flag=True, help="Rank the models by HFC reliance, with 95 % intervals (leaderboard.csv).")
 @click.option("--html", default=None, type=click.Path(dir_okay=False),
-              help="With --rank: write the leaderboard as one self-contained HTML page here.")
+              help="With --rank: write the leaderboard as one self-contained HTML page here (its folder must "
+                   "exist).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="Processes decoding a streamed image folder ahead of the model (pinned memory on CUDA).")
 @click.option("--num-classes", default=None, type=click.IntRange(min=1),
@@ -252,7 +257,7 @@ def compare(dir_a, dir_b) -> None:
               help="Radius of the example grid, examples[-MODEL].png (default: of the radii whose LFC is more than "
                    "the mean colour and whose HFC is non-empty, the one with the most HFC-only images).")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, class_map, models_file,
-          rank, html, workers, num_classes, limit, max_memory, per_class, batch_size, device, out, formats,
+          trust_zoo_code, rank, html, workers, num_classes, limit, max_memory, per_class, batch_size, device, out, formats,
           example_radius) -> None:
     """Probe trained models: Figure 1's counts per radius, or the probes named with --probe.
 
@@ -263,6 +268,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     from ablate.cli_values import parse_radii, probe_overrides
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
     from ablate.any_model.probe_options import ProbeOptions
+    from ablate.any_model.model_sources import check_models
     from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
@@ -270,6 +276,11 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
                            per_class=per_class, rank=rank, html=html, workers=workers)
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
+    if html and not rank:
+        raise AblateError("--html writes the leaderboard's page: give --rank with it")
+    if html and not Path(html).parent.is_dir():
+        raise AblateError(f"--html {html}: the folder {Path(html).parent} does not exist; create it or write the "
+                          f"page elsewhere")
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
                                                                      or num_classes or per_class or rank):
         probe_checkpoint(Path(models[0]), probe_names, params, options, console)
@@ -277,10 +288,9 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     if probe_names or params:
         raise AblateError("--probe and --set take one ablate checkpoint; several or other models get the LFC/HFC "
                           "comparison, with --radii")
-    if html and not rank:
-        raise AblateError("--html writes the leaderboard's page: give --rank with it")
-    specs = model_specs(models, shared, own, models_file)
+    specs = model_specs(models, shared, own, models_file, trust_zoo_code)
     data, classes, options.dataset, fingerprint = load_data(specs, options)     # the first checkpoint's, if none
+    check_models(specs, classes)                 # every model, before the first image is evaluated
     measured = measure_all(specs, data, classes, fingerprint, num_classes, options, console)
     compare_models(measured, classes, options, console)
 

@@ -55,6 +55,9 @@ CASES = {
                                          "images; the largest useful radius is 23"),
     "report radius beyond the image diagonal": (RUN, ["--set", "report_radii=[0, 46]"], "report_radii: found 46"),
     "npz label of a million": (RUN, ["--dataset", "npz:{npz}"], "label 1000000 would mean 1000001 classes"),
+    "empty npz file": (RUN, ["--dataset", "npz:{empty}"], "cannot be read as .npz (EOFError"),
+    "npz header claiming 256 TiB": (RUN, ["--dataset", "npz:{huge}"],
+                                    "array 'x_train' claims (70368744177664, 2, 2, 1) of uint8"),
     "--launcher-opt without =": (RUN, ["--launcher-opt", "partition"],
                                  "--launcher-opt 'partition': expected KEY=VALUE, e.g. --launcher-opt partition=gpu"),
     "--out under a file": (RUN, ["--out", "{file}/out"], "is a file; choose a folder you can write to"),
@@ -69,7 +72,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, write_recipe, 
         arguments, head = [], TINY.replace('report = "figure5"', 'report = "nosuch"')
     path = write_recipe(runs, head=head)
     out = tmp_path / "out"
-    places = {"npz": write_npz_with_a_stray_label(tmp_path), "file": tmp_path / "a-file"}
+    places = {"npz": write_npz_with_a_stray_label(tmp_path), "file": tmp_path / "a-file",
+              "empty": tmp_path / "empty.npz", "huge": write_npz_claiming_256_tib(tmp_path)}
+    places["empty"].write_bytes(b"")
     (tmp_path / "a-file").write_text("not a folder")
     arguments = [a.format(**places) for a in arguments]
     result = CliRunner().invoke(cli, ["recipe", str(path), "--out", str(out), *arguments])
@@ -84,6 +89,20 @@ def write_npz_with_a_stray_label(tmp_path):
     path = tmp_path / "stray.npz"
     images = np.zeros((20, 8, 8, 3), np.uint8)
     np.savez(path, x_train=images, x_test=images, y_train=np.arange(20) % 4, y_test=np.array([10**6] + [0] * 19))
+    return path
+
+
+def write_npz_claiming_256_tib(tmp_path):
+    """An npz whose x_train header claims 2**46 images (numpy would allocate them before reading a byte)."""
+    import io
+    import zipfile
+
+    path = tmp_path / "huge.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2**46, 2, 2, 1)})
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            archive.writestr(f"{key}.npy", header.getvalue())
     return path
 
 

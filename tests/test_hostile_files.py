@@ -56,6 +56,9 @@ ONE_LINERS = {
         lambda out, ckpt, tmp: ["status", copy_of(out, tmp, recipe__json="[1, 2]")], "recipe.json: damaged"),
     "report on a recipe.json that is a list": (
         lambda out, ckpt, tmp: ["report", copy_of(out, tmp, recipe__json="[1, 2]")], "not a recipe plan (a list)"),
+    "report on a recipe.json whose runs are not tables": (
+        lambda out, ckpt, tmp: ["report", copy_of(out, tmp, recipe__json='{"recipe": "tiny", "runs": [1, "x"]}')],
+        "recipe.json: damaged: its runs are not tables"),
     "probe of a plain tensor file": (
         lambda out, ckpt, tmp: ["probe", save(tmp / "plain.pt", torch.zeros(3))], "holds a Tensor, not a dict"),
     "probe of a bare state dict": (
@@ -71,6 +74,9 @@ ONE_LINERS = {
         lambda out, ckpt, tmp: ["probe", ckpt, "--dataset", "synthetic:train=20,test=10", "--out", tmp / "p"],
         "--dataset synthetic:train=20,test=10: has 20 training images, but the model's run used train_size=200, "
         "which probe keeps"),
+    "probe --html without --rank": (
+        lambda out, ckpt, tmp: ["probe", ckpt, "--html", tmp / "p" / "board.html", "--out", tmp / "p"],
+        "--html writes the leaderboard's page: give --rank with it"),
     "probe radius beyond the diagonal": (
         lambda out, ckpt, tmp: ["probe", ckpt, "--radii", "4,50", "--out", tmp / "p"],
         "--radii: found 50, beyond the diagonal (45.3) of these 32x32 images; the largest useful radius is 23"),
@@ -229,3 +235,25 @@ def test_run_names_are_printed_as_they_are_never_as_markup():
     progress.end_run(odd, "failed: [red]boom", 1.0)
     said = console.export_text()
     assert "[x] finished (3 s)" in said and "[1/1 [bold red]x] failed: [red]boom" in said
+
+
+def test_a_full_disk_during_a_zoo_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    import errno
+
+    import numpy as np
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full)
+    zoo = tmp_path / "zoo.toml"
+    zoo.write_text('[[model]]\nsource = "torchvision:resnet18"\n')
+    result = CliRunner().invoke(cli, ["probe", "--models", str(zoo), "--dataset", "synthetic:train=40,test=40",
+                                      "--radii", "2", "--limit", "10", "--device", "cpu", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ablate: error: disk full while writing"), result.stderr
+    assert str(tmp_path / "p" / "measured") in lines[0] and lines[0].endswith(".npz; free space there (the previous "
+                                                                              "version of the file is intact) and run "
+                                                                              "the same command again")
+    assert not [p for p in (tmp_path / "p").rglob("*") if p.is_file()]

@@ -261,7 +261,8 @@ def test_a_models_file_gives_each_model_its_options(tmp_path, monkeypatch):
     (tmp_path / "models.toml").write_text('[[model]]\nsource = "nets:net"\nname = "small"\nimage_size = 8\n'
                                           '[[model]]\nsource = "nets:net"\nname = "big"\nmean = [0.5, 0.5, 0.5]\n'
                                           'std = [0.5, 0.5, 0.5]\n')
-    result = invoke("probe", "--models", "models.toml", "--dataset", DATA, "--radii", "2", "--limit", "20")
+    result = invoke("probe", "--models", "models.toml", "--trust-zoo-code", "--dataset", DATA, "--radii", "2",
+                    "--limit", "20")
     assert result.exit_code == 0, result.output
     results = pd.read_csv(tmp_path / "probe" / PROBE_RESULTS)
     assert list(results["model"].unique()) == ["small", "big"]
@@ -274,8 +275,8 @@ def test_example_grids_are_named_per_model_and_stay_under_out(tmp_path, monkeypa
                                           '[[model]]\nsource = "nets:net"\nname = "a/b:c"\n'
                                           '[[model]]\nsource = "nets:net"\nname = "a_b_c"\n')
     before = {p.name for p in tmp_path.parent.iterdir()}
-    result = invoke("probe", "--models", "models.toml", "--dataset", DATA, "--radii", "2,4", "--limit", "10",
-                    "--example-radius", "3", "--out", "out")
+    result = invoke("probe", "--models", "models.toml", "--trust-zoo-code", "--dataset", DATA, "--radii", "2,4",
+                    "--limit", "10", "--example-radius", "3", "--out", "out")
     assert result.exit_code == 0, result.output
     grids = sorted(p.name for p in (tmp_path / "out").glob("examples-*.png"))
     assert grids == ["examples-a_b_c-2.png", "examples-a_b_c.png", "examples-escaped.png"]

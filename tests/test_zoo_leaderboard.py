@@ -25,8 +25,8 @@ def write_zoo(path: Path, names) -> Path:
 
 
 def probe_args(zoo: Path, out: Path, *more) -> list[str]:
-    return ["probe", "--models", str(zoo), "--dataset", DATA, "--radii", "4,8,10", "--device", "cpu",
-            "--out", str(out), *more]
+    return ["probe", "--models", str(zoo), "--trust-zoo-code", "--dataset", DATA, "--radii", "4,8,10", "--device",
+            "cpu", "--out", str(out), *more]
 
 
 def test_a_zoo_is_ranked_on_the_console_in_a_csv_and_on_a_page(tmp_path, monkeypatch):
@@ -55,6 +55,17 @@ def test_html_needs_rank(tmp_path):
     zoo = write_zoo(tmp_path / "zoo.toml", ["low"])
     result = CliRunner().invoke(cli, probe_args(zoo, tmp_path / "out", "--html", str(tmp_path / "p.html")))
     assert result.exit_code != 0 and "--rank" in result.output and "Traceback" not in result.output
+
+
+def test_the_page_goes_into_a_folder_that_exists(tmp_path, monkeypatch):
+    """A mistyped --html folder is refused before any model is evaluated, and none is created."""
+    monkeypatch.setenv("ABLATE_TEST_LOG", str(tmp_path / "log"))
+    zoo = write_zoo(tmp_path / "zoo.toml", ["low"])
+    page = tmp_path / "no" / "such" / "board.html"
+    result = CliRunner().invoke(cli, probe_args(zoo, tmp_path / "out", "--rank", "--html", str(page)))
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, result.output
+    assert f"the folder {page.parent} does not exist" in result.stderr
+    assert not (tmp_path / "no").exists() and not (tmp_path / "log").exists() and not (tmp_path / "out").exists()
 
 
 def test_a_killed_zoo_loses_only_the_model_in_progress(tmp_path):

@@ -20,8 +20,10 @@ from ablate.train.checkpoint import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError
+from ablate.any_model.model_sources import check_checkpoint_options
 from ablate.any_model.model_specs import is_ablate_checkpoint
-from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
+from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, model_identity, read_measured,
+                                          save_measured)
 from ablate.any_model.probe_model import Measured, measure
 from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
                            PROBE_RESULTS)
@@ -60,9 +62,7 @@ def load_one(spec: ModelSpec, classes: Sequence[str], num_classes: int | None, o
     """One model, ready to probe on data of ``classes``: an ablate checkpoint with its run's scaling, or any
     other source with its options; its class map read and checked against the model's outputs."""
     if is_ablate_checkpoint(spec.source):
-        if spec.weights or spec.mean or spec.image_size:
-            raise AblateError(f"{spec.source}: an ablate checkpoint holds its weights and preprocessing; "
-                              f"drop --weights/--mean/--std/--image-size for it")
+        check_checkpoint_options(spec)
         model, settings, _ = load_for_probe(Path(spec.source), options.device, options.dataset)
         return LoadedModel(spec.label, model, Preprocess(scale=settings.normalize))
     model = load_model(spec, num_classes or len(classes))
@@ -115,7 +115,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
         for k, spec in enumerate(specs):
             path = options.out_dir / MEASURED / (measurement_key(
                 model_identity(spec, weights_file(spec)), fingerprint, identity) + ".npz")
-            found = load_measured(path)
+            found = kept_measurement(path, probed, per_model, len(classes), spec, console)
             if found is None:
                 model = load_one(spec, classes, num_classes, options)
                 bar.update(task, description=f"probing {model.name} ({k + 1} of {len(specs)})")
@@ -133,6 +133,19 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
         console.print(f"read back {kept} of {len(specs)} models measured before on the same data and options "
                       f"({options.out_dir / MEASURED})", highlight=False)
     return measured
+
+
+def kept_measurement(path: Path, radii: list, images: int, classes: int, spec: ModelSpec, console) -> Measured | None:
+    """The measurement kept at ``path`` for this model, data and options; None when there is none, or it is
+    damaged (said in one line: the model is measured again and the file replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return read_measured(path, radii, images, classes)
+    except DamagedMeasurement as exc:
+        console.print(f"ablate: ignored {path} ({exc}); measuring {spec.label} again", highlight=False, markup=False,
+                      soft_wrap=True)
+        return None
 
 
 def image_count(data, limit: int) -> int:

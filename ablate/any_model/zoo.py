@@ -6,7 +6,9 @@
   ``DEFAULT`` (torchvision's own weights, from torch's cache; nothing is downloaded);
 * ``timm:NAME``: the architecture from timm (the ``timm`` extra) and ``weights``;
 * ``module.path:factory``: any importable callable returning an ``nn.Module`` (the
-  current folder is importable, as with ``python -m``), and ``weights``.
+  current folder is importable, as with ``python -m``), and ``weights``; code, so a
+  ``--models`` file may name it only with ``--trust-zoo-code``
+  (:mod:`ablate.any_model.model_sources`, where each source is checked before it is built).
 
 Weights are read only through :func:`ablate.train.checkpoint.load_checkpoint` (``weights_only``:
 nothing a user hands over is unpickled), and must fit the architecture key for key.
@@ -15,24 +17,21 @@ A loaded model comes with its :class:`Preprocess`: what its input must look like
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import os
-import sys
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
+from ablate.any_model.model_sources import (DEFAULT_WEIGHTS, ModelSpec, check_source, factory,  # noqa: F401 (re-exported)
+                                            is_file, is_torchscript, weights_file)
 from ablate.data.resizing import INTERPOLATIONS, resize_crop
 from ablate.spectral.scaling import NORMALIZE_MODES
 
-DEFAULT_WEIGHTS = "DEFAULT"
 STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common checkpoint layouts keep it
 
 
@@ -99,29 +98,6 @@ class ModelInput(nn.Module):
 
 
 @dataclass
-class ModelSpec:
-    """One MODEL of ``ablate probe`` and the options given for it (None: the model's own, or none)."""
-
-    source: str
-    weights: str | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    image_size: int | None = None
-    resize: int | None = None          # the shorter side before the centre crop (default: image_size)
-    interpolation: str | None = None   # of that resize: bilinear | bicubic
-    name: str | None = None
-    class_map: str | None = None       # a file: the model's output for each class of the data (ablate.any_model.class_map)
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        text = Path(self.source).parent.name if is_file(self.source) and self.source.endswith("checkpoint.pt") \
-            else self.source
-        return f"{text}+{Path(self.weights).stem}" if self.weights and self.weights != DEFAULT_WEIGHTS else text
-
-
-@dataclass
 class LoadedModel:
     """A model ready to probe: ``module`` takes preprocessed pixels (see :class:`Preprocess`)."""
 
@@ -132,41 +108,29 @@ class LoadedModel:
     label_map: torch.Tensor | None = None      # the output standing for each class of the data (--class-map)
 
 
-def is_file(source: str) -> bool:
-    return os.path.isfile(source)
-
-
-def is_torchscript(path: str) -> bool:
-    """TorchScript archives hold compiled code (``<name>/code/``); ``torch.save`` files do not."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any("/code/" in name for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 def load_model(spec: ModelSpec, num_classes: int) -> LoadedModel:
     """Build the model ``spec`` names, with ``num_classes`` outputs (unless its weights fix them), and
     its weights. An ablate checkpoint is not loaded here: it needs its run's settings
     (:func:`ablate.train.trained.load_trained`)."""
     source = spec.source
+    if is_file(source) and not is_torchscript(source):
+        raise AblateError(f"{source}: not a TorchScript file; an ablate checkpoint is loaded by `ablate probe` "
+                          f"itself, and a state dict goes with its architecture: torchvision:NAME "
+                          f"--weights {source}")
+    check_source(spec)                      # its files there and of their kind, its factory importable
     if is_file(source):
-        if not is_torchscript(source):
-            raise AblateError(f"{source}: not a TorchScript file; an ablate checkpoint is loaded by `ablate probe` "
-                              f"itself, and a state dict goes with its architecture: torchvision:NAME "
-                              f"--weights {source}")
-        if spec.weights:
-            raise AblateError(f"{source}: a TorchScript file holds its weights; drop --weights {spec.weights}")
-        module = torch.jit.load(source, map_location="cpu")
+        try:
+            module = torch.jit.load(source, map_location="cpu")
+        except RuntimeError as exc:
+            raise AblateError(f"{source}: a damaged TorchScript file ({str(exc).splitlines()[0]}); save the model "
+                              f"again with torch.jit.save") from None
         return LoadedModel(spec.label, module, user_preprocess(spec, Preprocess()))
-    kind, colon, name = source.partition(":")
-    if not colon or not name:
-        raise AblateError(f"model {source!r}: not a file, and not torchvision:NAME, timm:NAME or module.path:factory")
+    kind, _, name = source.partition(":")
     if kind == "torchvision":
         return load_torchvision(spec, name, num_classes)
     if kind == "timm":
         return load_timm(spec, name, num_classes)
-    return load_factory(spec, kind, name, num_classes)
+    return load_factory(spec, num_classes)
 
 
 def user_preprocess(spec: ModelSpec, own: Preprocess) -> Preprocess:
@@ -181,19 +145,12 @@ def user_preprocess(spec: ModelSpec, own: Preprocess) -> Preprocess:
 def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
     from torchvision import models
 
-    if name not in models.list_models():
-        raise AblateError(f"torchvision:{name}: no such torchvision model; e.g. torchvision:resnet18 "
-                          f"(`python -c 'import torchvision; print(torchvision.models.list_models())'` lists them)")
     if spec.weights != DEFAULT_WEIGHTS:
         module = models.get_model(name, weights=None, num_classes=num_classes)
         state = read_weights(spec, module)
         return LoadedModel(spec.label, fit_weights(module, state, spec.weights or "",
                                                    "torchvision"), user_preprocess(spec, Preprocess(channels=3)))
-    weights = models.get_model_weights(name).DEFAULT
-    cached = weights_file(spec)
-    if not cached.is_file():
-        raise AblateError(f"torchvision:{name} --weights DEFAULT: {cached} is not there and ablate downloads "
-                          f"nothing; fetch {weights.url} and put it there (or set TORCH_HOME)")
+    weights, cached = models.get_model_weights(name).DEFAULT, weights_file(spec)
     classes = weights.meta["categories"]
     module = fit_weights(models.get_model(name, weights=None, num_classes=len(classes)),
                          load_checkpoint(cached), str(cached), "torchvision")
@@ -204,25 +161,8 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
     return LoadedModel(spec.label, module, user_preprocess(spec, own), classes)
 
 
-def weights_file(spec: ModelSpec) -> Path | None:
-    """The file a model's weights are read from: ``--weights PATH``, or for ``torchvision:NAME --weights
-    DEFAULT`` torchvision's file in torch's hub cache (present or not); None for a model built without."""
-    kind, _, name = spec.source.partition(":")
-    if spec.weights != DEFAULT_WEIGHTS:
-        return Path(spec.weights) if spec.weights else None
-    if kind != "torchvision":
-        return None
-    from torchvision import models
-
-    url = models.get_model_weights(name).DEFAULT.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
-
-
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
-    try:
-        import timm
-    except ImportError:
-        raise AblateError(f"timm:{name}: timm is not installed; install the extra: pip install 'ablate[timm]'") from None
+    import timm                             # there: checked by check_source
     try:
         module = timm.create_model(name, pretrained=False, num_classes=num_classes)
     except RuntimeError as exc:
@@ -235,21 +175,19 @@ def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
                        user_preprocess(spec, own))
 
 
-def load_factory(spec: ModelSpec, module_name: str, attribute: str, num_classes: int) -> LoadedModel:
-    """``module.path:factory``: imported like ``python -m`` would (the current folder first on the path)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
+def load_factory(spec: ModelSpec, num_classes: int) -> LoadedModel:
+    """``module.path:factory`` (:func:`ablate.any_model.model_sources.factory`), called with ``num_classes`` when
+    it takes it; what it raises is the model's fault, said in one line."""
+    build = factory(spec.source)
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AblateError(f"model {spec.source!r}: cannot import {module_name!r} ({exc}); run from the folder "
-                          f"that holds it, or set PYTHONPATH") from None
-    factory: Callable | None = getattr(module, attribute, None)
-    if not callable(factory):
-        raise AblateError(f"model {spec.source!r}: {module_name} has no callable {attribute!r}")
-    accepts = inspect.signature(factory).parameters if not isinstance(factory, type) else \
-        inspect.signature(factory.__init__).parameters
-    built = factory(num_classes=num_classes) if "num_classes" in accepts else factory()
+        takes = "num_classes" in inspect.signature(build).parameters
+    except (TypeError, ValueError):
+        takes = False
+    try:
+        built = build(num_classes=num_classes) if takes else build()
+    except Exception as exc:     # the user's code: whatever it raises means the model cannot be built
+        raise AblateError(f"model {spec.source!r}: the factory failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'no message'}); fix the factory") from None
     if not isinstance(built, nn.Module):
         raise AblateError(f"model {spec.source!r}: the factory returned a {type(built).__name__}, not a "
                           f"torch.nn.Module")
@@ -262,10 +200,7 @@ def read_weights(spec: ModelSpec, module: nn.Module) -> dict:
     """The state dict in ``spec.weights`` (safely loaded), or the module's own (random) weights when none."""
     if not spec.weights:
         return module.state_dict()
-    path = Path(spec.weights)
-    if not path.is_file():
-        raise AblateError(f"--weights {spec.weights}: no such file (or DEFAULT, for torchvision's own weights)")
-    state = load_checkpoint(path)
+    state = load_checkpoint(Path(spec.weights))      # there: checked by check_source
     for key in STATE_DICT_KEYS:
         if isinstance(state.get(key), dict):
             state = state[key]

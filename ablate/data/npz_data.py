@@ -10,6 +10,7 @@ import torch
 
 from ablate.data.data_files import first_line, hwc_to_tensor
 from ablate.core.errors import AblateError
+from ablate.core.npz_arrays import checked_array
 from ablate.core.structs import Data
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -28,7 +29,7 @@ def load_npz(arg: str | None, settings=None) -> Data:
     where = f"dataset npz file {str(path)!r}"
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise AblateError(f"{where}: cannot be read as .npz ({type(exc).__name__}: {first_line(exc)}); "
                           f"write it with numpy.savez") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -41,11 +42,11 @@ def load_npz(arg: str | None, settings=None) -> Data:
         arrays = {}
         for key in NPZ_KEYS + (("classes",) if "classes" in archive.files else ()):
             try:
-                arrays[key] = archive[key]
+                arrays[key] = checked_array(archive, key, where)      # its header's claim checked first
             except ValueError as exc:                      # object arrays need pickle, which is refused
                 raise AblateError(f"{where}: array {key!r} cannot be read without pickle ({first_line(exc)}); "
                                   f"store plain numbers and strings") from None
-            except (OSError, zipfile.BadZipFile) as exc:
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
                 raise AblateError(f"{where}: array {key!r} is damaged ({type(exc).__name__}: {first_line(exc)}); "
                                   f"write the file again with numpy.savez") from None
     for split in ("train", "test"):

@@ -54,6 +54,11 @@ def read_recipe(out_dir: Path) -> dict:
         raise AblateError(f"{path}: unreadable ({type(exc).__name__}); run the recipe again to rewrite it") from None
     if not isinstance(plan, dict):
         raise AblateError(f"{path}: not a recipe plan (a {type(plan).__name__}); run the recipe again to rewrite it")
+    runs = plan.get("runs", [])
+    if not isinstance(runs, list) or not all(isinstance(run, dict) and isinstance(run.get("name", ""), str)
+                                             and isinstance(run.get("settings", {}), dict) for run in runs):
+        raise AblateError(f"{path}: damaged: its runs are not tables of a name and settings; run the recipe again "
+                          f"with the same --out to rewrite it")
     return plan
 
 

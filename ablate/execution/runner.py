@@ -29,7 +29,7 @@ from ablate.execution.progress import Progress, SilentProgress
 from ablate.study.expansion import Recipe, Run, expand, load_recipe
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
-from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, folder_under, result_columns
+from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns
 
 
 class RecipeFailed(AblateError):
@@ -152,7 +152,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
 def collect_results(out_dir: Path, entries: list[dict]) -> pd.DataFrame:
     """Every run's metrics.csv (recipe.json's run entries, in order) as one tidy table; every row carries its
     run's seed, in the column after the core ones."""
-    metrics = [(folder_under(out_dir, entry["dir"]) / METRICS, (entry.get("settings") or {}).get("seed"))
+    metrics = [(file_in(folder_under(out_dir, entry["dir"]), METRICS), (entry.get("settings") or {}).get("seed"))
                for entry in entries]
     results = concat_results(pd.read_csv(path).assign(**{SEED: seed}) for path, seed in metrics if path.exists())
     return results.reindex(columns=result_columns([SEED, *results.columns]))

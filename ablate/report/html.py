@@ -28,7 +28,7 @@ from ablate.execution.progress import format_duration
 from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, to_html
 from ablate.execution.run_folder import read_json
-from ablate.core.schema import CONFIG, DONE, EXAMPLES
+from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.tables import example_caption
 
 PAGE = "report.html"       # the page's default name, in the recipe's output folder
@@ -76,7 +76,7 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     sections = "".join(f'<section id="{key}"><h2>{title}</h2>{body[key]}</section>'
                        for key, title in SECTIONS if body[key])
     meta = f"scale {recipe.get('scale') or '?'}, {len(study.runs)} runs"
-    return write_document(Path(path) if path else out_dir / PAGE, name, meta, sections, f"<nav>{nav}</nav>")
+    return write_document(Path(path) if path else file_in(out_dir, PAGE), name, meta, sections, f"<nav>{nav}</nav>")
 
 
 def write_document(path: Path, title: str, meta: str, body: str, header: str = "") -> Path:
@@ -100,10 +100,10 @@ def examples_html(study: StudyResults, shown: set[str]) -> str:
     """Each run's probe example grid (examples.png) that the layout did not show already."""
     images = PageConsole()
     for run in study.runs:
-        folder = study.run_dir(run)
+        path = study.run_file(run, EXAMPLES)
         caption = example_caption(run)
-        if folder and (folder / EXAMPLES).is_file() and caption not in shown:
-            images.keep_image((folder / EXAMPLES).read_bytes(), caption)
+        if path and path.is_file() and caption not in shown:
+            images.keep_image(path.read_bytes(), caption)
     return "".join(map(to_html, images.items))
 
 
@@ -122,9 +122,8 @@ def runs_tables(study: StudyResults) -> list[Table]:
         origin.add_column(name)
     seeds = study.seeds()
     for run in study.runs:
-        folder = study.run_dir(run)
-        config = read_json(folder / CONFIG) if folder else {}
-        done = read_json(folder / DONE) if folder else {}
+        config, done = (read_json(path) if path else {} for path in (study.run_file(run, CONFIG),
+                                                                     study.run_file(run, DONE)))
         seconds, seed = done.get("seconds"), seeds.get(run)
         outcome.add_row(*map(cell, (
             run, study.status(run), "" if seed is None or seed != seed else f"{seed:g}", config.get("hash"),

@@ -260,7 +260,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     Several models are compared on one data set.
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
-    from ablate.cli_values import parse_radii, probe_overrides
+    from ablate.cli_values import parse_formats, parse_radii, probe_overrides
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
     from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
@@ -279,6 +279,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
                           "comparison, with --radii")
     if html and not rank:
         raise AblateError("--html writes the leaderboard's page: give --rank with it")
+    parse_formats(formats)                  # refused before anything is measured, or a folder made
     specs = model_specs(models, shared, own, models_file)
     data, classes, options.dataset, fingerprint = load_data(specs, options)     # the first checkpoint's, if none
     measured = measure_all(specs, data, classes, fingerprint, num_classes, options, console)

@@ -10,7 +10,6 @@ stylesheet comes from elsewhere, and every text a user wrote is escaped.
 
 from __future__ import annotations
 
-import html
 import json
 import platform
 import time
@@ -26,7 +25,7 @@ from ablate.execution.plan_table import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
 from ablate.execution.progress import format_duration
 from ablate.report.results import StudyResults, load_results
-from ablate.report.rich_html import Image, PageConsole, to_html
+from ablate.report.rich_html import Image, PageConsole, page_text, to_html
 from ablate.execution.run_folder import read_json
 from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.tables import example_caption
@@ -84,9 +83,9 @@ def write_document(path: Path, title: str, meta: str, body: str, header: str = "
     version are added), then ``header`` and ``body`` (HTML). An unwritable path is one line."""
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>ablate: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            f'<header><h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}; page written '
-            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {html.escape(ablate.__version__)}</p>"
+            f"<title>ablate: {page_text(title)}</title><style>{STYLE}</style></head><body>"
+            f'<header><h1>{page_text(title)}</h1><p class="meta">{page_text(meta)}; page written '
+            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {page_text(ablate.__version__)}</p>"
             f"{header}</header>{body}</body></html>\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -169,11 +168,11 @@ def recipe_html(recipe: dict) -> str:
     folder is read."""
     parts = []
     if recipe.get("overrides"):
-        parts.append(f"<p>overrides: <code>{html.escape(' '.join(map(str, recipe['overrides'])))}</code></p>")
+        parts.append(f"<p>overrides: <code>{page_text(' '.join(map(str, recipe['overrides'])))}</code></p>")
     text, source = recipe.get("text"), recipe.get("source")
     if source:          # named, never read: the page is shared, and recipe.json could name any file
-        parts.append(f"<p>from {html.escape(str(source))}</p>")
-    parts.append(f"<pre>{html.escape(text)}</pre>" if text else "<p>the recipe's text is not available</p>")
+        parts.append(f"<p>from {page_text(str(source))}</p>")
+    parts.append(f"<pre>{page_text(str(text))}</pre>" if text else "<p>the recipe's text is not available</p>")
     return "".join(parts)
 
 

@@ -265,7 +265,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     Several models are compared on one data set.
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
-    from ablate.cli_values import parse_radii, probe_overrides
+    from ablate.cli_values import parse_formats, parse_radii, probe_overrides
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
     from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_sources import check_models
@@ -281,6 +281,7 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     if html and not Path(html).parent.is_dir():
         raise AblateError(f"--html {html}: the folder {Path(html).parent} does not exist; create it or write the "
                           f"page elsewhere")
+    parse_formats(formats)                  # refused before anything is measured, or a folder made
     if len(models) == 1 and is_ablate_checkpoint(models[0]) and not (models_file or shared or any(own) or limit
                                                                      or num_classes or per_class or rank):
         probe_checkpoint(Path(models[0]), probe_names, params, options, console)

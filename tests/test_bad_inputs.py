@@ -140,3 +140,15 @@ def test_dry_run_catches_what_needs_no_data(write_recipe, tmp_path):
                                      (write_recipe(RUN), ["--device", "cuda:99"], "device 'cuda:99'")):
         result = CliRunner().invoke(cli, ["recipe", str(path), "--dry-run", "--out", str(tmp_path), *arguments])
         assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_an_unknown_plot_format_of_a_model_comparison_writes_nothing(tmp_path):
+    """--format is checked before anything is measured or made: no empty measured/ folder is left behind."""
+    from test_zoo_leaderboard import probe_args, write_zoo
+
+    zoo = write_zoo(tmp_path / "zoo.toml", ["low"])
+    result = CliRunner().invoke(cli, probe_args(zoo, tmp_path / "out", "--format", "exe"))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--format 'exe': unknown plot format" in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()

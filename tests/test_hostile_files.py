@@ -257,3 +257,33 @@ def test_a_full_disk_during_a_zoo_is_one_line_naming_the_file(tmp_path, monkeypa
                                                                               "version of the file is intact) and run "
                                                                               "the same command again")
     assert not [p for p in (tmp_path / "p").rglob("*") if p.is_file()]
+
+
+def test_a_kills_temp_files_in_the_study_folder_are_removed_by_the_next_run(write_recipe, tmp_path):
+    """recipe.json and results.csv are written atomically: a kill mid-write leaves a temp file beside them, which
+    the next run of the study removes; one written moments ago may be another process's write, and stays."""
+    path = write_recipe('[[runs]]\nname = "a"\n')
+    out = tmp_path / "out" / "tiny"
+    out.mkdir(parents=True)
+    killed, in_flight = out / ".recipe.json.k1ll3d.tmp", out / ".results.csv.wr1t1ng.tmp"
+    for temp in (killed, in_flight):
+        temp.write_text('{"runs": [')
+    os.utime(killed, (time.time() - 3600, time.time() - 3600))
+    run_recipe(path, "smoke", out=tmp_path / "out", report=False)
+    assert not killed.exists() and in_flight.exists()
+
+
+def test_control_characters_in_a_model_name_are_shown_escaped_on_the_page(tmp_path):
+    """A model's name is the user's text: a NUL, a terminal escape or a DEL in it is escaped on the page (shown as
+    its \\xNN code), never written as it is (a page cannot hold it)."""
+    import math
+    import re
+
+    from ablate.any_model import leaderboard
+    from ablate.any_model.reliance import Reliance
+
+    nan = Reliance(math.nan, math.nan, math.nan, {})
+    entries = [leaderboard.RankedModel("evil\x00name\x1b[31m\x7f", 10, 0.5, Reliance(0.5, 0.4, 0.6, {}), nan)]
+    page = leaderboard.write_page(tmp_path / "board.html", entries, [4], "1 model\x00").read_text(encoding="utf-8")
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", page)
+    assert r"evil\x00name\x1b[31m\x7f" in page and r"1 model\x00" in page

@@ -26,7 +26,7 @@ from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, 
                                           save_measured)
 from ablate.any_model.probe_model import Measured, measure
 from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
-                           PROBE_RESULTS)
+                           PROBE_RESULTS, file_in)
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.study.settings import Settings
 from ablate.any_model.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
@@ -113,7 +113,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("probing", total=per_model * len(specs) if per_model else None)
         for k, spec in enumerate(specs):
-            path = options.out_dir / MEASURED / (measurement_key(
+            path = file_in(options.out_dir, MEASURED, measurement_key(
                 model_identity(spec, weights_file(spec)), fingerprint, identity) + ".npz")
             found = kept_measurement(path, probed, per_model, len(classes), spec, console)
             if found is None:
@@ -175,7 +175,7 @@ def compare_models(measured: list[Measured], classes: Sequence[str], options: Pr
     examples: dict[str, Path] = {}
     taken: set[str] = set()
     for m in measured:
-        path = examples[m.name] = out_dir / example_file(m.name, taken)
+        path = examples[m.name] = file_in(out_dir, example_file(m.name, taken))
         drawn = m.save_examples(path, classes, example_radius)
         written.append(f"{path} (" + ("no radius splits the images into two non-empty components" if drawn is None
                                       else f"r = {drawn:g}") + ")")

@@ -99,8 +99,26 @@ def concat_results(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 def folder_under(base: Path, name: str) -> Path:
     """``base / name``, refused unless it stays under ``base`` (names come from recipes, which users hand us)."""
     path = Path(base) / name
-    resolved, root = path.resolve(), Path(base).resolve()
-    if resolved == root or root not in resolved.parents:
-        raise AblateError(f"{name!r} would put files outside {base} ({resolved}); use a plain name: letters, "
+    if not resolves_under(path, base):
+        raise AblateError(f"{name!r} would put files outside {base} ({path.resolve()}); use a plain name: letters, "
                           f"digits, '-', '_' or '.'")
     return path
+
+
+def file_in(folder: Path, *names: str) -> Path:
+    """``folder / names``, refused unless it resolves inside ``folder``: the one way to a file of a study (or of
+    a run, or of a probe's --out) that ablate reads, or writes in place.
+
+    A study folder is data someone may hand us: a file of it that is a link to a file elsewhere
+    (``results.csv`` to any readable file, ``config.json`` to another's) would put that file's contents
+    into a report, a page to share, or a warning. Links that stay inside the folder are fine."""
+    path = Path(folder).joinpath(*names)
+    if not resolves_under(path, folder):
+        raise AblateError(f"{path} leads outside {folder} (to {path.resolve()}); ablate reads a study's files only "
+                          f"from its own folder: replace the link with a copy of the file")
+    return path
+
+
+def resolves_under(path: Path, base: Path) -> bool:
+    """Whether ``path``, its links and ``..`` followed, lies strictly inside ``base`` (also followed)."""
+    return Path(base).resolve() in Path(path).resolve().parents

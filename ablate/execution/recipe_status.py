@@ -8,19 +8,19 @@ import pandas as pd
 
 from ablate.core.errors import AblateError
 from ablate.execution.run_folder import read_json, run_status
-from ablate.core.schema import JOBS, METRICS, PLAN, folder_under
+from ablate.core.schema import JOBS, METRICS, PLAN, file_in, folder_under
 
 
 def recipe_status(out_dir: Path) -> pd.DataFrame:
     """One row per run of a recipe's output folder: its status, epochs done, and why it failed."""
-    plan_path = out_dir / PLAN
+    plan_path = file_in(out_dir, PLAN)
     if not plan_path.exists():
         raise AblateError(f"{out_dir}: no {PLAN} here; point at OUT/RECIPE, a folder `ablate recipe` wrote")
     plan_data = read_json(plan_path)
     if not isinstance(plan_data.get("runs"), list):
         raise AblateError(f"{plan_path}: damaged or not written by ablate; run the recipe again with the same "
                           f"--out to rewrite it (finished runs are kept)")
-    jobs = read_json(out_dir / JOBS)
+    jobs = read_json(file_in(out_dir, JOBS))
     rows = []
     for entry in plan_data["runs"]:
         try:
@@ -38,6 +38,6 @@ def recipe_status(out_dir: Path) -> pd.DataFrame:
 def epochs_done(run_dir: Path) -> int:
     """The last epoch in a run's metrics.csv (0 when it has none, or it is damaged)."""
     try:
-        return int(pd.read_csv(run_dir / METRICS)["epoch"].max())
+        return int(pd.read_csv(file_in(run_dir, METRICS))["epoch"].max())
     except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return 0

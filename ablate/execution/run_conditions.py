@@ -32,7 +32,7 @@ from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry
 from ablate.study.expansion import Run
 from ablate.spectral.scaling import originals_scaling
-from ablate.core.schema import CHECKPOINT, CONFIG, DONE
+from ablate.core.schema import CHECKPOINT, CONFIG, DONE, file_in
 
 CONDITIONS = "conditions"          # the key of config.json
 FED = {"none": "x / 255", "max": "x / max(x)"}       # a scaling mode, as a reader of a message knows it
@@ -58,7 +58,7 @@ def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
 def recorded_conditions(run_dir: Path) -> dict[str, Any] | None:
     """The conditions a run folder's config.json recorded: None for a new folder, ``{}`` for one from before them."""
     try:
-        config = json.loads((run_dir / CONFIG).read_text())
+        config = json.loads(file_in(run_dir, CONFIG).read_text())
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict):

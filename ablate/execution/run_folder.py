@@ -30,7 +30,7 @@ from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
 from ablate.execution.run_conditions import CONDITIONS, run_conditions
-from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING
+from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING, file_in
 from ablate.train.device import resolve_device
 from ablate.train.trainer import Trainer
 
@@ -45,15 +45,18 @@ STALE_AFTER_S = 600          # a running.json from another host untouched this l
 
 def run_status(run_dir: Path) -> tuple[str, str | None]:
     """(status, detail) of a run from its folder: finished, failed (detail: the error), running (detail: who),
-    partial or pending. A running.json whose process is gone (stale) does not count."""
-    if (run_dir / DONE).exists():
+    partial or pending. A running.json whose process is gone (stale) does not count. AblateError when one of
+    these files leads outside the run's folder (:func:`ablate.core.schema.file_in`): a shared folder's link
+    must not tell, nor show, what lies elsewhere."""
+    done, running, failed, checkpoint = (file_in(run_dir, name) for name in (DONE, RUNNING, FAILED, CHECKPOINT))
+    if done.exists():
         return "finished", None
-    owner = training_process(run_dir / RUNNING)
+    owner = training_process(running)
     if owner:
         return "running", owner
-    if (run_dir / FAILED).exists():
-        return "failed", read_json(run_dir / FAILED).get("error")
-    if (run_dir / CHECKPOINT).exists():
+    if failed.exists():
+        return "failed", read_json(failed).get("error")
+    if checkpoint.exists():
         return "partial", None
     return "pending", None
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.train.checkpoint import write_csv
+from ablate.train.checkpoint import remove_stale_temp_files, write_csv
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_launcher, merge_options
 from ablate.execution.plan_file import save_plan
@@ -29,7 +29,13 @@ from ablate.execution.progress import Progress, SilentProgress
 from ablate.study.expansion import Recipe, Run, expand, load_recipe
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
-from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, folder_under, result_columns
+from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns
+
+
+# Other processes may run the same study (other --run selections, other hosts): a temp file of the study
+# folder's atomic writes (recipe.json, results.csv, jobs.json, each written in well under a second) older
+# than this is a killed process's, not a write in flight.
+TEMP_FILE_STALE_S = 60
 
 
 class RecipeFailed(AblateError):
@@ -134,6 +140,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
         results = collect_results(out_dir, entries)
         if len(results):
             write_csv(out_dir / RESULTS, results)
+        remove_stale_temp_files(out_dir, older_than_s=TEMP_FILE_STALE_S)     # a killed run's half-written files
     if errors and fail_fast:
         name, error = next(iter(errors.items()))
         raise RecipeFailed(f"run {name!r} failed: {error}")
@@ -152,7 +159,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
 def collect_results(out_dir: Path, entries: list[dict]) -> pd.DataFrame:
     """Every run's metrics.csv (recipe.json's run entries, in order) as one tidy table; every row carries its
     run's seed, in the column after the core ones."""
-    metrics = [(folder_under(out_dir, entry["dir"]) / METRICS, (entry.get("settings") or {}).get("seed"))
+    metrics = [(file_in(folder_under(out_dir, entry["dir"]), METRICS), (entry.get("settings") or {}).get("seed"))
                for entry in entries]
     results = concat_results(pd.read_csv(path).assign(**{SEED: seed}) for path, seed in metrics if path.exists())
     return results.reindex(columns=result_columns([SEED, *results.columns]))

@@ -10,7 +10,6 @@ stylesheet comes from elsewhere, and every text a user wrote is escaped.
 
 from __future__ import annotations
 
-import html
 import json
 import platform
 import time
@@ -26,9 +25,9 @@ from ablate.execution.plan_table import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
 from ablate.execution.progress import format_duration
 from ablate.report.results import StudyResults, load_results
-from ablate.report.rich_html import Image, PageConsole, to_html
+from ablate.report.rich_html import Image, PageConsole, page_text, to_html
 from ablate.execution.run_folder import read_json
-from ablate.core.schema import CONFIG, DONE, EXAMPLES
+from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.tables import example_caption
 
 PAGE = "report.html"       # the page's default name, in the recipe's output folder
@@ -76,7 +75,7 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     sections = "".join(f'<section id="{key}"><h2>{title}</h2>{body[key]}</section>'
                        for key, title in SECTIONS if body[key])
     meta = f"scale {recipe.get('scale') or '?'}, {len(study.runs)} runs"
-    return write_document(Path(path) if path else out_dir / PAGE, name, meta, sections, f"<nav>{nav}</nav>")
+    return write_document(Path(path) if path else file_in(out_dir, PAGE), name, meta, sections, f"<nav>{nav}</nav>")
 
 
 def write_document(path: Path, title: str, meta: str, body: str, header: str = "") -> Path:
@@ -84,9 +83,9 @@ def write_document(path: Path, title: str, meta: str, body: str, header: str = "
     version are added), then ``header`` and ``body`` (HTML). An unwritable path is one line."""
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>ablate: {html.escape(title)}</title><style>{STYLE}</style></head><body>"
-            f'<header><h1>{html.escape(title)}</h1><p class="meta">{html.escape(meta)}; page written '
-            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {html.escape(ablate.__version__)}</p>"
+            f"<title>ablate: {page_text(title)}</title><style>{STYLE}</style></head><body>"
+            f'<header><h1>{page_text(title)}</h1><p class="meta">{page_text(meta)}; page written '
+            f"{time.strftime('%Y-%m-%d %H:%M')} by ablate {page_text(ablate.__version__)}</p>"
             f"{header}</header>{body}</body></html>\n")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,10 +99,10 @@ def examples_html(study: StudyResults, shown: set[str]) -> str:
     """Each run's probe example grid (examples.png) that the layout did not show already."""
     images = PageConsole()
     for run in study.runs:
-        folder = study.run_dir(run)
+        path = study.run_file(run, EXAMPLES)
         caption = example_caption(run)
-        if folder and (folder / EXAMPLES).is_file() and caption not in shown:
-            images.keep_image((folder / EXAMPLES).read_bytes(), caption)
+        if path and path.is_file() and caption not in shown:
+            images.keep_image(path.read_bytes(), caption)
     return "".join(map(to_html, images.items))
 
 
@@ -122,9 +121,8 @@ def runs_tables(study: StudyResults) -> list[Table]:
         origin.add_column(name)
     seeds = study.seeds()
     for run in study.runs:
-        folder = study.run_dir(run)
-        config = read_json(folder / CONFIG) if folder else {}
-        done = read_json(folder / DONE) if folder else {}
+        config, done = (read_json(path) if path else {} for path in (study.run_file(run, CONFIG),
+                                                                     study.run_file(run, DONE)))
         seconds, seed = done.get("seconds"), seeds.get(run)
         outcome.add_row(*map(cell, (
             run, study.status(run), "" if seed is None or seed != seed else f"{seed:g}", config.get("hash"),
@@ -170,11 +168,11 @@ def recipe_html(recipe: dict) -> str:
     folder is read."""
     parts = []
     if recipe.get("overrides"):
-        parts.append(f"<p>overrides: <code>{html.escape(' '.join(map(str, recipe['overrides'])))}</code></p>")
+        parts.append(f"<p>overrides: <code>{page_text(' '.join(map(str, recipe['overrides'])))}</code></p>")
     text, source = recipe.get("text"), recipe.get("source")
     if source:          # named, never read: the page is shared, and recipe.json could name any file
-        parts.append(f"<p>from {html.escape(str(source))}</p>")
-    parts.append(f"<pre>{html.escape(text)}</pre>" if text else "<p>the recipe's text is not available</p>")
+        parts.append(f"<p>from {page_text(str(source))}</p>")
+    parts.append(f"<pre>{page_text(str(text))}</pre>" if text else "<p>the recipe's text is not available</p>")
     return "".join(parts)
 
 

@@ -123,8 +123,8 @@ def figure1_layout(study: StudyResults, console: Console, formats) -> None:
         cells = [c for c in ("lfc_only", "hfc_only", "both", "neither") if c in report]
         if len(cells) == 4:
             console.print(f"of {int(report[cells].iloc[0].sum())} test images")
-        examples = study.run_dir(run) / EXAMPLES
-        if examples.exists():
+        examples = study.run_file(run, EXAMPLES)
+        if examples and examples.exists():
             print_image(console, examples, example_caption(run))
     if not reports:
         console.print("[yellow]no probe_report.csv yet[/]: runs with probe_report = true write one after training")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.core.errors import AblateError
+from ablate.core.schema import file_in
 from ablate.study.seeds import base_runs
 from ablate.report.stats import t_interval
 
@@ -66,7 +67,7 @@ def save(fig, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
         fmt = fmt.lower().lstrip(".")
         if fmt not in supported:
             raise AblateError(f"unknown plot format {fmt!r}; choose from png, svg, pdf")
-        path = Path(out_dir) / f"{name}.{fmt}"
+        path = file_in(out_dir, f"{name}.{fmt}")          # a link there would be written through
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120)
         paths.append(path)

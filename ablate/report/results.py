@@ -21,7 +21,8 @@ from rich.markup import escape
 from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
 from ablate.study.seeds import base_run
-from ablate.core.schema import CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, folder_under
+from ablate.core.schema import (CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, file_in,
+                                folder_under)
 
 APART = "(not pooled)"      # the label's mark of a seed not finished, shown apart from its run's finished seeds
 
@@ -45,7 +46,7 @@ def tidy(results: pd.DataFrame) -> pd.DataFrame:
 
 def read_recipe(out_dir: Path) -> dict:
     """``recipe.json`` of an output directory, or ``{}`` when there is none yet."""
-    path = Path(out_dir) / PLAN
+    path = file_in(out_dir, PLAN)
     if not path.exists():
         return {}
     try:
@@ -70,7 +71,7 @@ def load_results(out_dir: Path, console: Console | None = None) -> tuple[dict, p
         raise AblateError(f"no such results directory: {out_dir}; give the output directory of a recipe "
                           f"(`ablate recipe NAME` writes one)")
     recipe = read_recipe(out_dir)
-    path = out_dir / RESULTS
+    path = file_in(out_dir, RESULTS)
     if not path.exists():
         name = recipe.get("recipe", "NAME")
         raise AblateError(f"no results.csv in {out_dir}: run `ablate recipe {name}` first")
@@ -117,10 +118,10 @@ class StudyResults:
     def seed(self, run: str) -> float:
         """The run's seed: recipe.json's settings, else its config.json, else NaN (not known)."""
         seed = (self.info(run).get("settings") or {}).get("seed")
-        run_dir = self.run_dir(run)
-        if seed is None and run_dir and (run_dir / CONFIG).exists():
+        config = self.run_file(run, CONFIG) if seed is None else None
+        if config and config.exists():
             try:
-                seed = (json.loads((run_dir / CONFIG).read_text()).get("settings") or {}).get("seed")
+                seed = (json.loads(config.read_text()).get("settings") or {}).get("seed")
             except (OSError, ValueError, AttributeError):
                 seed = None
         return float(seed) if isinstance(seed, (int, float)) and not isinstance(seed, bool) else np.nan
@@ -172,6 +173,12 @@ class StudyResults:
         folder = folder_under(self.out_dir, str(relative))
         return folder if folder.is_dir() else None
 
+    def run_file(self, run: str, name: str) -> Path | None:
+        """A file of the run's directory (None when it has none); AblateError when it leads outside it (a link
+        to a file elsewhere, whose contents a report would show: :func:`ablate.core.schema.file_in`)."""
+        folder = self.run_dir(run)
+        return file_in(folder, name) if folder else None
+
     def print_problems(self, console: Console) -> None:
         """One line per run that failed, and the runs not finished yet."""
         if self.results.empty:
@@ -204,9 +211,9 @@ def first_layer_kernels(study: StudyResults, console: Console | None = None) -> 
     """``{run: first conv weight}`` for every run with a readable checkpoint (others are noted and skipped)."""
     found = {}
     for run in study.runs:
-        run_dir = study.run_dir(run)
+        path = study.run_file(run, CHECKPOINT)
         try:
-            checkpoint = load_checkpoint(run_dir / CHECKPOINT) if run_dir else None
+            checkpoint = load_checkpoint(path) if path else None
         except AblateError as exc:
             if console is not None:
                 console.print(f"[yellow]kernels of {escape(run)} not shown[/]: {escape(str(exc))}")
@@ -221,7 +228,7 @@ def probe_reports(study: StudyResults) -> dict[str, pd.DataFrame]:
     """``{run: probe_report.csv}`` for every run that wrote one."""
     found = {}
     for run in study.runs:
-        run_dir = study.run_dir(run)
-        if run_dir and (run_dir / PROBE_REPORT).exists():
-            found[run] = pd.read_csv(run_dir / PROBE_REPORT)
+        path = study.run_file(run, PROBE_REPORT)
+        if path and path.exists():
+            found[run] = pd.read_csv(path)
     return found

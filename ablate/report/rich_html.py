@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from dataclasses import dataclass
 
 from rich.console import Console, Group
@@ -24,9 +25,16 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")      # what a page cannot hold as it is
 WIDE = 100_000             # the page scrolls sideways: no table is split to fit a width
 FIGURE_DPI = 96            # figures on the page: a screen's resolution (files on disk keep theirs)
 MAX_IMAGE_WIDTH = 1600     # pixels; larger images (example grids) are scaled down for the page
+
+
+def page_text(text: str) -> str:
+    """Text escaped for the page: HTML's own characters, and control characters (a NUL, a terminal's escape
+    sequence; a page cannot hold them) shown as their ``\\xNN`` codes, so a name reads as it was given."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", html.escape(text))
 
 
 @dataclass
@@ -112,7 +120,7 @@ def text_html(text: Text) -> str:
         text.style = ""
     parts = []
     for segment in text.render(_SEGMENTS, end=""):
-        content = html.escape(segment.text)
+        content = page_text(segment.text)
         css = style_css(segment.style)
         parts.append(f'<span style="{css}">{content}</span>' if css else content)
     return "".join(parts)
@@ -154,12 +162,12 @@ def to_html(item, markup: bool = True) -> str:
             return "<p>" + text_html(Text(" ").join(as_text(o, item.markup) for o in item.objects)) + "</p>"
         return "".join(to_html(o, item.markup) for o in item.objects)
     if isinstance(item, Image):
-        return (f'<figure><img src="{item.data_uri()}" alt="{html.escape(item.caption)}">'
-                f"<figcaption>{html.escape(item.caption)}</figcaption></figure>")
+        return (f'<figure><img src="{item.data_uri()}" alt="{page_text(item.caption)}">'
+                f"<figcaption>{page_text(item.caption)}</figcaption></figure>")
     if isinstance(item, Group):
         return "".join(to_html(r, markup) for r in item.renderables)
     if isinstance(item, Table):
         return table_html(item)
     if isinstance(item, (str, Text)):
         return f"<p>{text_html(as_text(item, markup))}</p>"
-    return f"<pre>{html.escape(plain_text(item))}</pre>"
+    return f"<pre>{page_text(plain_text(item))}</pre>"

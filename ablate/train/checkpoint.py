@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,10 +69,18 @@ def current_umask() -> int:
     return mask
 
 
-def remove_stale_temp_files(folder: Path) -> None:
-    """Delete what writes killed midway left behind (``.NAME.*.tmp``); call only where no other process writes."""
+def remove_stale_temp_files(folder: Path, older_than_s: float = 0) -> None:
+    """Delete what writes killed midway left behind (``.NAME.*.tmp``) and untouched for ``older_than_s``.
+
+    With 0 (every one), call only where no other process writes; elsewhere, an age that no write of
+    :func:`atomic_write` there takes spares another process's write in flight."""
+    now = time.time()
     for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
+        try:
+            if now - tmp.lstat().st_mtime >= older_than_s:
+                tmp.unlink()
+        except OSError:             # gone already: its writer renamed it into place
+            pass
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -188,6 +188,7 @@ def claims_frame(study: StudyResults, claims: list[dict], confidence: float = CO
         ["claim", "source", "run", "versus", "what", "metric", "direction", "margin", "value", "versus_value", "difference",
          "half_width", "n", "seeded", "p", "verdict", "reason"] + [k for row in rows for k in row])))
     frame["p_holm"] = adjusted(frame["p"].where(frame["seeded"]).to_numpy(dtype=float)) if len(frame) else []
+    frame[["verdict", "reason"]] = frame[["verdict", "reason"]].astype(object)      # all-NaN when all are seeded
     tested = frame.index[frame["seeded"].astype(bool)]
     for i in tested:
         row = frame.loc[i]

@@ -15,6 +15,7 @@ the claims against the numbers. Claims are not part of any run's identity.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from ablate.core.errors import AblateError
@@ -123,7 +124,7 @@ def unknown(table: dict, allowed: tuple[str, ...], where: str) -> None:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def checks(claim: dict) -> list[dict]:

@@ -11,7 +11,7 @@ import torch
 
 from ablate import AblateError, report
 from ablate.execution.plan_file import save_plan
-from ablate.report.claims import FAILS, HOLDS, UNDECIDED, claims_frame
+from ablate.report.claims import FAILS, HOLDS, UNDECIDED, claims_frame, what
 from ablate.report.html import write_page
 from ablate.report.results import StudyResults
 from ablate.study.claim_schema import parse_claims
@@ -178,7 +178,9 @@ def test_a_variant_of_the_same_run_is_compared_with_the_run_itself(tmp_path):
     claim = {"text": "smoothing helps", "source": "Table 2", "run": "natural", "versus": {"variant": "final"},
              "attack": "pgd", "eps": 0.09, "variant": "smooth1.0", "direction": "greater"}
     (row,) = claims_frame(StudyResults.of(pd.DataFrame(rows), tmp_path), parse_claims([claim], "t")).itertuples()
-    assert row.verdict == HOLDS and row.difference == pytest.approx(0.15) and "final" in row.versus
+    assert row.verdict == HOLDS and row.difference == pytest.approx(0.15)
+    assert (row.what, row.versus) == ("test pgd eps 0.09 accuracy smooth1.0", "natural (variant final)")
+    assert what({"attack": "none", "eps": 0, "variant": "final"}) == "test clean accuracy final"
 
 
 # --------------------------------------------------------------------------

@@ -126,7 +126,9 @@ def check_row(study: StudyResults, final: pd.DataFrame, claim: dict, selection: 
     run_values = selected(final, claim["run"], selection)
     if isinstance(versus, dict):
         other = {**selection, **{k: v for k, v in versus.items() if k != "run"}}
-        row["versus"] = versus.get("run", claim["run"]) + (f" ({what(other)})" if other != selection else "")
+        changed = ", ".join(f"{key} {value:g}" if key in NUMERIC else f"{key} {value}"
+                            for key, value in other.items() if selection.get(key) != value)
+        row["versus"] = versus.get("run", claim["run"]) + (f" ({changed})" if changed else "")
         versus_values = selected(final, versus.get("run", claim["run"]), other)
     else:
         row["versus"] = CHANCE if versus == CHANCE else f"{versus:g}"
@@ -168,13 +170,16 @@ def missing_reason(final: pd.DataFrame, claim: dict, versus, run_values: pd.Seri
 
 
 def what(selection: dict) -> str:
-    """A selection in a reader's words: ``test HFC r4 accuracy``, ``gap``, ``test pgd eps 0.03 accuracy smooth1.0``."""
+    """A selection in a reader's words: ``test HFC r4 accuracy``, ``gap``, ``test pgd eps 0.03 accuracy smooth1.0``,
+    ``test clean accuracy final``."""
     if selection.get("metric") == GAP:
         return "gap (train - test accuracy)" + "".join(f" {selection[k]}" for k in ("attack", "variant") if k in selection)
     parts = {key: selection.get(key, DEFAULTS.get(key)) for key in SELECTORS}
     words = [parts["split"], {"low": "LFC", "high": "HFC", "original": None}.get(parts["component"], parts["component"])]
+    clean = parts["attack"] == "none"                     # the attacks plugin's row of the unattacked images
     words += [f"r{parts['radius']:g}" if parts["radius"] is not None else None,
-              parts["attack"], f"eps {parts['eps']:g}" if parts["eps"] is not None else None, parts["metric"],
+              "clean" if clean else parts["attack"],
+              f"eps {parts['eps']:g}" if parts["eps"] is not None and not clean else None, parts["metric"],
               parts["variant"]]
     return " ".join(str(word) for word in words if word)
 

@@ -92,7 +92,7 @@ def claimed_text(row, scale: float) -> str:
     if row.direction == "about":
         return f"within ±{number(row.margin, scale)}"
     sign = 1 if row.direction == "greater" else -1
-    return f"{'>' if sign > 0 else '<'} {number(sign * row.margin, scale, signed=True)}"
+    return f"{'>' if sign > 0 else '<'} {number(sign * row.margin, scale, signed=row.margin > 0)}"
 
 
 def measured_text(row, scale: float) -> str:

@@ -160,6 +160,12 @@ def test_missing_numbers_and_runs_are_undecided_with_the_reason(tmp_path):
                                     "metric not recorded by mixup"]
 
 
+def test_a_diverged_run_is_undecided_even_with_one_seed(tmp_path):
+    (row,) = verdicts(results({"vanilla": [0.2], "mixup": [float("inf")]}), tmp_path,
+                      {"direction": "greater"}).itertuples()
+    assert (row.verdict, row.reason) == (UNDECIDED, "1 of 1 seeds diverged")
+
+
 def test_the_gap_and_a_fixed_number(tmp_path):
     train = {"vanilla": [0.9], "mixup": [0.7]}
     test = {"vanilla": [0.6], "mixup": [0.65]}

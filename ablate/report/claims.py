@@ -98,9 +98,8 @@ def measured(run: pd.Series, versus: pd.Series | float, boundary: float) -> Inte
 def verdict_of(difference: float, direction: str, margin: float) -> str:
     """Which side of the margin a difference is on: the claim's (holds) or not; on the margin (within round-off:
     0.12 - 0.10 is not quite 0.02) is not the claim's side."""
-    margin += ROUND_OFF
-    claimed = {"greater": difference > margin, "less": difference < -margin,
-               "about": -margin + 2 * ROUND_OFF < difference < margin - 2 * ROUND_OFF}[direction]
+    claimed = {"greater": difference > margin + ROUND_OFF, "less": difference < -margin - ROUND_OFF,
+               "about": abs(difference) < margin - ROUND_OFF}[direction]
     return HOLDS if claimed else FAILS
 
 
@@ -122,7 +121,8 @@ def check_row(study: StudyResults, final: pd.DataFrame, claim: dict, selection: 
     caller decides those together), the verdict."""
     versus = claim["versus"]
     row = {"claim": claim["text"], "source": claim["source"], "run": claim["run"], "what": what(selection),
-           "metric": selection.get("metric", DEFAULTS["metric"]), "direction": claim["direction"], "margin": claim["margin"], "seeded": False, "p": np.nan}
+           "metric": selection.get("metric", DEFAULTS["metric"]), "direction": claim["direction"],
+           "margin": claim["margin"], "seeded": False, "p": np.nan}
     run_values = selected(final, claim["run"], selection)
     if isinstance(versus, dict):
         other = {**selection, **{k: v for k, v in versus.items() if k != "run"}}
@@ -141,10 +141,10 @@ def check_row(study: StudyResults, final: pd.DataFrame, claim: dict, selection: 
     row["versus_value"] = versus_values if fixed else float(versus_values.mean())
     interval = measured(run_values, versus_values, 0.0)
     row |= {"difference": interval.mean, "half_width": interval.half_width, "n": interval.n + interval.diverged}
-    if len(run_values) == 1 and (fixed or len(versus_values) == 1):
-        return row | {"verdict": verdict_of(interval.mean, claim["direction"], claim["margin"]), "reason": "one seed"}
     if interval.diverged:
         return row | {"verdict": UNDECIDED, "reason": f"{interval.diverged} of {row['n']} seeds diverged"}
+    if len(run_values) == 1 and (fixed or len(versus_values) == 1):
+        return row | {"verdict": verdict_of(interval.mean, claim["direction"], claim["margin"]), "reason": "one seed"}
     if interval.identical or not np.isfinite(interval.half_width):
         reason = "identical seeds (no spread)" if interval.identical else "seeds do not pair (one on a side)"
         return row | {"verdict": UNDECIDED, "reason": reason}

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from test_report import metric_rows, recording_console, write_study
 
 from ablate import AblateError, report
 from ablate.execution.plan_file import save_plan
@@ -17,8 +18,6 @@ from ablate.report.results import StudyResults
 from ablate.study.claim_schema import parse_claims
 from ablate.study.expansion import builtin_recipes, expand, load_recipe
 from ablate.study.seeds import base_run
-
-from test_report import metric_rows, recording_console, write_study
 
 RUNS = '[[runs]]\nname = "vanilla"\n\n[[runs]]\nname = "mixup"\nplugins = ["mixup"]\n'
 HEAD = '\n[[claims]]\ntext = "Mix-up catches more HFC"\nsource = "Figure 5"\n'

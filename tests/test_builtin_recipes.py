@@ -16,14 +16,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 # recipe: (runs, words its report must print, plots it must write, extra per-run files)
 EXPECTED = {
     "figure5": (["vanilla", "dropout", "mixup", "batchnorm", "adversarial"],
-                ["train", "test", "gap", "LFC r4", "HFC r16"], ["figure5.png"], []),
+                ["train", "test", "gap", "LFC r4", "HFC r16", "claims, checked"], ["figure5.png"], []),
     "figure4": (["batch-size5", "batch-size10"], ["LFC r12", "HFC r8"], ["figure4.png"], []),
     "figure3": (["true-labels", "shuffled-labels"], ["LFC r4"], ["figure3.png"], []),
     "figure1": (["vanilla"], ["LFC only", "HFC only", "both", "neither"], ["figure1.png"],
                 ["probe_report.csv", "examples.png"]),
     "table1": (["lfc-radius4", "lfc-radius12", "hfc-radius4", "hfc-radius12"], ["train", "test"],
                ["table1.png"], []),
-    "adversarial": (["natural", "adversarial"], ["clean", "FGSM 0.03", "PGD 0.09", "ρ=1"],
+    "adversarial": (["natural", "adversarial"], ["clean", "FGSM 0.03", "PGD 0.09", "ρ=1", "claims, checked"],
                     ["adversarial.png", "adversarial-kernels.png"], []),
     "fourier": (["vanilla", "gaussian", "adversarial", "mixup", "batchnorm"],
                 ["probe bandpass", "band 16-max", "probe fourier_heatmap", "fourier mean"],

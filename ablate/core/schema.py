@@ -19,6 +19,7 @@ Output folder ``<out>/<recipe>/``::
 
     recipe.json        the plan: the expanded runs, their folders and status (PLAN)
     results.csv        every run's rows in one table (RESULTS)
+    claims.csv         the recipe's claims checked against them, written by the report (CLAIMS)
     jobs.json          cluster job ids per run, when a launcher submitted jobs (JOBS)
     <run>-<hash>/      one folder per run:
         config.json        resolved settings, plugins, provenance (CONFIG)
@@ -58,6 +59,7 @@ RESULT_COLUMNS = ["run", "epoch", "split", "component", "radius", "metric", "val
 PLAN = "recipe.json"
 CALIBRATION = "calibration.json"     # in the user's cache folder: measured seconds per step (ablate.execution.calibration)
 RESULTS = "results.csv"
+CLAIMS = "claims.csv"
 JOBS = "jobs.json"
 CONFIG = "config.json"
 METRICS = "metrics.csv"

@@ -22,7 +22,7 @@ def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs:
     write_json(out_dir / PLAN, {
         "recipe": recipe.name, "description": recipe.description, "report": recipe.report,
         "scale": scale or "paper", "source": str(Path(recipe.path).resolve()), "text": recipe_text(recipe),
-        "overrides": list(overrides), "runs": entries})
+        "overrides": list(overrides), "claims": recipe.claims, "runs": entries})
     return entries
 
 

@@ -8,7 +8,8 @@ the engine's own by the built-in plugin ``reports``, others by the plugin that
 owns them, so a new layout is one file in one place. A layout is called with the
 arguments it names, as hooks are: ``study``, ``console``, ``formats``,
 ``labels`` (how the plugin classes name variants and training images), ``registry``,
-and the older ``results`` and ``out_dir``.
+and the older ``results`` and ``out_dir``. Whatever the layout, the recipe's
+``[[claims]]`` follow, checked against the study's numbers (:mod:`ablate.report.claims`).
 
 The names below are the building blocks layouts share (summary tables with best
 and worst marked, the attack table, figures written once per format).
@@ -27,6 +28,7 @@ from rich.markup import escape
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
+from ablate.report.claims_table import print_claims
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
 from ablate.report.probe_sections import print_probes, probe_summary
@@ -39,7 +41,7 @@ __all__ = [
     "StudyResults", "load_results", "tidy", "first_layer_kernels", "probe_reports",
     "Labels", "VariantLabel", "FINAL", "print_probes", "probe_summary",
     "Column", "LEGEND", "extremes", "figure3_columns", "figure5_columns", "latest_accuracies", "summary_frame",
-    "summary_table", "print_figure", "attack_frame", "attack_rows", "print_attack_table",
+    "summary_table", "print_figure", "attack_frame", "attack_rows", "print_attack_table", "print_claims",
 ]
 
 DEFAULT_LAYOUT = "generic"
@@ -51,8 +53,9 @@ def report_layouts(registry: PluginRegistry | None = None) -> dict[str, tuple]:
 
 
 def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png",),
-                 layout: str | None = None, registry: PluginRegistry | None = None) -> None:
-    """Print a recipe output directory's report with its layout (or ``layout``) and write its plots."""
+                 layout: str | None = None, registry: PluginRegistry | None = None, claims: bool = True) -> None:
+    """Print a recipe output directory's report with its layout (or ``layout``) and write its plots; then, with
+    ``claims``, the recipe's claims checked against the results (:mod:`ablate.report.claims_table`)."""
     out_dir = Path(out_dir)
     registry = registry or get_registry()
     recipe, results = load_results(out_dir, console)
@@ -63,8 +66,11 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
     if recipe.get("description"):
         console.print(f"[bold]{escape(str(recipe.get('recipe', out_dir.name)))}[/]: {escape(recipe['description'])}"
                       + (f" (scale {recipe['scale']})" if recipe.get("scale") else ""))
+    study = StudyResults(results, out_dir, recipe)
     call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
-                study=StudyResults(results, out_dir, recipe), labels=Labels.of(registry), registry=registry)
+                study=study, labels=Labels.of(registry), registry=registry)
+    if claims:
+        print_claims(study, console)
 
 
 def call_layout(name: str, function: Callable, **available) -> None:

@@ -1,7 +1,8 @@
 """``ablate report DIR --html``: a study as one self-contained HTML page, to hand to a colleague.
 
 The page holds the report exactly as the console shows it (the layout's own tables, with
-their ``±`` cells and best / worst marks, through :mod:`ablate.report.rich_html`), its
+their ``±`` cells and best / worst marks, through :mod:`ablate.report.rich_html`), the
+recipe's claims checked against the numbers in a section of their own, its
 figures and the runs' probe examples as embedded PNG images, then what a reader needs to
 trust it: the recipe's text, the settings, and each run's provenance (hash, plugins, seed,
 status, wall time, device, versions). It needs no network: no script, font or
@@ -24,6 +25,7 @@ from ablate.core.errors import AblateError
 from ablate.execution.plan_table import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
 from ablate.execution.progress import format_duration
+from ablate.report.claims_table import print_claims
 from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, page_text, to_html
 from ablate.execution.run_folder import read_json
@@ -47,8 +49,8 @@ figcaption { color: #555; font-size: 90%; }
 pre { background: #f6f6f8; padding: .8em; overflow-x: auto; border: 1px solid #ddd; }
 """
 
-SECTIONS = [("report", "Report"), ("examples", "Probe examples"), ("runs", "Runs"), ("settings", "Settings"),
-            ("recipe", "Recipe"), ("versions", "Versions")]
+SECTIONS = [("report", "Report"), ("claims", "Claims"), ("examples", "Probe examples"), ("runs", "Runs"),
+            ("settings", "Settings"), ("recipe", "Recipe"), ("versions", "Versions")]
 
 
 def write_page(out_dir: Path, path: Path | None = None, layout: str | None = None,
@@ -57,14 +59,16 @@ def write_page(out_dir: Path, path: Path | None = None, layout: str | None = Non
     from ablate.report import print_report
 
     out_dir = Path(out_dir)
-    console = PageConsole()
-    print_report(out_dir, console, ("png",), layout=layout, registry=registry)
+    console, claims = PageConsole(), PageConsole()
+    print_report(out_dir, console, ("png",), layout=layout, registry=registry, claims=False)
     recipe, results = load_results(out_dir)
     study = StudyResults(results, out_dir, recipe)
+    print_claims(study, claims)
     name = str(recipe.get("recipe") or out_dir.name)
     shown = console.captions | {item.caption for item in console.items if isinstance(item, Image)}
     body = {
         "report": "".join(map(to_html, console.items)),
+        "claims": "".join(map(to_html, claims.items)),
         "examples": examples_html(study, shown),
         "runs": "".join(map(to_html, runs_tables(study))),
         "settings": settings_html(study),

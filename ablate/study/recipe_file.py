@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ablate.core.errors import AblateError
+from ablate.study.claim_schema import KEY as CLAIMS, parse_claims
 from ablate.study.seeds import KEY as SEEDS
 
-RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher", SEEDS)
+RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher", SEEDS, CLAIMS)
 RUN_KEYS = ("name", "plugins", "settings", "grid", SEEDS)
 DEFAULT_SCALE = "paper"
 MAX_NAME = 120
@@ -38,6 +39,7 @@ class Recipe:
     runs: list[dict[str, Any]]
     launcher: dict[str, Any] = field(default_factory=dict)   # cluster options, see ablate.execution.launchers
     seeds: Any = None                                         # see ablate.study.seeds
+    claims: list[dict] = field(default_factory=list)          # what the study says; see ablate.study.claim_schema
 
 
 def builtin_recipes() -> dict[str, Path]:
@@ -85,7 +87,7 @@ def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
     return Recipe(name=path.stem, path=path, description=str(raw.get("description", "")),
                   report=str(raw.get("report", "generic")), settings=raw.get("settings", {}),
                   scales=raw.get("scales", {}), runs=runs, launcher=raw.get("launcher", {}),
-                  seeds=raw.get(SEEDS))
+                  seeds=raw.get(SEEDS), claims=parse_claims(raw.get(CLAIMS), f"{path}", names))
 
 
 def plugin_table(raw_run: dict, where: str) -> dict[str, dict]:

@@ -162,3 +162,20 @@ def test_a_folder_of_an_older_evaluation_is_noted_and_measured_again_from_its_ch
     assert conditions["evaluation"] == EVALUATION_VERSION and conditions["curves_evaluation"] == 3
     nothing = CliRunner().invoke(cli, ["report", str(study), "--reevaluate"])
     assert nothing.exit_code == 0 and "nothing to measure again" in nothing.output
+
+
+def test_a_half_finished_folder_of_an_older_evaluation_resumes_with_a_note_and_records_its_curves_version(
+        tmp_path, write_recipe):
+    recipe = write_recipe('[[runs]]\nname = "plain"\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    run_dir = next((tmp_path / "tiny").glob("plain-*"))
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["conditions"]["evaluation"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "done.json").unlink()                                      # as if killed before it was marked
+    resumed = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
+    assert resumed.exit_code == 0, resumed.output
+    assert "its epochs so far were measured by evaluation version 3" in resumed.output
+    conditions = json.loads((run_dir / "config.json").read_text())["conditions"]
+    assert conditions["evaluation"] == EVALUATION_VERSION and conditions["curves_evaluation"] == 3

@@ -183,10 +183,21 @@ def status(directory) -> None:
 @click.option("--html", "html_path", is_flag=False, flag_value=".", default=None, metavar="[PATH]",
               help="Write the report as one self-contained HTML page to share (tables, figures, recipe, settings, "
                    "provenance; no network needed) instead of printing it; PATH defaults to DIRECTORY/report.html.")
-def report(directory, formats, html_path) -> None:
+@click.option("--reevaluate", is_flag=True, help="First measure again, from their checkpoints and without "
+              "training, the final epoch of finished runs that an older version of the evaluation measured.")
+def report(directory, formats, html_path, reevaluate) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
     from ablate.cli_values import parse_formats
     from ablate.report import print_report
+
+    if reevaluate:
+        from ablate.execution.reevaluation import reevaluate_study
+
+        done = reevaluate_study(Path(directory), say=lambda line: err_console.print(line, markup=False,
+                                                                                     highlight=False))
+        err_console.print(f"measured again: {', '.join(done)}" if done else
+                          "every finished run was measured by the current evaluation: nothing to measure again",
+                          markup=False, highlight=False)
 
     if html_path is None:
         print_report(Path(directory), console, parse_formats(formats))

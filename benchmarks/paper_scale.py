@@ -14,12 +14,14 @@ which projects each run's whole training (its epochs x its steps on its real dat
 size) and the recipe's total.
 
 With ``--jobs N`` the runs are scheduled as ``--jobs`` does (longest first, each to the
-worker that is free first: :func:`ablate.execution.scheduling.makespan`), each run's time
-multiplied by the concurrency slowdown: how much longer an epoch takes when N copies
-of a run share the device than alone. It is measured here (N copies of the cheapest
-run side by side, after the same warm-up) unless ``--slowdown`` states it. The
-slowdown of N busy workers is applied throughout: once the short runs end, the long
-one has the device to itself and goes faster, so the projection errs long.
+worker that is free first, as :func:`ablate.execution.scheduling.makespan` does), and the
+concurrency slowdown (how much longer an epoch takes when N copies of a run share the
+device than alone) slows only the time when runs overlap: :func:`overlapped_makespan`
+follows the schedule, and while k runs train side by side each goes 1 / slowdown(k) as
+fast as alone, slowdown(k) running linearly from 1 (alone) to the measured one at N; once
+the short runs end, the long one has the device to itself. The slowdown is measured here
+(N copies of the cheapest run side by side, after the same warm-up) unless ``--slowdown``
+states it.
 
 Not counted: loading the real data, each run's final evaluation (the probe report,
 attacks), process start-up. Prints one ``RESULT key=value ...`` line per run and one
@@ -99,8 +101,36 @@ def project(timed: list[Timed], jobs: int = 1, slowdown: float = 1.0) -> Project
             cost.record(run.kind, run.real_steps, run.real_epoch(train_s, eval_s))
     per_run = {run.name: cost.estimate([(run.kind, run.real_epochs * run.real_steps)]) for run in timed}
     factor = slowdown if jobs > 1 else 1.0
-    wall, workers = makespan([seconds * factor for seconds in per_run.values()], jobs)
+    wall, workers = overlapped_makespan(list(per_run.values()), jobs, factor)
     return Projection(per_run, sum(per_run.values()), wall, jobs, factor, dict(zip(per_run, workers)))
+
+
+def overlapped_makespan(alone: list[float], jobs: int, slowdown: float) -> tuple[float, list[int]]:
+    """``(wall time, worker of each run)`` of runs taking ``alone`` seconds each by themselves, scheduled as
+    :func:`makespan` schedules them (longest first, each to the worker free first, lowest number on ties),
+    where k runs side by side each progress at 1 / (1 + (slowdown - 1) (k - 1) / (jobs - 1)) of their speed
+    alone: the slowdown measured for ``jobs`` copies applies only while runs overlap."""
+    queue = sorted(range(len(alone)), key=lambda i: (-alone[i], i))
+    if jobs <= 1 or slowdown == 1.0:
+        return makespan(alone, jobs)
+    left = {}                                   # run -> seconds of work (alone) still to do
+    worker_of = {}                              # run -> its worker, while it trains
+    assigned = [0] * len(alone)
+    now, free = 0.0, list(range(jobs))
+    while queue or left:
+        while queue and free:
+            run, worker = queue.pop(0), free.pop(0)
+            left[run], worker_of[run], assigned[run] = alone[run], worker, worker
+        rate = 1 / (1 + (slowdown - 1) * (len(left) - 1) / (jobs - 1))
+        step = min(left.values()) / rate
+        now += step
+        for run in list(left):
+            left[run] -= step * rate
+            if left[run] <= 1e-9 * max(1.0, alone[run]):
+                del left[run]
+                free.append(worker_of.pop(run))
+        free.sort()
+    return now, assigned
 
 
 def timing_copy(run: Run, data: tuple[int, int], epochs: int, device: str) -> Run:

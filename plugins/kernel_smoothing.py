@@ -35,7 +35,7 @@ from rich.table import Table
 
 import ablate
 from ablate import Param
-from ablate.api import (FINAL, LAYER_CHOICES, LINF_CURVE, LINF_MEDIAN, Labels, VariantLabel, attack_figure,
+from ablate.api import (FINAL, LAYER_CHOICES, LINF_CURVE, LINF_FAILED, LINF_MEDIAN, Labels, VariantLabel, attack_figure,
                         attack_frame, attack_rows, first_layer_kernels, minimal_eps_results, new_figure,
                         print_attack_table, print_figure, smooth_kernels, smoothed_copy)
 
@@ -108,6 +108,7 @@ def adversarial_layout(study, console, formats, labels):
         official = attack_frame(study.results, labels, metric=LINF_CURVE)
         print_attack_table(study, console, official, labels, title=OFFICIAL_TITLE)
         console.print(minimal_eps_table(distances, None, labels, study.base_runs(), title=LINF_TITLE))
+        print_failed_searches(study.results, console, labels)
     if not medians.empty:
         console.print(minimal_eps_table(medians, curves, labels, study.base_runs()))
     study.print_problems(console)
@@ -124,6 +125,23 @@ def adversarial_layout(study, console, formats, labels):
     kernels = first_layer_kernels(study, console)
     print_figure(console, kernels_figure(kernels, smooth_kernels, max(rhos, default=HEADLINE_RHO)),
                  study.out_dir, "adversarial-kernels", formats)
+
+
+def print_failed_searches(results: pd.DataFrame, console, labels: Labels = Labels()) -> None:
+    """One line under the foolbox tables: how many searches found no adversarial, per run, variant and attack.
+    Each such image is recorded at distance 0, as the official code records it (it stores the clean image),
+    so a table's share of robust images counts it as fooled at every eps."""
+    counts, _ = minimal_eps_results(results, labels, median=LINF_FAILED, curve=LINF_FAILED)
+    if counts.empty:
+        return
+    failing = [f"{run} {labels.variant(variant, short=True)}: "
+               + ", ".join(f"{attack.upper()} {int(n)}" for attack, n in row.items() if not math.isnan(n))
+               for (run, variant), row in counts.iterrows() if (row.fillna(0) > 0).any()]
+    if not failing:
+        console.print("foolbox's search found an adversarial for every image searched.")
+        return
+    console.print("[yellow]foolbox's search found no adversarial for some images[/] (recorded as distance 0, as "
+                  "the official code records them: counted as fooled at every eps): " + escape("; ".join(failing)))
 
 
 def minimal_eps_table(medians: pd.DataFrame, curves: pd.DataFrame | None, labels: Labels = Labels(),

@@ -6,6 +6,8 @@ import hashlib
 import pickle
 import socket
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -153,6 +155,21 @@ def test_npz_loads_nhwc_as_nchw(tmp_path):
     assert data.x_train.is_contiguous() and data.x_test.shape == (6, 3, 8, 8)
     assert data.y_train.dtype == torch.int64 and data.y_test.tolist() == expected["y_test"].tolist()
     assert data.classes == ["cat", "dog", "emu"]
+
+
+def test_a_changed_npz_under_the_same_name_is_read_again_in_one_process(tmp_path):
+    from ablate.data.loading import data_fingerprint
+    path = write_npz(tmp_path)
+    first = load_data(settings(f"npz:{path}"))
+    fingerprint = data_fingerprint(f"npz:{path}")
+    changed = npz_arrays(y_train=np.array([1, 0] * 6, dtype=np.uint8))
+    np.savez(path, **changed)
+    stamp = path.stat().st_mtime_ns
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))     # a later write, even on a coarse clock
+    again = load_data(settings(f"npz:{path}"))
+    assert torch.equal(again.y_train, torch.from_numpy(changed["y_train"]).long())
+    assert not torch.equal(again.y_train, first.y_train)
+    assert data_fingerprint(f"npz:{path}") != fingerprint
 
 
 def test_npz_without_classes_names_them_by_index(tmp_path):

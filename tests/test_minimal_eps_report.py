@@ -56,7 +56,8 @@ def test_grid_results_alone_show_no_minimal_table(tmp_path):
     assert (out / "adversarial.png").exists() and not (out / "adversarial-minimal.png").exists()
 
 
-def foolbox_rows(run: str, variant: str, medians: dict[str, float], eps=(0.01, 0.03)) -> list[dict]:
+def foolbox_rows(run: str, variant: str, medians: dict[str, float], eps=(0.01, 0.03),
+                 failed: dict[str, int] | None = None) -> list[dict]:
     """The rows ``attacks`` writes with search = "foolbox": clean accuracy, per attack a median L-inf distance
     and the share of images whose closest adversarial is farther than each eps."""
     base = {"run": run, "epoch": EPOCHS, "split": "test", "component": "original", "radius": None,
@@ -65,6 +66,8 @@ def foolbox_rows(run: str, variant: str, medians: dict[str, float], eps=(0.01, 0
     for attack, median in medians.items():
         rows.append({**base, "metric": "median_linf", "value": median, "attack": attack, "eps": None})
         rows += [{**base, "metric": "linf_accuracy", "value": 0.8 - 10 * e, "attack": attack, "eps": e} for e in eps]
+        if failed is not None:
+            rows.append({**base, "metric": "linf_failed", "value": failed[attack], "attack": attack, "eps": None})
     return rows
 
 
@@ -83,3 +86,18 @@ def test_foolbox_distances_show_as_the_official_table_2_and_a_median(tmp_path):
     assert any(row[:3] == ["natural", "none", "90.0"] and "70.0" in row and "50.0" in row for row in cells), cells
     assert (out / "adversarial-linf.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "adversarial.png").exists() and not (out / "adversarial-minimal.png").exists()
+
+
+def test_failed_foolbox_searches_are_counted_under_the_table(tmp_path):
+    rows = (foolbox_rows("natural", "final", {"fgsm": 0.01, "pgd": 0.008}, failed={"fgsm": 0, "pgd": 0})
+            + foolbox_rows("natural", "smooth1.0", {"fgsm": 0.02, "pgd": 0.01}, failed={"fgsm": 3, "pgd": 0}))
+    out = write_study(tmp_path / "adversarial", rows, layout="adversarial")
+    console = recording_console()
+    report.print_report(out, console)
+    text = " ".join(console.export_text().split())
+    assert "foolbox's search found no adversarial for some images" in text
+    assert "natural ρ=1: FGSM 3, PGD 0" in text and "natural none" not in text
+    clean = foolbox_rows("natural", "final", {"fgsm": 0.01, "pgd": 0.008}, failed={"fgsm": 0, "pgd": 0})
+    console = recording_console()
+    report.print_report(write_study(tmp_path / "clean", clean, layout="adversarial"), console)
+    assert "found an adversarial for every image searched" in " ".join(console.export_text().split())

@@ -44,6 +44,24 @@ def test_curves_have_one_panel_per_run_with_data():
     assert colors[0] == colors[2] and colors[1] == colors[3] and colors[0] != colors[1]   # one colour per radius
 
 
+def test_a_diverged_seed_is_left_out_of_the_mean_curve_and_the_title_says_so():
+    rows = epoch_rows("vanilla", 3) + epoch_rows("vanilla-s1", 3) + epoch_rows("vanilla-s2", 3)
+    for row in rows:
+        row["seed"] = int(row["run"][-1]) if "-s" in row["run"] else 0
+        if row["run"] == "vanilla-s1":
+            row["value"] += 0.1
+        if row["run"] == "vanilla-s2" and row["split"] == "test" and row["component"] == "original" \
+                and row["epoch"] >= 2:
+            row["value"] = float("inf")
+    fig = plots.curves_figure(tidy(pd.DataFrame(rows)), ["vanilla", "vanilla-s1", "vanilla-s2"])
+    (ax,) = [ax for ax in fig.axes if ax.get_title()]
+    test = ax.get_lines()[1]
+    assert np.isfinite(test.get_ydata()).all()
+    assert list(test.get_ydata())[2:] == pytest.approx([0.25, 0.35]), "the finite seeds' mean"
+    assert list(test.get_ydata())[:2] == pytest.approx([0.1 / 3, 0.4 / 3]), "all three before it diverged"
+    assert ax.get_title() == "vanilla (mean of 3 seeds, 95% CI; 1 diverged seed left out where not finite)"
+
+
 def test_figure3_curves_read_the_training_set_probe():
     rows = epoch_rows("shuffled", 2, probe_split="train")
     results = tidy(pd.DataFrame([r for r in rows if r["component"] != "high"]))

@@ -10,7 +10,7 @@ from torch import nn
 import ablate
 from ablate.core.params import identity_values
 from ablate.testing import make_plugin, train_state
-from ablate_plugins.attacks import CURVE, LINF_CURVE, LINF_MEDIAN, MEDIAN, Attacks, evaluation_subset
+from ablate_plugins.attacks import CURVE, LINF_CURVE, LINF_FAILED, LINF_MEDIAN, MEDIAN, Attacks, evaluation_subset
 
 CLASSES = 3
 
@@ -150,7 +150,8 @@ def test_foolbox_search_rows_give_the_closed_form_distances(trained):
     eps = [0.09, 0.05, 0.104, 0.11]
     assert all(((expected - e).abs() > 1.2e-3).all() for e in eps), "no image too close to an eps to call"
     rows = evaluate({"final": model}, data, mode="minimal", search="foolbox", eps=eps)
-    assert {r["metric"] for r in rows} == {"accuracy", LINF_MEDIAN, LINF_CURVE}
+    assert {r["metric"] for r in rows} == {"accuracy", LINF_MEDIAN, LINF_CURVE, LINF_FAILED}
+    assert [r["value"] for r in rows if r["metric"] == LINF_FAILED] == [0, 0], "every search found one"
     assert [(r["attack"], r["eps"]) for r in rows if r["metric"] == "accuracy"] == [("none", 0.0)]
     lower_median = float(expected.sort().values[(len(expected) - 1) // 2])
     for attack, slack in (("pgd", 1e-4), ("fgsm", 1.1e-3)):      # FGSM's scan: steps of 0.001
@@ -159,6 +160,24 @@ def test_foolbox_search_rows_give_the_closed_form_distances(trained):
         curve = [(r["eps"], r["value"]) for r in rows if r["metric"] == LINF_CURVE and r["attack"] == attack]
         assert curve == [(e, pytest.approx(float((expected > e).double().mean()))) for e in sorted(eps)]
     assert 0 < curve[2][1] < 1, "the curve crosses the images' distances"
+
+
+def test_a_failed_foolbox_search_records_distance_0_and_is_counted(trained):
+    # A model that always answers class 0 cannot be fooled on class-0 images: HFC stores the clean image
+    # (utility/attackHelper.py 30-40), distance 0, so they read as not robust; the others are wrong unattacked.
+    _, data = trained
+    constant = solved_model()
+    with torch.no_grad():
+        constant[2].weight.zero_()
+        constant[2].bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    rows = evaluate({"final": constant}, data, mode="minimal", search="foolbox", eps=[0.01, 0.5])
+    right = int((data.y_test == 0).sum())
+    assert right > 0
+    for attack in ("fgsm", "pgd"):
+        (failed,) = [r["value"] for r in rows if r["metric"] == LINF_FAILED and r["attack"] == attack]
+        (median,) = [r["value"] for r in rows if r["metric"] == LINF_MEDIAN and r["attack"] == attack]
+        assert failed == right and median == 0.0
+        assert all(r["value"] == 0.0 for r in rows if r["metric"] == LINF_CURVE and r["attack"] == attack)
 
 
 def test_both_modes_in_one_evaluation(trained):

@@ -164,3 +164,16 @@ def test_a_scale_overrides_one_runs_own_settings_at_that_scale_only(write_recipe
 def test_a_scales_run_table_is_checked(write_recipe, table, message):
     with pytest.raises(ablate.AblateError, match=message):
         expand(load_recipe(write_recipe(SCALED_RUN, head=TINY + "\n" + table + "\n")), "smoke")
+
+
+def test_run_selects_a_grid_runs_expansions_by_the_entrys_name(write_recipe):
+    path = write_recipe('[[runs]]\nname = "a"\n\n[[runs]]\nname = "g"\nplugins = ["dropout"]\nseeds = 2\n'
+                        '[runs.grid]\n"dropout.p" = [0.1, 0.2]\n')
+    recipe = load_recipe(path)
+    everything = [r.name for r in expand(recipe)]
+    assert [r.name for r in expand(recipe, only=["g"])] == [n for n in everything if n.startswith("g-")]
+    assert len(everything) == 1 + 4
+    assert [r.name for r in expand(recipe, only=["g-p0.2"])] == ["g-p0.2", "g-p0.2-s1"]
+    assert [r.name for r in expand(recipe, only=["a"])] == ["a"]
+    with pytest.raises(ablate.AblateError, match=r"--run 'g-p0.3': no such run"):
+        expand(recipe, only=["g-p0.3"])

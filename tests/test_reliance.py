@@ -65,3 +65,23 @@ def test_band_centroid_weights_bands_above_chance():
     # weights above chance 0.1: 0, 0.4, 0.8; centres 2, 6, and 8 (the open band at its inner edge)
     assert band_centroid(rows, chance=0.1) == pytest.approx((6 * 0.4 + 8 * 0.8) / 1.2)
     assert math.isnan(band_centroid(rows.assign(value=0.05), chance=0.1))
+
+
+def test_resamples_with_no_original_right_are_counted_and_said_beside_the_leaderboard():
+    from rich.console import Console
+    from ablate.any_model.leaderboard import RankedModel, table
+    # One original right among 4 images: a resample misses it with chance (3/4)^4, about 32 %.
+    original = torch.tensor([1, 0, 0, 0], dtype=torch.bool)
+    correct = {("original", None): original, ("high", 4): original}
+    found = reliance(correct, [4], "hfc", resamples=400, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    misses = sum(int((torch.randint(0, 4, (min(64, 400 - s), 4), generator=generator) != 0).all(dim=1).sum())
+                 for s in range(0, 400, 64))
+    assert found.dropped == misses and 0.2 * 400 < misses < 0.45 * 400
+    assert reliance({("original", None): torch.ones(5, dtype=torch.bool), ("high", 4): original[:1].repeat(5)},
+                    [4], resamples=50).dropped == 0
+    entry = RankedModel("lucky", 4, 0.25, found, found)
+    console = Console(record=True, width=300)
+    console.print(table([entry], [4], "a test"))
+    text = " ".join(console.export_text().split())
+    assert f"lucky: {misses} of 400 bootstrap resamples had no original right" in text

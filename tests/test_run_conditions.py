@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
+from ablate.core.evaluation import EVALUATION_VERSION
 from ablate.data.loading import clear_cache
+from ablate.train.checkpoint import load_checkpoint, save_checkpoint
 
 NPZ_RECIPE = """
     description = "a tiny study on an npz file"
@@ -48,7 +52,8 @@ def test_a_finished_run_on_changed_data_is_refused_in_one_line(tmp_path, write_r
     first = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
     assert first.exit_code == 0, first.output
     config = json.loads(next((tmp_path / "runs").glob("tiny/plain-*/config.json")).read_text())
-    assert set(config["conditions"]) == {"data", "device_type", "test_originals"}   # no batch-statistics BN
+    assert set(config["conditions"]) == {"data", "device_type", "test_originals", "evaluation"}   # no batch BN
+    assert config["conditions"]["evaluation"] == EVALUATION_VERSION
     again = ablate("recipe", str(recipe), "--out", str(tmp_path / "runs"))
     assert again.exit_code == 0, again.output                            # the same data: skipped as finished
     write_npz(data, seed=1)                                              # other images under the same name
@@ -106,3 +111,71 @@ def test_a_run_evaluated_before_test_originals_were_fed_at_x_over_255_is_noted_o
     refused = ablate("recipe", str(recipe), *out)
     assert refused.exit_code == 2 and "resuming would mix both in one curve" in refused.output, refused.output
     assert "Traceback" not in refused.output
+
+
+def test_a_folder_of_an_older_evaluation_is_noted_and_measured_again_from_its_checkpoint(tmp_path, write_recipe):
+    recipe = write_recipe('[[runs]]\nname = "plain"\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    study = tmp_path / "tiny"
+    run_dir = next(study.glob("plain-*"))
+    before = pd.read_csv(study / "results.csv")
+    last = int(before["epoch"].max())
+    final_test = (before["epoch"] == last) & (before["split"] == "test") & (before["component"] == "original") \
+        & (before["metric"] == "accuracy")
+    true_value = float(before.loc[final_test, "value"].iloc[0])
+    # As a folder measured by version 3 would be: no "evaluation" record, and its own final number.
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["conditions"]["evaluation"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    for row in state["rows"]:
+        if (row["epoch"], row["split"], row["component"], row["metric"]) == (last, "test", "original", "accuracy"):
+            row["value"] = 0.123
+    save_checkpoint(run_dir / "checkpoint.pt", state)
+    tampered = before.copy()
+    tampered.loc[final_test, "value"] = 0.123
+    tampered.to_csv(study / "results.csv", index=False)
+    tampered[tampered["run"] == "plain"].drop(columns="seed").to_csv(run_dir / "metrics.csv", index=False)
+
+    again = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
+    assert again.exit_code == 0, again.output
+    notes = [line for line in again.output.splitlines() if "its numbers were measured by evaluation version 3" in line]
+    assert len(notes) == 1 and "--reevaluate" in notes[0], again.output
+    assert "measured by an older evaluation" in " ".join(again.output.split()), "its report says so too"
+    shown = CliRunner(env={"COLUMNS": "400"}).invoke(cli, ["report", str(study)])
+    assert shown.exit_code == 0 and "measured by an older evaluation" in " ".join(shown.output.split())
+
+    measured = CliRunner(env={"COLUMNS": "400"}).invoke(cli, ["report", str(study), "--reevaluate"])
+    assert measured.exit_code == 0, measured.output
+    assert "measured again: plain" in measured.output and "older evaluation" not in measured.output
+    after = pd.read_csv(study / "results.csv")
+    assert float(after.loc[final_test, "value"].iloc[0]) == pytest.approx(true_value, abs=1e-6)
+    earlier_epochs = before["epoch"] < last
+    pd.testing.assert_frame_equal(after[earlier_epochs].reset_index(drop=True),
+                                  before[earlier_epochs].reset_index(drop=True))
+    assert len(after) == len(before)
+    old = pd.read_csv(run_dir / "earlier_evaluations.csv")
+    row = old[(old["split"] == "test") & (old["component"] == "original") & (old["metric"] == "accuracy")]
+    assert row["value"].tolist() == [0.123] and set(old["evaluation"]) == {3} and set(old["epoch"]) == {last}
+    conditions = json.loads((run_dir / "config.json").read_text())["conditions"]
+    assert conditions["evaluation"] == EVALUATION_VERSION and conditions["curves_evaluation"] == 3
+    nothing = CliRunner().invoke(cli, ["report", str(study), "--reevaluate"])
+    assert nothing.exit_code == 0 and "nothing to measure again" in nothing.output
+
+
+def test_a_half_finished_folder_of_an_older_evaluation_resumes_with_a_note_and_records_its_curves_version(
+        tmp_path, write_recipe):
+    recipe = write_recipe('[[runs]]\nname = "plain"\n')
+    out = ["--out", str(tmp_path), "--scale", "smoke"]
+    assert ablate("recipe", str(recipe), *out).exit_code == 0
+    run_dir = next((tmp_path / "tiny").glob("plain-*"))
+    config = json.loads((run_dir / "config.json").read_text())
+    del config["conditions"]["evaluation"]
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "done.json").unlink()                                      # as if killed before it was marked
+    resumed = CliRunner().invoke(cli, ["recipe", str(recipe), *out])
+    assert resumed.exit_code == 0, resumed.output
+    assert "its epochs so far were measured by evaluation version 3" in resumed.output
+    conditions = json.loads((run_dir / "config.json").read_text())["conditions"]
+    assert conditions["evaluation"] == EVALUATION_VERSION and conditions["curves_evaluation"] == 3

@@ -197,7 +197,12 @@ def test_the_paper_scale_projection_on_a_fake_timer(write_recipe, monkeypatch):
     assert projection.per_run == {"vanilla": 2 * (6 * 2 / 2 + 1 * 120 / 60), "dropout": 16.0,
                                   "adversarial": 2 * (6 * 6 / 2 + 1 * 120 / 60)}
     assert (projection.sequential, projection.wall) == (72.0, 72.0)
-    on_two = paper_scale.project(timed, jobs=2, slowdown=1.5)      # 60 on one worker, 24 + 24 on the other
-    assert (on_two.wall, on_two.workers) == (60.0, {"vanilla": 1, "dropout": 1, "adversarial": 0})
-    on_three = paper_scale.project(timed, jobs=3, slowdown=3.0)    # slower side by side than one after another
-    assert on_three.wall == 120.0 and on_three.sequential == 72.0
+    # Two workers, 1.5x slower side by side: adversarial (40 s alone) on one, vanilla then dropout (16 + 16) on
+    # the other, each 24 s beside it; by 48 s adversarial has done 32 of its 40 s and finishes alone at 56 s.
+    on_two = paper_scale.project(timed, jobs=2, slowdown=1.5)
+    assert (on_two.wall, on_two.workers) == (56.0, {"vanilla": 1, "dropout": 1, "adversarial": 0})
+    # Three at once, 3x slower: the short runs end at 48 s (16 s of work each); adversarial has done 16 of
+    # its 40 s, and does the last 24 alone: 72 s (the slowdown over the whole makespan said 120).
+    on_three = paper_scale.project(timed, jobs=3, slowdown=3.0)
+    assert on_three.wall == 72.0 and on_three.sequential == 72.0
+    assert paper_scale.project(timed, jobs=2, slowdown=1.0).wall == 40.0

@@ -321,3 +321,21 @@ def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
     diffs = compare(a, b, Console(file=io.StringIO())).set_index(["run", "metric"])
     assert diffs.loc[("mixup", "test"), "n"] == 4 and diffs.loc[("mixup", "test"), "marked"]
     assert not diffs.loc[("vanilla", "test"), "marked"]
+
+
+def test_compare_marks_only_differences_that_hold_after_holms_correction(tmp_path):
+    # mixup's test accuracy differs with a raw p of 0.03 (its own interval excludes zero); with the gap and
+    # the train accuracy tested too, Holm's correction lifts it above 5 %, as ablate report would.
+    from ablate.report import compare
+    from ablate.report.stats import holm
+    from rich.console import Console
+    import io
+    a = seeded_study(tmp_path / "a", {"vanilla": 0.0, "mixup": 0.0})
+    b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.02}, jitter_size=0.01)
+    console = Console(file=io.StringIO(), record=True, width=250)
+    diffs = compare(a, b, console).set_index(["run", "metric"])
+    test, gap = diffs.loc[("mixup", "test")], diffs.loc[("mixup", "gap")]
+    assert test["p"] < 0.05 and test["p_adjusted"] >= 0.05 and not test["marked"]
+    assert gap["marked"] and gap["p_adjusted"] < 0.05
+    assert np.allclose(diffs["p_adjusted"], holm(diffs["p"]), equal_nan=True)
+    assert "Holm's correction over the table's 3 tested differences" in " ".join(console.export_text().split())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -80,9 +81,17 @@ def explanation(radii: Sequence[float]) -> str:
             f"ranks whose HFC interval lies wholly below this model's")
 
 
+def dropped_note(entries: Sequence[RankedModel]) -> str:
+    """Which models' intervals leave out resamples that had no original right (none: empty)."""
+    notes = [f"{e.model}: {e.hfc.dropped} of {e.hfc.resamples} bootstrap resamples had no original right and are "
+             f"left out of its intervals" for e in entries if e.hfc.dropped]
+    return "; ".join(notes)
+
+
 def table(entries: Sequence[RankedModel], radii: Sequence[float], what: str) -> Table:
     """The ranked models as a rich table, for the console and the page."""
-    result = Table(title=f"{PAGE_TITLE}: {what}", caption=explanation(radii))
+    note = dropped_note(entries)
+    result = Table(title=f"{PAGE_TITLE}: {what}", caption=explanation(radii) + (f". {escape(note)}" if note else ""))
     for column in ("rank", "model", "original", "HFC reliance", "LFC reliance", "above"):
         result.add_column(column, justify="left" if column in ("model", "above") else "right", no_wrap=True)
     for k, (e, below) in enumerate(zip(entries, clearly_above(entries))):

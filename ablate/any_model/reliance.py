@@ -18,7 +18,10 @@ original right.
 Uncertainty: the test images are the sample (the model is fixed), so the 95 %
 interval is a percentile bootstrap over images: each resample draws images with
 replacement and recomputes the ratio with the same images in numerator and
-denominator. Resamples come from a seeded generator, so an interval depends only on
+denominator. A resample that holds no correctly classified original has no ratio: it is
+left out of the interval, and :attr:`Reliance.dropped` counts such resamples so that a
+report can say so (many of them: the interval describes only the lucky resamples).
+Resamples come from a seeded generator, so an interval depends only on
 the model's per-image results and the seed, not on anything evaluated beside it.
 
 With the band-pass probe, :func:`band_centroid` summarises its profile: the mean
@@ -43,12 +46,15 @@ BLOCK = 64           # resamples drawn at once: BLOCK x images indices in memory
 
 @dataclass(frozen=True)
 class Reliance:
-    """A reliance number with its bootstrap interval and the per-radius ratios it averages."""
+    """A reliance number with its bootstrap interval and the per-radius ratios it averages; ``dropped`` of the
+    ``resamples`` drawn had no original right (no ratio) and are not in the interval."""
 
     value: float
     low: float
     high: float
     per_radius: dict[float, float]
+    dropped: int = 0
+    resamples: int = 0
 
     def overlaps(self, other: "Reliance") -> bool:
         """Whether the two intervals share a point (NaN intervals never separate anything)."""
@@ -93,11 +99,12 @@ def reliance(correct: Mapping[tuple, torch.Tensor], radii: Sequence[float], comp
         draws.append(ratios(hits).mean(dim=1))
     values = torch.cat(draws)
     values = values[~values.isnan()]
+    dropped, by_radius = resamples - len(values), dict(zip(map(float, radii), per_radius.tolist()))
     if len(values) == 0:
-        return Reliance(value, math.nan, math.nan, dict(zip(map(float, radii), per_radius.tolist())))
+        return Reliance(value, math.nan, math.nan, by_radius, dropped, resamples)
     tail = (1 - level) / 2
     low, high = torch.quantile(values, torch.tensor([tail, 1 - tail], dtype=values.dtype)).tolist()
-    return Reliance(value, low, high, dict(zip(map(float, radii), per_radius.tolist())))
+    return Reliance(value, low, high, by_radius, dropped, resamples)
 
 
 def band_centroid(rows: pd.DataFrame, chance: float) -> float:

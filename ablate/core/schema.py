@@ -67,6 +67,7 @@ CHECKPOINT = "checkpoint.pt"
 RUNNING = "running.json"
 DONE = "done.json"
 FAILED = "failed.json"
+EARLIER_EVALUATIONS = "earlier_evaluations.csv"    # a run's final rows an older evaluation measured (--reevaluate)
 PROBE_REPORT = "probe_report.csv"
 EXAMPLES = "examples.png"
 PROBES = "probes.csv"

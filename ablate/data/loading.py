@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import torch
 
@@ -27,8 +28,9 @@ from ablate.core.structs import Data
 
 SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
 
-_cache: dict[tuple[str, str, int], Data] = {}
-_fingerprints: dict[tuple[str, str, int], str] = {}     # data_fingerprint of each entry of _cache
+CacheKey = tuple[str, str, int, tuple]
+_cache: dict[CacheKey, Data] = {}
+_fingerprints: dict[CacheKey, str] = {}     # data_fingerprint of each entry of _cache
 
 
 # --------------------------------------------------------------------------
@@ -53,7 +55,9 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
 
     The loader is looked up in ``registry`` (the process-wide one when None). The
     cache key also holds the data root, so that changing ``$ABLATE_DATA`` loads afresh,
-    and ``settings.image_size``: when set, the images are brought to that size.
+    ``settings.image_size`` (when set, the images are brought to that size), and the identity
+    of the file the argument names, if it names one (``npz:PATH``), so that a file rewritten
+    under the same name is read again within one process.
     """
     key = cache_key(dataset, settings)
     size = key[2]                       # settings.image_size, 0 when unset
@@ -74,9 +78,23 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
     return _cache[key]
 
 
-def cache_key(dataset: str, settings=None) -> tuple[str, str, int]:
-    """What a loaded data set is cached under: its name, the data root and ``settings.image_size``."""
-    return dataset, str(data_root()), getattr(settings, "image_size", 0) or 0
+def cache_key(dataset: str, settings=None) -> CacheKey:
+    """What a loaded data set is cached under: its name, the data root, ``settings.image_size`` and
+    :func:`file_identity` of its argument."""
+    return dataset, str(data_root()), getattr(settings, "image_size", 0) or 0, file_identity(dataset.partition(":")[2])
+
+
+def file_identity(arg: str) -> tuple:
+    """``(resolved path, size, mtime_ns)`` of the file ``arg`` names (empty when it names none): a file
+    changed on disk is another key, so the cache never serves its old contents."""
+    try:
+        path = Path(arg).expanduser()
+        if not arg or not path.is_file():
+            return ()
+        stat = path.stat()
+    except (OSError, ValueError):
+        return ()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
 
 
 def data_fingerprint(dataset: str, settings=None, registry=None) -> str:

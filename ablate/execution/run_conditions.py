@@ -12,11 +12,13 @@ that a folder is never silently reused for other data, config.json records ``con
 - ``test_originals``: how the test set's originals were fed to the model (the scaling mode of
   :func:`ablate.spectral.scaling.originals_scaling`). A folder without it was evaluated before that function
   existed, when the originals were fed with the run's ``normalize``: x / max for a ``"max"`` run.
+- ``evaluation``: the version of the evaluation that measured the run (:data:`ablate.core.evaluation.EVALUATION_VERSION`).
 
 Before a finished run is skipped or a half-finished one resumed, :func:`check_conditions` refuses other
 data or another evaluation batch size in one line, and warns about another device type. Test originals fed
 otherwise refuse a resume (one curve would mix both scales) and are a note for a finished run (training is
-the same; only its test numbers were measured the old way). Runs recorded before conditions existed are
+the same; only its test numbers were measured the old way). A folder measured by an older evaluation is a
+note too (``ablate report DIR --reevaluate`` measures it again). Runs recorded before conditions existed are
 otherwise reused as before. None of this enters the hash: existing folders keep their names.
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 from ablate.data.loading import data_fingerprint
 from ablate.train.device import resolve_device
 from ablate.core.errors import AblateError
+from ablate.core.evaluation import EVALUATION_VERSION, older_evaluation, recorded_version
 from ablate.core.registry import PluginRegistry
 from ablate.study.expansion import Run
 from ablate.spectral.scaling import originals_scaling
@@ -52,6 +55,7 @@ def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
     if batch_dependent(run, registry):
         conditions["eval_batch_size"] = s.eval_batch_size
     conditions["test_originals"] = originals_scaling(s.normalize, "test")
+    conditions["evaluation"] = EVALUATION_VERSION
     return conditions
 
 
@@ -96,6 +100,13 @@ def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str |
             return (f"{where}: its test accuracy was measured on originals fed as {then}; ablate now feeds them as "
                     f"{today} (as the official code), so its test numbers are not comparable with new runs'; "
                     f"move the folder away to train it afresh")
+    older = older_evaluation(recorded_version(recorded))
+    if older and (run_dir / DONE).exists():
+        return (f"{where}: its numbers were measured by {older}; `ablate report {run_dir.parent} --reevaluate` "
+                f"measures its final epoch again from its checkpoint, without training")
+    if older and (run_dir / CHECKPOINT).exists():
+        return (f"{where}: its epochs so far were measured by {older}; they keep those numbers, and the epochs "
+                f"it trains now are measured by the current evaluation")
     if recorded.get("device_type") not in (None, now["device_type"]):
         return (f"{where}: trained on {recorded['device_type']}, now on {now['device_type']}: the same settings "
                 f"round differently there")

@@ -29,7 +29,8 @@ from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
-from ablate.execution.run_conditions import CONDITIONS, run_conditions
+from ablate.core.evaluation import EVALUATION_VERSION, recorded_version
+from ablate.execution.run_conditions import CONDITIONS, recorded_conditions, run_conditions
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING, file_in
 from ablate.train.device import resolve_device
 from ablate.train.trainer import Trainer
@@ -165,6 +166,19 @@ def describe_failure(exc: BaseException, registry: PluginRegistry) -> str:
     return f"plugin {culprit!r} raised {text}" if culprit else text
 
 
+def resumed_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> dict[str, Any]:
+    """The conditions to record for ``run``; resuming a folder an older evaluation measured, also
+    ``curves_evaluation``: the version that measured the epochs it already has."""
+    conditions = run_conditions(run, registry)
+    before = recorded_conditions(run_dir)
+    if before is None or not (run_dir / CHECKPOINT).exists():
+        return conditions
+    curves = before.get("curves_evaluation", recorded_version(before))
+    if curves < EVALUATION_VERSION:
+        conditions["curves_evaluation"] = curves
+    return conditions
+
+
 def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
                 registry: PluginRegistry, progress: Progress) -> str | None:
     """Train one run (resuming it if it has a checkpoint) and mark how it ended.
@@ -185,7 +199,7 @@ def execute_run(run: Run, run_dir: Path, recipe_name: str, scale: str | None,
         write_json(run_dir / CONFIG, {"run": run.name, "recipe": recipe_name, "scale": scale or "paper",
                                       "settings": run.settings.as_dict(), "plugins": run.plugins,
                                       "hash": run.short_hash, **provenance(run),
-                                      CONDITIONS: run_conditions(run, registry)})
+                                      CONDITIONS: resumed_conditions(run, run_dir, registry)})
         Trainer(run, run_dir, registry, progress).fit()
     except DiskFull:
         raise                                  # every later run would fail the same way: stop the recipe

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ablate.core.errors import AblateError
+from ablate.core.evaluation import folder_version, older_evaluations_note
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
 from ablate.report.claims_table import print_claims
@@ -67,6 +68,9 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
         console.print(f"[bold]{escape(str(recipe.get('recipe', out_dir.name)))}[/]: {escape(recipe['description'])}"
                       + (f" (scale {recipe['scale']})" if recipe.get("scale") else ""))
     study = StudyResults(results, out_dir, recipe)
+    note = older_evaluations_note({run: v for run in study.runs if (v := folder_version(study.run_dir(run))) is not None})
+    if note:
+        console.print(f"[yellow]note[/]: {escape(note)}")
     call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
                 study=study, labels=Labels.of(registry), registry=registry)
     if claims:

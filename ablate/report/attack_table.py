@@ -30,6 +30,7 @@ MIN_EPS_MEDIAN = "median_min_eps"      # the attacks plugin's search = "bisect":
 MIN_EPS_CURVE = "min_eps_accuracy"
 LINF_MEDIAN = "median_linf"             # search = "foolbox": each image's closest adversarial's L-inf distance
 LINF_CURVE = "linf_accuracy"
+LINF_FAILED = "linf_failed"             # search = "foolbox": images the search found no adversarial for (distance 0)
 
 
 def attack_order(attacks: pd.Series) -> list[str]:

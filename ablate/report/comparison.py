@@ -17,7 +17,7 @@ from ablate.report.labels import Labels
 from ablate.report.probe_sections import probe_summary
 from ablate.report.results import StudyResults, load_results
 from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
-from ablate.report.stats import CONFIDENCE, effect
+from ablate.report.stats import CONFIDENCE, adjusted, effect, significant
 
 
 def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),
@@ -42,7 +42,9 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
 
     With several seeds, a run's seeds are one row: A and B are means, and B - A is
     paired by seed where both sides have the same seeds (Welch's unpaired interval
-    otherwise), ± the half-width of its 95 % interval, ``*`` where it excludes zero.
+    otherwise), ± the half-width of its 95 % interval, ``*`` where it holds after Holm's
+    correction over the table's differences, as ``ablate report`` marks its effects
+    (columns ``p``, raw, and ``p_adjusted``).
     B - A is green where B is better (higher accuracy, smaller gap) and red where
     worse. Runs found on one side only are listed after the table.
     """
@@ -66,8 +68,10 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
             found = effect(values_a, values_b)
             rows.append({"run": group, "metric": column, "a": values_a.mean(), "b": values_b.mean(),
                          "diff": found.mean, "half_width": found.half_width, "n": found.n,
-                         "marked": found.excludes_zero})
-    diffs = pd.DataFrame(rows, columns=["run", "metric", "a", "b", "diff", "half_width", "n", "marked"])
+                         "p": found.p})
+    diffs = pd.DataFrame(rows, columns=["run", "metric", "a", "b", "diff", "half_width", "n", "p"])
+    diffs["p_adjusted"] = adjusted(diffs["p"])                  # one family: the whole table, as the report's
+    diffs["marked"] = significant(diffs["p"])
     console.print(escape(f"A = {dir_a}\nB = {dir_b}"), highlight=False)
     table = Table()
     for name, justify in (("run", "left"), ("metric", "left"), ("A", "right"), ("B", "right"), ("B - A", "right")):
@@ -87,7 +91,8 @@ def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels =
     console.print("accuracy in %; B - A in points, [green]green[/] where B is better, [red]red[/] where worse")
     if diffs["half_width"].notna().any():
         console.print(f"several seeds: A and B are means; B - A ± half-width of its {CONFIDENCE:.0%} interval, paired "
-                      f"by seed (Welch where seeds do not pair), {MARKS['real'][1]} where it excludes zero")
+                      f"by seed (Welch where seeds do not pair), {MARKS['real'][1]} where the difference holds after "
+                      f"Holm's correction over the table's {int(diffs['p'].notna().sum())} tested differences")
     for side, mine, other in (("A", a.groups, b.groups), ("B", b.groups, a.groups)):
         alone = [r for r in mine if r not in other]
         if alone:

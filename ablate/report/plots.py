@@ -91,21 +91,28 @@ def curve(rows: pd.DataFrame, split: str, component: str, radius: float | None =
 
 
 def curve_band(rows: pd.DataFrame, split: str, component: str, radius: float | None = None):
-    """``(mean, half-width)`` by epoch over the runs (seeds) in ``rows``: the mean curve and its 95 %
-    Student t interval (NaN half-widths with one seed)."""
+    """``(mean, half-width, diverged)`` by epoch over the runs (seeds) in ``rows``: the mean curve, its 95 %
+    Student t interval (NaN half-widths with one seed) and the seeds left out. A seed's infinite value
+    (it diverged) would make the mean infinite from there on: the mean and band are over the finite seeds
+    at each epoch, and ``diverged`` names the seeds left out somewhere, for the panel's title to say so."""
     by_run = pd.DataFrame({run: curve(part, split, component, radius) for run, part in rows.groupby("run")})
     if by_run.empty:
-        return pd.Series(dtype=float), pd.Series(dtype=float)
-    return by_run.mean(axis=1), by_run.apply(lambda values: t_interval(values).half_width, axis=1)
+        return pd.Series(dtype=float), pd.Series(dtype=float), set()
+    infinite = np.isinf(by_run)
+    diverged = set(by_run.columns[infinite.any(axis=0)])
+    by_run = by_run.mask(infinite)
+    return by_run.mean(axis=1), by_run.apply(lambda values: t_interval(values).half_width, axis=1), diverged
 
 
-def banded(ax, mean: pd.Series, half: pd.Series, **style) -> None:
-    """Plot a mean curve, and a shaded band of its confidence interval where it has one."""
+def banded(ax, mean: pd.Series, half: pd.Series, diverged: set[str] = frozenset(), **style) -> set[str]:
+    """Plot a mean curve, and a shaded band of its confidence interval where it has one; returns ``diverged``
+    (the seeds left out of it), so that a panel can gather them."""
     if mean.empty:
-        return
+        return set(diverged)
     line, = ax.plot(mean.index, mean.values, **style)
     if half.notna().any():
         ax.fill_between(mean.index, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
+    return set(diverged)
 
 
 def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str = "test",
@@ -137,17 +144,20 @@ def curves_figure(results: pd.DataFrame, runs: Sequence[str], probe_split: str =
     for ax, run in zip(axes, runs):
         rows = epochs[group == run]
         train_label = (train_labels or {}).get(run, "train")
+        diverged = set()
         for split, style, label in (("train", TRAIN_STYLE, train_label), ("test", TEST_STYLE, "test")):
-            banded(ax, *curve_band(rows, split, "original"), label=label, **outlined(style))
+            diverged |= banded(ax, *curve_band(rows, split, "original"), label=label, **outlined(style))
         for component, linestyle in COMPONENT_LINESTYLE.items():
             for r in radii:
-                banded(ax, *curve_band(rows, probe_split, component, r), linestyle=linestyle, color=colors[r],
-                       linewidth=COMPONENT_LINEWIDTH[component])
+                diverged |= banded(ax, *curve_band(rows, probe_split, component, r), linestyle=linestyle,
+                                   color=colors[r], linewidth=COMPONENT_LINEWIDTH[component])
         if train_label != "train":
             ax.legend(handles=[h for h in ax.get_lines() if h.get_label() == train_label], loc="lower right",
                       fontsize="x-small")
         seeds = rows["run"].nunique()
-        ax.set_title(run if seeds == 1 else f"{run} (mean of {seeds} seeds, 95% CI)")
+        left_out = (f"; {len(diverged)} diverged seed{'s' if len(diverged) > 1 else ''} left out where not finite"
+                    if diverged else "")
+        ax.set_title(run if seeds == 1 else f"{run} (mean of {seeds} seeds, 95% CI{left_out})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")

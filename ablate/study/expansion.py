@@ -36,12 +36,15 @@ class Run:
     included); ``hashed_plugins`` is the part of it that names the run (expansion leaves
     out plugins that cannot change results and parameters added later while at their
     default; None means all of ``plugins``). See docs/recipes.md, "Identity".
+    ``entry`` is the name of the ``[[runs]]`` entry that made it (before grid values and seed), for
+    ``--run`` to pick a grid's runs by; it is no part of the run's identity.
     """
 
     name: str
     settings: Settings
     plugins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     hashed_plugins: list[tuple[str, dict[str, Any]]] | None = None
+    entry: str = ""
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the run's results; its hash names the run's directory."""
@@ -197,7 +200,7 @@ def point_run(recipe: Recipe, entry: Entry, layers: Layers, values: dict[str, An
     settings.update(entry.set_settings, "--set")
     checked = [(p, registry.get(p, f"{where}.plugins").cls.validate(v, f"{where}.plugins.{p}"))
                for p, v in plugins.items()]
-    run = Run(name=name, settings=settings, plugins=checked)
+    run = Run(name=name, settings=settings, plugins=checked, entry=name)
     configure(run, registry, where, pinned=set(entry.set_settings))
     run.name = run_name(name, values, run, registry)
     run.name = run.name if seed is None else seeded_name(run.name, seed, base_seed)

@@ -1,4 +1,5 @@
-"""``--run NAME``: the runs of a recipe it picks, by their own name or by their name without the seed."""
+"""``--run NAME``: the runs of a recipe it picks, by their own name, by their name without the seed, or by
+the name of the ``[[runs]]`` entry that made them (all of a grid's runs)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ class Selectable(Protocol):
 
     name: str
     settings: Any          # its .seed
+    entry: str             # the [[runs]] entry's name ("" where unknown)
 
 
 R = TypeVar("R", bound="Selectable")
@@ -24,8 +26,9 @@ def picked(run: Selectable, only: list[str]) -> bool:
 
 
 def run_names(run: Selectable) -> set[str]:
-    """The names ``--run`` picks a run by: its own, and its name without the seed (all its seeds' runs)."""
-    return {run.name, base_run(run.name, run.settings.seed)}
+    """The names ``--run`` picks a run by: its own, its name without the seed (all its seeds' runs), and its
+    ``[[runs]]`` entry's (all the runs of a grid and their seeds)."""
+    return {run.name, base_run(run.name, run.settings.seed)} | ({run.entry} if run.entry else set())
 
 
 def selected(runs: list[R], only: list[str] | None, recipe_name: str) -> list[R]:

@@ -15,7 +15,10 @@ What both attacks share (``foolbox/v1/adversarial.py``, the ``Adversarial`` obje
 - every model call on an adversarial input offers it as the result; it is kept only if its
   distance is strictly below the best so far (``v1/adversarial.py`` 192-211). The L-inf distance
   is ``max |x_adv - x| / (max - min)`` (``distances.py`` 166-176);
-- no adversarial found: foolbox returns None (HFC then keeps the clean image); here distance ``inf``.
+- no adversarial found: foolbox returns None and HFC stores the clean image in its place
+  (``utility/attackHelper.py`` 30-40, ``else: Xadv_fgsm[i] = img``), so the distance it records for
+  that image is 0; here too distance 0, and ``failed`` marks the image so that a report can say how
+  many searches found nothing (an image robust to every eps tried reads as not robust at all).
 
 FGSM (``attacks/gradient.py`` 17-45 and 127-131, ``epsilons=1000, max_epsilon=1``)::
 
@@ -78,9 +81,10 @@ PGD_GROWTH, PGD_TRIES = 1.5, 20                                # 140 (x 1.5); 69
 class Closest(NamedTuple):
     """Per image: the closest adversarial found, its L-inf distance and the eps of every try."""
 
-    distance: torch.Tensor          # [N] float64; 0: misclassified unattacked; inf: none found
+    distance: torch.Tensor          # [N] float64; 0: misclassified unattacked, or none found (HFC's record)
     adversarial: torch.Tensor       # float64 (the model sees its float32 cast); the clean image where none found
     tried: list[list[float]]        # per image, each eps tried, in order
+    failed: torch.Tensor            # [N] bool: the search found no adversarial (its distance is the clean image's, 0)
 
 
 class Best:
@@ -99,7 +103,9 @@ class Best:
         self.adversarial[closer] = candidates[closer]
 
     def result(self, tried: list[list[float]]) -> Closest:
-        return Closest(self.distance, self.adversarial, tried)
+        """The search's outcome; an image without an adversarial is recorded as HFC records it, distance 0."""
+        failed = torch.isinf(self.distance)
+        return Closest(torch.where(failed, 0.0, self.distance), self.adversarial, tried, failed)
 
 
 def logits_and_sign(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

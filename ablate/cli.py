@@ -264,7 +264,7 @@ def compare(dir_a, dir_b) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Where to write the results and figures (default: beside the checkpoint, or ./probe).")
 @click.option("--format", "formats", default="png", show_default=True, help="Plot formats, e.g. png,svg,pdf.")
-@click.option("--example-radius", type=click.FloatRange(min=0), default=None,
+@click.option("--example-radius", type=float, default=None,
               help="Radius of the example grid, examples[-MODEL].png (default: of the radii whose LFC is more than "
                    "the mean colour and whose HFC is non-empty, the one with the most HFC-only images).")
 def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, image_size, class_map, models_file,
@@ -276,15 +276,15 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     Several models are compared on one data set.
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
-    from ablate.cli_values import parse_formats, parse_radii, probe_overrides
+    from ablate.cli_values import parse_example_radius, parse_formats, parse_radii, probe_overrides
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
     from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_sources import check_models
     from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
-                           example_radius=example_radius, limit=limit, max_memory=max_memory, batch_size=batch_size,
-                           per_class=per_class, rank=rank, html=html, workers=workers)
+                           example_radius=parse_example_radius(example_radius), limit=limit, max_memory=max_memory,
+                           batch_size=batch_size, per_class=per_class, rank=rank, html=html, workers=workers)
     params = probe_overrides(overrides)
     shared, own = click.get_current_context().meta["per_model"]
     if html and not rank:

@@ -6,21 +6,28 @@ import re
 
 from ablate.core.errors import AblateError
 from ablate.study.overrides import parse_assignment
+from ablate.study.settings import probe_radii, probe_radius
 
 
 def parse_radii(text: str) -> list[float]:
-    """``--radii 0:16`` (START:END, inclusive) or ``4,8,12`` -> the radii."""
+    """``--radii 0:16`` (START:END, inclusive) or ``4,8,12`` -> the radii, by the rules of the ``radii``
+    setting (:func:`ablate.study.settings.probe_radii`); a range's ends are checked before it is made."""
     try:
-        if ":" in text:
-            start, end = (float(v) for v in text.split(":"))
-            values = [start + i for i in range(int(end - start) + 1)]
-        else:
-            values = [float(v) for v in text.split(",") if v.strip()]
+        ends = [float(v) for v in text.split(":")] if ":" in text else None
+        values = None if ends else [float(v) for v in text.split(",") if v.strip()]
+        if ends and len(ends) != 2:
+            raise ValueError
     except ValueError:
         raise AblateError(f"--radii {text!r}: expected START:END or a comma-separated list, e.g. 0:16 or 4,8,12") from None
-    if not values or min(values) < 0:
-        raise AblateError(f"--radii {text!r}: radii must be numbers >= 0")
-    return values
+    if ends:
+        start, end = (probe_radius(v, "--radii") for v in ends)
+        values = [start + i for i in range(int(end - start) + 1)]
+    return probe_radii(values, "--radii")
+
+
+def parse_example_radius(value: float | None) -> float | None:
+    """``--example-radius R``: one radius by the rules of the radii (None: the probe picks one)."""
+    return None if value is None else probe_radius(value, "--example-radius")
 
 
 def parse_formats(text: str) -> list[str]:

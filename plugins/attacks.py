@@ -129,14 +129,17 @@ class Attacks(ablate.Plugin):
 
     name = "attacks"
     params = [
-        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]", items=float, minimum=0.0,
-              unique=True),
+        Param("eps", list, [0.01, 0.03, 0.06, 0.09], "perturbation sizes, pixels in [0, 1]", items=float,
+              greater_than=0.0, maximum=1.0),
         Param("attacks", list, ["fgsm", "pgd"], "fgsm, pgd, or torchattacks class names, any case", items=str),
         Param("pgd_steps", int, 10, "iterations of iterative attacks", minimum=1, maximum=10_000),
-        Param("step_size", float, 0.0, "step of iterative attacks; 0 = 2.5 * eps / pgd_steps", minimum=0.0),
+        Param("step_size", float, 0.0, "step of iterative attacks; 0 = 2.5 * eps / pgd_steps", minimum=0.0,
+              maximum=1.0),
         Param("random_start", bool, False, "random start of attacks that have one"),
-        Param("n", int, 0, "test images attacked (a fixed random subset); 0 = all", minimum=0),
-        Param("batch_size", int, 0, "images attacked at once; 0 = settings.eval_batch_size", minimum=0),
+        Param("n", int, 0, "test images attacked (a fixed random subset); 0 = all", minimum=0,
+              maximum=1_000_000_000),
+        Param("batch_size", int, 0, "images attacked at once; 0 = settings.eval_batch_size", minimum=0,
+              maximum=1_000_000),
         Param("backend", str, "ablate", "whose fgsm and pgd: 'ablate' or 'torchattacks' (the attacks extra)",
               choices=("ablate", "torchattacks"), since="0.2"),
         Param("mode", str, "grid", "'grid': accuracy at each eps; 'minimal': each image's smallest "
@@ -145,13 +148,14 @@ class Attacks(ablate.Plugin):
               "'bisect' (a coarse eps grid, then bisection)", choices=("bisect", "foolbox"), since="0.2",
               only_when={"mode": ("minimal", "both")}),
         Param("minimal_n", int, 0, "mode 'both': test images the minimal search takes (a fixed random subset of "
-              "the n attacked); 0 = all n", minimum=0, since="0.2", only_when={"mode": ("both",)}),
-        Param("max_eps", float, 0.1, "minimal mode, bisect: the largest eps tried", greater_than=0.0, since="0.2",
+              "the n attacked); 0 = all n", minimum=0, maximum=1_000_000_000, since="0.2", only_when={"mode": ("both",)}),
+        Param("max_eps", float, 0.1, "minimal mode, bisect: the largest eps tried", greater_than=0.0, maximum=1.0,
+              since="0.2",
               only_when={"search": ("bisect",)}),
         Param("search_grid", int, 10, "minimal mode, bisect: evenly spaced eps up to max_eps, tried before "
               "bisecting", minimum=1, maximum=10_000, since="0.2", only_when={"search": ("bisect",)}),
         Param("tolerance", float, 0.001, "minimal mode, bisect: bisect until the eps bracket is this narrow",
-              greater_than=0.0, since="0.2", only_when={"search": ("bisect",)}),
+              greater_than=0.0, maximum=1.0, since="0.2", only_when={"search": ("bisect",)}),
     ]
 
     @ablate.hookimpl

@@ -142,7 +142,7 @@ class BandpassProbe(ablate.Plugin):
     def ablate_register_probes(self, register):
         register("bandpass", ablate.Probe(bands, params=[
             Param("edges", list, [0, 4, 8, 12, 16, MAX], "band edges in DFT bins, increasing; the last may be "
-                  "\"max\" (past every frequency)", nonempty=True),
+                  "\"max\" (past every frequency)"),
             Param("inclusive", bool, False, "False: a disc is dist < r (official code); True: dist <= r"),
             Param("complement", bool, False, "also evaluate each image without the band"),
         ], check=check_edges, components=COMPONENTS, table=band_table, figure=band_figure),

@@ -22,7 +22,8 @@ class BatchSize(ablate.Plugin):
     params = [
         Param("size", int, 100, "training batch size (the study's is 100)", minimum=1, maximum=1_000_000),
         Param("scale_lr", bool, False, "multiply the learning rate by size / base_size"),
-        Param("base_size", int, 100, "the batch size the learning rate was tuned for", minimum=1),
+        Param("base_size", int, 100, "the batch size the learning rate was tuned for", minimum=1,
+              maximum=1_000_000),
     ]
 
     @ablate.hookimpl

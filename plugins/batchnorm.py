@@ -26,7 +26,8 @@ class BatchNorm(ablate.Plugin):
 
     name = "batchnorm"
     params = [
-        Param("eps", float, 1e-3, "added to the variance; 1e-3 is the official code's BN_EPSILON", minimum=0.0),
+        Param("eps", float, 1e-3, "added to the variance; 1e-3 is the official code's BN_EPSILON",
+              greater_than=0.0),
         Param("stats", str, "batch", "'batch': batch statistics also in eval mode (official code); "
               "'running': running averages in eval mode", choices=("batch", "running")),
         Param("momentum", float, 0.1, "weight of each batch in the running averages (stats = 'running' only)",

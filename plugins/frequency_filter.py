@@ -52,7 +52,8 @@ class FrequencyFilter(ablate.Plugin):
     params = [
         Param("component", str, "low", "'low': keep frequencies inside the radius; 'high': outside",
               choices=("low", "high")),
-        Param("radius", float, 8.0, "radius of the disc in DFT bins (as the probe's radii)", minimum=0.0),
+        Param("radius", float, 8.0, "radius of the disc in DFT bins (as the probe's radii)", minimum=0.0,
+              maximum=ablate.Settings.params()["radii"].maximum),
         Param("test", bool, False, "filter the test set too (Table 1 tests on original images)"),
     ]
 

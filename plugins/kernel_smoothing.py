@@ -72,7 +72,7 @@ class KernelSmoothing(ablate.Plugin):
     name = "kernel_smoothing"
     params = [
         Param("rho", list, [1.0], "weights of the eight neighbours in the 3x3 mask, one model each", items=float,
-              minimum=0.0, nonempty=True),
+              minimum=0.0),
         Param("layers", str, "first", "'first': the first conv layer (paper); 'all': every conv "
               "with a kernel larger than 1x1", choices=LAYER_CHOICES),
     ]

@@ -59,9 +59,11 @@ class PGD(ablate.Plugin):
 
     name = "pgd"
     params = [
-        Param("eps", float, 0.03, "L-inf radius of the perturbation, pixels in [0, 1]", minimum=0.0),
-        Param("steps", int, 10, "PGD iterations", minimum=0, maximum=10_000),
-        Param("step_size", float, 0.0, "size of each step; 0 = eps / 10 (official code)", minimum=0.0),
+        Param("eps", float, 0.03, "L-inf radius of the perturbation, pixels in [0, 1]", greater_than=0.0,
+              maximum=1.0),
+        Param("steps", int, 10, "PGD iterations", minimum=1, maximum=10_000),
+        Param("step_size", float, 0.0, "size of each step; 0 = eps / 10 (official code)", minimum=0.0,
+              maximum=1.0),
         Param("random_start", bool, False, "start from a uniform point in the eps-ball (official code: no)"),
         Param("clean_fraction", float, 0.0, "fraction of each batch kept clean (0 = adversarial only, "
               "as the official code)", minimum=0.0, maximum=1.0),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,7 @@ from conftest import TINY
 DROPOUT = '[[runs]]\nname = "d"\nplugins = ["dropout"]\n'
 PGD = '[[runs]]\nname = "p"\nplugins = ["pgd"]\n'
 RUN = '[[runs]]\nname = "x"\n'
+ATTACKS = '[[runs]]\nname = "a"\nplugins = ["attacks"]\n'
 
 # (recipe runs, extra CLI arguments, text the one-line message must hold)
 CASES = {
@@ -34,8 +37,23 @@ CASES = {
     "NaN radius": ('[[runs]]\nname = "x"\n', ["--set", "radii=[4, nan]"], "--set radii[1]: found nan"),
     "absurd attack steps": (PGD, ["--set", "pgd.steps=1000000000000"], "must be <= 10000"),
     "absurd batch size": ('[[runs]]\nname = "x"\n', ["--set", "batch_size=100000000000000000"], "must be <= 1000000"),
-    "an attack eps given twice": ('[[runs]]\nname = "a"\nplugins = ["attacks"]\n', ["--set", "attacks.eps=[0.03, 0.03]"],
+    "an attack eps given twice": (ATTACKS, ["--set", "attacks.eps=[0.03, 0.03]"],
                                   "--set attacks.eps[1]: 0.03 is given twice; give each value once"),
+    # one rule for every list parameter: at least one value, each value once (radii may be empty: no probe)
+    "a radius given twice": (RUN, ["--set", "radii=[4, 4.0]"], "--set radii[1]: 4 is given twice; give each value once"),
+    "an attack given twice": (ATTACKS, ["--set", "attacks.attacks=['fgsm', 'fgsm']"],
+                              "--set attacks.attacks[1]: 'fgsm' is given twice"),
+    "a smoothing rho given twice": ('[[runs]]\nname = "k"\nplugins = ["kernel_smoothing"]\n',
+                                    ["--set", "kernel_smoothing.rho=[1, 1]"], "--set kernel_smoothing.rho[1]: 1.0 is given twice"),
+    "no attack eps": (ATTACKS, ["--set", "attacks.eps=[]"], "--set attacks.eps: the list is empty; give at least one value"),
+    # each parameter's real domain, checked before the first image is evaluated
+    "a BatchNorm eps of zero": ('[[runs]]\nname = "b"\nplugins = ["batchnorm"]\n', ["--set", "batchnorm.eps=0"],
+                                "--set batchnorm.eps: found 0.0, must be > 0; give a value in (0, inf)"),
+    "an attack eps beyond a pixel's range": (ATTACKS, ["--set", "attacks.eps=[1e9]"],
+                                             "--set attacks.eps[0]: found 1000000000.0, must be <= 1; give a value in (0, 1]"),
+    "an attack eps of zero": (ATTACKS, ["--set", "attacks.eps=[0, 0.03]"], "--set attacks.eps[0]: found 0.0, must be > 0"),
+    "PGD training without steps": (PGD, ["--set", "pgd.steps=0"], "--set pgd.steps: found 0, must be >= 1; give a value "
+                                                                   "in [1, 10000]"),
     "misspelt parameter on the command line": (DROPOUT, ["--set", "dropout.pp=0.3"],
                                                "--set dropout: plugin 'dropout' has no parameter 'pp'"),
     # checked before training (the data-dependent ones when the data is loaded, before the first line)
@@ -152,3 +170,50 @@ def test_an_unknown_plot_format_of_a_model_comparison_writes_nothing(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "--format 'exe': unknown plot format" in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """One tiny trained run's checkpoint (32x32 synthetic images: the diagonal is 45.3 bins)."""
+    from ablate.execution.runner import run_recipe
+
+    root = tmp_path_factory.mktemp("trained")
+    path = root / "tiny.toml"
+    path.write_text(textwrap.dedent(TINY) + RUN)
+    run_recipe(path, "smoke", out=root / "out", report=False)
+    return next((root / "out" / "tiny").glob("x-*/checkpoint.pt"))
+
+
+# ablate probe refuses radii by the rules ablate recipe uses (the radii setting, then the image's diagonal),
+# whichever path the probe takes (a lone checkpoint, or --rank's comparison), before any image is evaluated
+PROBE_CASES = {
+    "a radius past any image, with --rank": (["--radii", "0:100000", "--rank"],
+                                            "--radii: found 100000, must be <= 4096; give a value in [0, 4096]"),
+    "a range ending past any image": (["--radii", "4:1e12"], "--radii: found 1000000000000, must be <= 4096"),
+    "a radius past the diagonal, with --rank": (["--radii", "4,50", "--rank"],
+                                                "radii: found 50, beyond the diagonal (45.3) of these 32x32 images"),
+    "a radius given twice": (["--radii", "4,8,4"], "--radii[2]: 4 is given twice; give each value once"),
+    "no radius": (["--radii", ","], "--radii: the list is empty; give at least one value"),
+    "an example radius past any image": (["--example-radius", "1e308"],
+                                         "--example-radius: found 1e+308, must be <= 4096; give a value in [0, 4096]"),
+    "an infinite example radius": (["--example-radius", "inf", "--rank"], "--example-radius: found inf; give a finite"),
+    "an example radius past the diagonal, with --rank": (["--radii", "4", "--example-radius", "46", "--rank"],
+                                                         "radii: found 46, beyond the diagonal (45.3)"),
+}
+
+
+@pytest.mark.parametrize("case", list(PROBE_CASES))
+def test_probe_radii_are_bounded_before_any_image_is_evaluated(case, checkpoint, tmp_path, monkeypatch):
+    import ablate.spectral.prober as prober
+
+    def evaluated(*args, **kwargs):
+        raise AssertionError("an image was evaluated")
+
+    monkeypatch.setattr(prober.Prober, "__call__", evaluated)
+    arguments, message = PROBE_CASES[case]
+    out = tmp_path / "p"
+    result = CliRunner().invoke(cli, ["probe", str(checkpoint), "--device", "cpu", "--out", str(out), *arguments])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output and not any(out.rglob("*.csv"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ablate import AblateError, Param, Settings
@@ -60,3 +62,74 @@ def test_identity_values_drop_what_cannot_change_results_and_new_keys_at_their_d
               "new": Param("new", int, 0, since="0.2")}
     assert identity_values(params, {"a": 1, "log": "y", "new": 0}) == {"a": 1}
     assert identity_values(params, {"a": 1, "log": "y", "new": 3}) == {"a": 1, "new": 3}
+
+
+def test_a_list_parameter_holds_at_least_one_value_each_once_unless_it_says_otherwise():
+    plain = Param("p", list, [1.0], items=float)
+    for value, message in (([], "x.p: the list is empty; give at least one value"),
+                           ([1, 2, 1.0], "x.p[2]: 1.0 is given twice; give each value once")):
+        with pytest.raises(AblateError, match=message.replace("[", r"\[").replace(".", r"\.")):
+            plain.check(value, "x.p")
+    lenient = Param("p", list, [], items=float, nonempty=False, unique=False)
+    assert lenient.check([], "x.p") == [] and lenient.check([1, 1], "x.p") == [1.0, 1.0]
+    assert Param("p", list, ["a"], items=str).check(["a", "A"], "x.p") == ["a", "A"]
+
+
+def test_the_radii_setting_follows_the_list_rule_but_may_be_empty():
+    """``radii = []``: no probe (recipes/table1.toml); a radius twice would be probed and written twice."""
+    settings = Settings()
+    settings.set("radii", [], "--set radii")
+    assert settings.radii == []
+    for key in ("radii", "report_radii"):
+        with pytest.raises(AblateError, match=rf"--set {key}\[1\]: 4 is given twice"):
+            settings.set(key, [4, 4.0], f"--set {key}")
+    with pytest.raises(AblateError, match="report_radii: the list is empty"):
+        settings.set("report_radii", [], "--set report_radii")
+
+
+@pytest.mark.parametrize("param, domain", [
+    (Param("p", float, 1.0, greater_than=0.0), "(0, inf)"),
+    (Param("p", float, 0.5, minimum=0.0, less_than=1.0), "[0, 1)"),
+    (Param("p", float, 0.5, greater_than=0.0, maximum=1.0), "(0, 1]"),
+    (Param("p", int, 1, minimum=1, maximum=10_000), "[1, 10000]"),
+    (Param("p", float, 0.0, maximum=2.5), "(-inf, 2.5]"),
+    (Param("p", list, [0.5], items=float, minimum=0.0, maximum=1.0), "[0, 1]"),
+    (Param("p", str, "a"), None),
+])
+def test_a_parameter_says_its_domain(param, domain):
+    assert param.domain() == domain
+    assert param.describe().get("domain") == domain
+
+
+def test_a_value_outside_the_domain_is_one_line_with_the_value_domain_and_fix():
+    with pytest.raises(AblateError) as caught:
+        Param("eps", float, 1e-3, greater_than=0.0).check(0, "--set batchnorm.eps")
+    assert str(caught.value) == "--set batchnorm.eps: found 0.0, must be > 0; give a value in (0, inf)"
+
+
+def plugin_params() -> dict[str, Param]:
+    from ablate.core.registry import builtin_plugins
+
+    return {f"{name}.{p.name}": p for name, plugin in builtin_plugins() for p in plugin.params}
+
+
+# (plugin.param, a value outside its real domain, the domain): what would fail inside training or an attack,
+# or mean nothing (an eps beyond pixels in [0, 1]), is refused when the recipe is read
+OUTSIDE = [
+    ("batchnorm.eps", 0.0, "(0, inf)"), ("batchnorm.momentum", 1.5, "[0, 1]"), ("dropout.p", 1.0, "[0, 1)"),
+    ("mixup.alpha", 0.0, "(0, inf)"), ("pgd.eps", 0.0, "(0, 1]"), ("pgd.eps", 2.0, "(0, 1]"),
+    ("pgd.steps", 0, "[1, 10000]"), ("pgd.step_size", 1.5, "[0, 1]"), ("pgd.clean_fraction", 1.5, "[0, 1]"),
+    ("attacks.eps", [1e9], "(0, 1]"), ("attacks.eps", [0.0], "(0, 1]"), ("attacks.step_size", 2.0, "[0, 1]"),
+    ("attacks.max_eps", 2.0, "(0, 1]"), ("attacks.tolerance", 2.0, "(0, 1]"), ("kernel_smoothing.rho", [-1.0], "[0, inf)"),
+    ("gaussian_noise.sigma", 2.0, "[0, 1]"), ("frequency_filter.radius", 1e308, "[0, 4096]"),
+    ("batch_size.size", 0, "[1, 1000000]"), ("batch_size.base_size", 10**12, "[1, 1000000]"),
+    ("shuffle_labels.seed", -1, "[0, inf)"), ("attacks.batch_size", 10**12, "[0, 1000000]"),
+]
+
+
+@pytest.mark.parametrize("name, value, domain", OUTSIDE)
+def test_each_builtin_plugin_parameter_declares_its_real_domain(name, value, domain):
+    param = plugin_params()[name]
+    assert param.domain() == domain
+    with pytest.raises(AblateError, match=rf"found .*; give a value in {re.escape(domain)}$"):
+        param.check(value, f"--set {name}")

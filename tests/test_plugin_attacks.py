@@ -54,7 +54,7 @@ def evaluate(models, data, **values):
 
 def test_rows_per_variant_attack_and_eps(trained):
     model, data = trained
-    rows = evaluate({"final": model, "smooth1.0": model}, data, eps=[0.0, 0.3], attacks=["fgsm", "PGD"])
+    rows = evaluate({"final": model, "smooth1.0": model}, data, eps=[0.05, 0.3], attacks=["fgsm", "PGD"])
     assert len(rows) == 2 * (1 + 2 * 2)
     for row in rows:
         assert row["split"] == "test" and row["component"] == "original" and row["radius"] is None
@@ -63,15 +63,21 @@ def test_rows_per_variant_attack_and_eps(trained):
     assert ("final", "none", 0.0) in keys and ("smooth1.0", "pgd", 0.3) in keys
 
 
-def test_eps_zero_equals_clean_accuracy_and_attacks_hurt(trained):
+def test_the_clean_row_is_accuracy_without_attack_and_attacks_hurt(trained):
+    """eps 0 is the clean row itself (attack "none"), so the grid's eps are in (0, 1]; an attack of size 0
+    leaves the images as they are."""
+    from ablate.api import fgsm, pgd
+
     model, data = trained
-    rows = {(r["attack"], r["eps"]): r["value"] for r in evaluate({"final": model}, data, eps=[0.0, 0.3])}
+    rows = {(r["attack"], r["eps"]): r["value"] for r in evaluate({"final": model}, data, eps=[0.3])}
     clean = rows[("none", 0.0)]
+    x = data.x_test.float() / 255
     with torch.no_grad():
-        expected = (model(data.x_test.float() / 255).argmax(1) == data.y_test).float().mean().item()
+        expected = (model(x).argmax(1) == data.y_test).float().mean().item()
     assert clean == pytest.approx(expected)
     assert clean == 1.0, "the hand-set model solves its task"
-    assert rows[("fgsm", 0.0)] == clean and rows[("pgd", 0.0)] == clean
+    assert torch.equal(fgsm(model, x, data.y_test, 0.0), x)
+    assert torch.equal(pgd(model, x, data.y_test, 0.0, 2, 0.0), x)
     assert rows[("pgd", 0.3)] < clean - 0.5
     assert rows[("pgd", 0.3)] <= rows[("fgsm", 0.3)] + 1e-9
 
@@ -229,7 +235,7 @@ def test_images_outside_the_pixel_range_are_a_clear_error(trained):
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"eps": [-0.1]}, ">= 0"), ({"eps": [0.01, 0.03, 0.03]}, r"\[2\]: 0.03 is given twice"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
+    ({"eps": [-0.1]}, r"> 0; give a value in \(0, 1\]"), ({"eps": [0.0]}, "> 0"), ({"eps": [1.5]}, "<= 1"), ({"eps": [0.01, 0.03, 0.03]}, r"\[2\]: 0.03 is given twice"), ({"eps": ["big"]}, "number"), ({"attacks": [3]}, "must be a string"),
     ({"pgd_steps": 0}, ">= 1"), ({"n": -1}, ">= 0"), ({"backend": "foolbox"}, "allowed"),
     ({"mode": "fine"}, "allowed"), ({"max_eps": 0}, "> 0"), ({"tolerance": -1e-3}, "> 0"), ({"search_grid": 0}, ">= 1"),
     ({"search": "deepfool"}, "allowed: bisect, foolbox"), ({"minimal_n": -1}, ">= 0"),

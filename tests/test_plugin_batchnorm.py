@@ -63,7 +63,7 @@ def test_real_models_get_batchnorm_and_keep_gamma_beta_after_init():
 @pytest.mark.parametrize("values, message", [
     ({"momentum": 1.5}, "momentum"),
     ({"stats": "moving"}, "allowed"),
-    ({"eps": -1.0}, ">= 0"),
+    ({"eps": -1.0}, "> 0"), ({"eps": 0.0}, r"> 0; give a value in \(0, inf\)"),
     ({"epsilon": 1e-3}, "no parameter 'epsilon'"),
 ])
 def test_bad_parameters_are_refused(values, message):

@@ -134,7 +134,7 @@ def test_soft_targets_and_out_of_range_inputs_are_clear_errors():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"clean_fraction": 1.5}, "must be <= 1"), ({"eps": -0.1}, ">= 0"),
+    ({"clean_fraction": 1.5}, "must be <= 1"), ({"eps": -0.1}, "> 0"), ({"eps": 0.0}, "> 0"), ({"steps": 0}, ">= 1"),
     ({"mode": "test"}, "allowed"), ({"precision": "fp16"}, "allowed"), ({"steps": 2.5}, "expected int"),
 ])
 def test_bad_parameters_are_refused(values, message):

@@ -52,7 +52,7 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
 def probe_checkpoint(checkpoint: Path, probe_names: list[str], params: dict[str, dict], options: ProbeOptions,
                      console) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
-    from ablate.execution.preflight import check_radii
+    from ablate.spectral.frequency import check_radii
     from ablate.spectral.figure1 import report_table, write_probe_report
     from ablate.core.schema import EXAMPLES, PROBE_REPORT
 

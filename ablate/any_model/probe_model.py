@@ -23,13 +23,14 @@ from ablate.data.loading import stratified_subset
 from ablate.train.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.spectral.example_grid import example_radius, save_example_grid
-from ablate.spectral.frequency import split
+from ablate.spectral.frequency import check_radii, split
 from ablate.train.modes import in_mode
 from ablate.spectral.figure1 import hfc_only_examples, probe_report
 from ablate.spectral.prober import Key, Prober, split_probe
 from ablate.spectral.probes import variant_key
 from ablate.core.schema import results_frame
 from ablate.core.structs import Data
+from ablate.study.settings import probe_radii
 from ablate.any_model.zoo import ModelInput, Preprocess
 
 DEFAULT_RADII = (4, 8, 12, 16)
@@ -136,9 +137,7 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
     ``progress(done, total)`` is called after every chunk."""
     if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
         raise AblateError(f"max_memory={max_memory!r}: must be a number of bytes >= 1")
-    radii = [float(r) if not float(r).is_integer() else int(r) for r in radii]
-    if not radii or min(radii) < 0:
-        raise AblateError(f"radii {radii}: give at least one radius, every one >= 0")
+    radii = probe_radii(radii, "radii")
     preprocess = preprocess or Preprocess()
     target = resolve_device(device)
     wrapped = nn.Sequential(ModelInput(preprocess), model).to(target)
@@ -149,6 +148,8 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
     labels, done = [], 0
     batches, total = image_batches(data, limit)
     for x, y in chunks(batches, preprocess, max_memory, len(radii), batch_size):
+        if not done:
+            check_radii(radii, *x.shape[-2:], f"probe of {name}: radii")     # images as the model sees them
         x, y = x.to(target), y.to(target)
         outputs = model_labels(y, lookup, name)
         check_outputs(wrapped, x, outputs, name, lookup is not None)

@@ -44,11 +44,16 @@ class Param:
     ``type`` is bool, int, float, str or list. Rules, each optional:
 
     * ``choices``: the allowed values (of each item, for a list);
-    * ``minimum`` / ``maximum``: inclusive bounds, ``greater_than`` / ``less_than``:
-      exclusive ones (numbers, or each item of a list of numbers);
+    * the domain of a number (or of each item of a list of numbers): ``minimum`` /
+      ``maximum`` are closed bounds, ``greater_than`` / ``less_than`` open ones, so that
+      ``greater_than=0`` is "positive", ``minimum=0`` "non-negative" and ``minimum=0,
+      less_than=1`` is [0, 1); declare the value's real domain, the one outside which the
+      run would fail or mean nothing (:meth:`domain` says it in words);
     * ``items``: the type of a list's items (int, float, str, bool or :class:`Number`);
-    * ``nonempty``: a list must have at least one item;
-    * ``unique``: a list must hold each value once (a repeat would be counted twice);
+    * ``nonempty`` / ``unique``: a list holds at least one value, and each value once (a
+      repeat would be computed and counted twice). Both are on by default: the one rule for
+      every list; a parameter where an empty list or a repeat means something says so with
+      ``nonempty=False`` / ``unique=False``;
     * ``pattern``: a regular expression a string must match in full (``help`` then
       says in words what is allowed);
     * ``finite``: NaN and infinity are refused unless this is False.
@@ -76,8 +81,8 @@ class Param:
     greater_than: float | None = None
     less_than: float | None = None
     items: type | None = None
-    nonempty: bool = False
-    unique: bool = False
+    nonempty: bool = True
+    unique: bool = True
     pattern: str | None = None
     finite: bool = True
     affects_results: bool = True
@@ -100,9 +105,20 @@ class Param:
         bounds = {"minimum": self.minimum, "maximum": self.maximum, "greater_than": self.greater_than,
                   "less_than": self.less_than}
         info.update({k: v for k, v in bounds.items() if v is not None})
+        if self.domain():
+            info["domain"] = self.domain()
         if self.only_when:
             info["only_when"] = {name: list(allowed) for name, allowed in self.only_when.items()}
         return info
+
+    def domain(self) -> str | None:
+        """The declared bounds as an interval, ``(0, 1]`` (None when the parameter declares none)."""
+        low, high = (self.greater_than, self.minimum), (self.less_than, self.maximum)
+        if all(bound is None for bound in low + high):
+            return None
+        left = f"({shown(low[0])}" if low[0] is not None else f"[{shown(low[1])}" if low[1] is not None else "(-inf"
+        right = f"{shown(high[0])})" if high[0] is not None else f"{shown(high[1])}]" if high[1] is not None else "inf)"
+        return f"{left}, {right}"
 
     def check(self, value: Any, where: str) -> Any:
         """Return ``value`` converted to this parameter's type and canonical form, or raise AblateError.
@@ -137,8 +153,13 @@ class Param:
                                     (self.greater_than, lambda v, b: v <= b, ">"),
                                     (self.less_than, lambda v, b: v >= b, "<")):
             if bound is not None and is_number and fails(value, bound):
-                shown = f"{bound:g}" if isinstance(bound, float) else bound
-                raise AblateError(f"{where}: found {value!r}, must be {words} {shown}")
+                raise AblateError(f"{where}: found {value!r}, must be {words} {shown(bound)}; give a value in "
+                                  f"{self.domain()}")
+
+
+def shown(bound: float) -> str:
+    """A bound as the messages write it: ``0`` for 0.0, ``1e-06``, ``10000``."""
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
 
 def coerce(value: Any, expected: type, where: str) -> Any:
@@ -160,7 +181,8 @@ def coerce_item(value: Any, expected: type, where: str) -> Any:
     """One item of a list, converted to ``expected`` (see :class:`Number` for its canonical form)."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected is Number and number:
-        return int(value) if isinstance(value, float) and value.is_integer() else value
+        whole = isinstance(value, float) and value.is_integer() and abs(value) < 2**53     # exactly an int
+        return int(value) if whole else value
     if expected is float and number:
         return float(value)
     if expected is not Number and isinstance(value, expected) and not (expected is int and isinstance(value, bool)):

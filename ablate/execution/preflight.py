@@ -3,7 +3,6 @@ be written. Each check loads or creates as little as it can, and says in one lin
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from ablate.data.loading import load_full
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry
+from ablate.spectral.frequency import check_radii
 from ablate.study.expansion import Run
 
 
@@ -30,17 +30,6 @@ def check_against_data(runs: list[Run], registry: PluginRegistry) -> None:
         height, width = data.x_train.shape[-2:]
         for setting in ("radii", "report_radii"):
             check_radii(getattr(s, setting), height, width, f"{where}: {setting}")
-
-
-def check_radii(radii, height: int, width: int, where: str) -> None:
-    """Radii past the spectrum's farthest bin keep every frequency (allowed); past the image diagonal, a typo."""
-    diagonal = math.hypot(height, width)
-    too_far = [r for r in radii if r > diagonal]
-    if too_far:
-        farthest = math.hypot(height // 2, width // 2)
-        raise AblateError(f"{where}: found {too_far[0]:g}, beyond the diagonal ({diagonal:.1f}) of these "
-                          f"{height}x{width} images; the largest useful radius is {math.floor(farthest) + 1}: "
-                          f"it already keeps every frequency")
 
 
 def check_out_folder(out_dir: Path) -> None:

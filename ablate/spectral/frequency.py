@@ -154,6 +154,17 @@ def radius_tuple(radius: float | Iterable[float], where: str) -> tuple[tuple[flo
     return tuple(radii), several
 
 
+def check_radii(radii, height: int, width: int, where: str) -> None:
+    """Radii past the spectrum's farthest bin keep every frequency (allowed); past the image diagonal, a typo."""
+    diagonal = math.hypot(height, width)
+    too_far = [r for r in radii if r > diagonal]
+    if too_far:
+        farthest = math.hypot(height // 2, width // 2)
+        raise AblateError(f"{where}: found {too_far[0]:g}, beyond the diagonal ({diagonal:.1f}) of these "
+                          f"{height}x{width} images; the largest useful radius is {math.floor(farthest) + 1}: "
+                          f"it already keeps every frequency")
+
+
 def check_images(x: torch.Tensor, where: str) -> None:
     """Reject what is not a float or uint8 tensor shaped ``(..., C, H, W)``."""
     if not isinstance(x, torch.Tensor):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.core.errors import AblateError
-from ablate.core.params import Number, Param, identity_values
+from ablate.core.params import Number, Param, coerce_item, identity_values
 
 PAPER_RADII = [4, 8, 12, 16]
 
@@ -78,8 +78,8 @@ class Settings:
     batch_size: int = setting(100, "the study's batch size", minimum=1, maximum=SANE_BATCH)
     seed: int = setting(0, "seed of the initialisation, the batch order and plugins' randomness")
     # probe
-    radii: list = setting(PAPER_RADII, "probe radii in DFT bins (the study: 4, 8, 12, 16)", items=Number,
-                          minimum=0, maximum=SANE_RADIUS)
+    radii: list = setting(PAPER_RADII, "probe radii in DFT bins (the study: 4, 8, 12, 16); [] = no probe",
+                          items=Number, minimum=0, maximum=SANE_RADIUS, nonempty=False)
     inclusive: bool = setting(False, "False: dist < r (official code); True: dist <= r (paper text)")
     probe_every: int = setting(1, "epochs between probe passes; 0 = never", minimum=0, maximum=SANE_EPOCHS)
     probe_train: bool = setting(False, "also probe the training set (Figure 3)")
@@ -158,3 +158,18 @@ class Settings:
     def identity(self) -> dict[str, Any]:
         """The settings that change a run's results (what its directory hash covers)."""
         return identity_values(self.params(), self.as_dict())
+
+
+def probe_radii(values: Any, where: str) -> list:
+    """The radii a probe is asked for outside a run (``ablate probe --radii``, :func:`ablate.probe_model`):
+    the ``radii`` setting's rules, the ones ``ablate recipe`` checks (numbers in [0, SANE_RADIUS], each once),
+    and at least one."""
+    return dataclasses.replace(Settings.params()["radii"], nonempty=True).check(values, where)
+
+
+def probe_radius(value: Any, where: str) -> float:
+    """One radius (``--example-radius``, an end of ``--radii START:END``) by the rules of each of the radii."""
+    param = Settings.params()["radii"]
+    value = coerce_item(value, Number, where)
+    param.check_one(value, where)
+    return value

@@ -46,7 +46,8 @@ class ProcessPoolLauncher(Launcher):
     options = (
         Param("jobs", int, 2, "runs at once, one worker process each", minimum=1),
         Param("devices", list, [], "devices the workers take in turn, e.g. cuda:0,cuda:1 "
-                                   "(default: every GPU, or the CPU)"),
+                                   "(default: every GPU, or the CPU); one listed twice takes two turns",
+              nonempty=False, unique=False),
         Param("memory", float, 0.0, "GiB the runs on one device may take together; 0: its free memory "
                                     "at start (available RAM on the CPU) x 0.9", minimum=0.0),
     )

@@ -196,7 +196,7 @@ def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_
     (run,) = expand(load_recipe(path))
     assert seen == [[{"batch_size": 100}]]
     assert run.settings.eval_batch_size == 60 and run.settings.batch_size == 100
-    assert get_registry().registry("models")["watched-net"][2] == "watcher"
+    assert get_registry().registry("models")["watched-net"].owner == "watcher"
 
 
 def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ablate_plugin):
@@ -262,7 +262,7 @@ def test_a_misbehaving_plugin_warns_once_and_the_builtin_wins(case, tmp_path, mo
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(warnings) == 1 and message in warnings[0] and "ablate-bad" in warnings[0], warnings
     assert "blur" in registry.plugins and registry.plugins["dropout"].source == "built-in"
-    assert datasets["cifar10"][0] is load_cifar10 and "raised" not in datasets
+    assert datasets["cifar10"].function is load_cifar10 and "raised" not in datasets
 
 
 @pytest.mark.parametrize("case", list(MISBEHAVING))

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ablate.core.errors import AblateError
-from ablate.core.registry import PluginRegistry, get_registry
+from ablate.core.registry import PluginRegistry, RegistryEntry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
 from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
@@ -45,8 +45,8 @@ __all__ = [
 DEFAULT_LAYOUT = "generic"
 
 
-def report_layouts(registry: PluginRegistry | None = None) -> dict[str, tuple]:
-    """``{name: (function, help, plugin)}`` of every registered layout."""
+def report_layouts(registry: PluginRegistry | None = None) -> dict[str, RegistryEntry]:
+    """``{name: RegistryEntry}`` of every registered layout."""
     return (registry or get_registry()).registry("reports")
 
 
@@ -63,7 +63,7 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
     if recipe.get("description"):
         console.print(f"[bold]{escape(str(recipe.get('recipe', out_dir.name)))}[/]: {escape(recipe['description'])}"
                       + (f" (scale {recipe['scale']})" if recipe.get("scale") else ""))
-    call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
+    call_layout(name, layouts[name].function, results=results, out_dir=out_dir, console=console, formats=list(formats),
                 study=StudyResults(results, out_dir, recipe), labels=Labels.of(registry), registry=registry)
 
 

@@ -3,7 +3,7 @@
 The rule: code outside the engine (the built-in plugins of ``plugins/``, a plugin package of yours,
 the tutorial's ``examples/ablate-label-smoothing``) imports from ``ablate`` and ``ablate.api`` only;
 a plugin's tests may also use ``ablate.testing``, the pytest fixtures. ``ablate`` itself re-exports
-the names of :data:`TOP_LEVEL` (those the README shows): the very same objects. Every other module
+some of these names (its ``__all__``: those the README shows), the very same objects. Every other module
 under ``ablate/`` is internal and may move or change without notice. ``tests/test_public_api.py``
 holds ``plugins/`` and ``examples/`` to this.
 
@@ -109,13 +109,6 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "ablate.report.plots": ("new_figure", "attack_figure"),
     "ablate.report.stats": ("summarize",),
 }
-
-TOP_LEVEL: tuple[str, ...] = (
-    "AblateError", "TrainingDiverged", "hookimpl", "Param", "Plugin", "Probe", "Settings", "Variant",
-    "Batch", "Data", "ModelParts", "TrainState",
-    "load_recipe", "run_recipe", "split", "summarize", "Launcher", "LaunchContext", "probe_model", "Preprocess",
-)
-"""The names ``ablate`` itself re-exports (``ablate.Plugin``...): those the README shows."""
 
 SOURCE = {name: module for module, names in PUBLIC.items() for name in names}
 __all__ = list(SOURCE)

@@ -16,7 +16,7 @@ import torchvision.datasets.cifar as tv_cifar
 from ablate import AblateError, Data, Settings
 from ablate.data.loading import balanced_quotas, clear_cache, load_data, load_full, stratified_indices
 from ablate.spectral.frequency import split
-from ablate.core.registry import get_registry
+from ablate.core.registry import RegistryEntry, get_registry
 from ablate.data.synthetic import band_waves, load_synthetic, parse_synthetic_options
 
 
@@ -33,7 +33,7 @@ def settings(dataset: str, train_size: int = 0, test_size: int = 0, **more) -> S
 
 def register_dataset(monkeypatch, name: str, loader) -> None:
     """Put a loader in the registry for one test, as a plugin's registration would."""
-    monkeypatch.setitem(get_registry().registry("datasets"), name, (loader, "", "test-plugin"))
+    monkeypatch.setitem(get_registry().registry("datasets"), name, RegistryEntry(loader, "", "test-plugin"))
 
 
 # --------------------------------------------------------------------------

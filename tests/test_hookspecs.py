@@ -9,8 +9,10 @@ say, on a tiny run.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,26 @@ def test_every_hook_says_when_it_fires_what_it_receives_and_what_it_may_return()
         assert re.search(r"\b[Rr]eturns?\b", doc), f"{name} does not say what it may return"
         unexplained = [p for p in inspect.signature(spec).parameters if f"``{p}" not in doc]
         assert not unexplained, f"{name} does not say what {unexplained} are"
+
+
+def type_checking_namespace(module) -> dict:
+    """The module's globals with the names its ``if TYPE_CHECKING:`` block imports for its annotations."""
+    namespace = dict(vars(module))
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            exec(compile(ast.Module(node.body, type_ignores=[]), module.__file__, "exec"), namespace)
+    return namespace
+
+
+def test_every_hook_annotates_its_arguments_and_its_return_with_types_that_exist():
+    namespace = type_checking_namespace(hookspecs)
+    for name, spec in hooks():
+        signature = inspect.signature(spec)
+        bare = [p for p, param in signature.parameters.items() if param.annotation is inspect.Parameter.empty]
+        assert not bare, f"{name} does not annotate {bare}"
+        assert signature.return_annotation is not inspect.Signature.empty, f"{name} does not annotate its return"
+        hints = typing.get_type_hints(spec, globalns=namespace)      # each annotation names a real type
+        assert set(hints) == {*signature.parameters, "return"}, name
 
 
 def test_every_hook_is_in_the_plugin_guide_and_implemented_somewhere():

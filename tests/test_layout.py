@@ -1,7 +1,9 @@
 """The engine's tree reads as its architecture: a package per layer, a few entry modules beside them,
 one name per module and per class, core below everything, and no import cycle.
 
-Everything is read from the source with ``ast``; nothing is imported.
+Everything is read from the source with ``ast``; nothing is imported. An import under
+``if TYPE_CHECKING:`` never runs (it names the types of annotations for type checkers), so it counts
+for none of these rules.
 """
 
 from __future__ import annotations
@@ -54,12 +56,20 @@ def imported_modules(package: str, nodes, modules) -> set[str]:
     return {name for name in found if name in modules}
 
 
+def for_type_checkers(tree: ast.Module) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:``, which never run."""
+    blocks = [node.body for node in ast.walk(tree)
+              if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")]
+    return {id(inner) for body in blocks for statement in body for inner in ast.walk(statement)}
+
+
 def graph(lazy: bool = False) -> dict[str, set[str]]:
     """Which ablate modules each one imports when it is imported (``lazy``: anywhere in it)."""
     edges = {}
     for module, path in MODULES.items():
         tree = ast.parse(path.read_text())
-        nodes = ast.walk(tree) if lazy else import_time_nodes(tree)
+        skipped = for_type_checkers(tree)
+        nodes = [node for node in (ast.walk(tree) if lazy else import_time_nodes(tree)) if id(node) not in skipped]
         package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
         edges[module] = imported_modules(package, nodes, MODULES) - {module}
     return edges
@@ -115,6 +125,14 @@ def test_a_relative_import_is_resolved_against_the_package():
     modules = {"ablate.report.tables", "ablate.core.errors", "ablate.report.results", "ablate.report"}
     assert imported_modules("ablate.report", tree.body, modules) == {"ablate.report.tables", "ablate.core.errors",
                                                                       "ablate.report.results"}
+
+
+def test_imports_for_type_checkers_only_are_not_imports():
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ablate.study.settings import "
+                     "Settings\nfrom ablate.core import errors")
+    modules = {"ablate.study.settings", "ablate.core.errors"}
+    nodes = [node for node in ast.walk(tree) if id(node) not in for_type_checkers(tree)]
+    assert imported_modules("ablate.core", nodes, modules) == {"ablate.core.errors"}
 
 
 def test_core_imports_no_other_part_of_ablate():

@@ -178,10 +178,11 @@ def test_unknown_model_lists_the_known_ones():
 
 
 def test_other_channel_counts_need_a_factory_that_takes_them(monkeypatch):
-    from ablate.core.registry import get_registry
+    from ablate.core.registry import RegistryEntry, get_registry
 
     assert build_model(Settings(model="resnet18", width=0.25), 10, ModelParts(), in_channels=1).stem.in_channels == 1
     monkeypatch.setitem(get_registry().registry("models"), "rgb-only",
-                        (lambda num_classes, width, parts: resnet18(num_classes, width, parts), "", "some-plugin"))
+                        RegistryEntry(lambda num_classes, width, parts: resnet18(num_classes, width, parts), "",
+                                      "some-plugin"))
     with pytest.raises(AblateError, match="'rgb-only'.*'some-plugin'.*1 channels"):
         build_model(Settings(model="rgb-only", width=0.25), 10, ModelParts(), in_channels=1)

@@ -8,7 +8,8 @@ import pytest
 
 import ablate
 import ablate.testing
-from ablate.core.registry import Plugin, check_plugin_class, get_registry, reset_registry
+from ablate.core.registry import (Plugin, call_attributed, check_plugin_class, get_registry, new_manager,
+                                  reset_registry)
 
 BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_labels",
             "frequency_filter", "kernel_smoothing", "attacks"}
@@ -196,7 +197,7 @@ def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_
     (run,) = expand(load_recipe(path))
     assert seen == [[{"batch_size": 100}]]
     assert run.settings.eval_batch_size == 60 and run.settings.batch_size == 100
-    assert get_registry().registry("models")["watched-net"][2] == "watcher"
+    assert get_registry().registry("models")["watched-net"].owner == "watcher"
 
 
 def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ablate_plugin):
@@ -213,6 +214,34 @@ def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ab
     path = write_recipe('[[runs]]\nname = "x"\n[runs.plugins.batch_size]\nscale_lr = true\n[runs.plugins.early]\n')
     with pytest.raises(ablate.AblateError, match="plugins 'early' and 'batch_size' both set 'lr'"):
         expand(load_recipe(path))
+
+
+def test_attributed_results_are_a_plain_pluggy_calls_results_in_its_order():
+    """tryfirst/trylast and a wrapper act as in a plain call; each result names the plugin that gave it."""
+    def configurer(key, **marks):
+        class Configurer(Plugin):
+            name = key
+
+            @ablate.hookimpl(**marks)
+            def ablate_configure(self, run_name):
+                return {key: run_name}
+        return Configurer
+
+    class Wrapper(Plugin):
+        name = "wrap"
+
+        @ablate.hookimpl(wrapper=True)
+        def ablate_configure(self):
+            return (yield) + [{"added": True}]
+
+    pm = new_manager()
+    for cls in (configurer("a"), configurer("b", tryfirst=True), configurer("c"), configurer("d", trylast=True),
+                Wrapper):
+        pm.register(cls(), name=cls.name)
+    plain = pm.hook.ablate_configure(settings=None, run_name="x")
+    attributed = call_attributed(pm, "ablate_configure", settings=None, run_name="x")
+    assert [result for _, result in attributed] == plain
+    assert [owner for owner, _ in attributed] == ["b", "c", "a", "d", "wrap"]
 
 
 # A third-party plugin that misbehaves: a one-line warning naming it and its distribution,
@@ -262,7 +291,7 @@ def test_a_misbehaving_plugin_warns_once_and_the_builtin_wins(case, tmp_path, mo
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(warnings) == 1 and message in warnings[0] and "ablate-bad" in warnings[0], warnings
     assert "blur" in registry.plugins and registry.plugins["dropout"].source == "built-in"
-    assert datasets["cifar10"][0] is load_cifar10 and "raised" not in datasets
+    assert datasets["cifar10"].function is load_cifar10 and "raised" not in datasets
 
 
 @pytest.mark.parametrize("case", list(MISBEHAVING))

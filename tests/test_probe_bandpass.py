@@ -91,7 +91,7 @@ def test_rows_carry_inner_and_outer_radius_and_the_report_tabulates_them():
     result = Prober(x, y, bandpass({"edges": [0, 4, "max"]}), batch_size=5, originals=False)(model)
     frame = results_frame([{**row, "run": "a", "epoch": 1} for row in result.rows])
     assert list(frame["component"]) == ["band"] * 4 and list(frame["radius_outer"]) == [4, 4, math.inf, math.inf]
-    probe = get_registry().registry("probes")["bandpass"][0]
+    probe = get_registry().registry("probes")["bandpass"].function
     table = probe.table(tidy(frame))
     assert list(table.columns) == ["band 0-4", "band 4-max"] and list(table.index) == ["a"]
     accuracy = frame[frame["metric"] == "accuracy"]["value"].tolist()

@@ -226,7 +226,7 @@ def test_window_keeps_the_central_frequencies_and_the_report_draws_the_map():
     rows = Prober((x * 255).to(torch.uint8), torch.zeros(3, dtype=torch.long), planned({"window": 5}).variants,
                   originals=False)(model).rows
     frame = tidy(results_frame([{**r, "run": "a", "epoch": 3} for r in rows]))
-    probe = get_registry().registry("probes")["fourier_heatmap"][0]
+    probe = get_registry().registry("probes")["fourier_heatmap"].function
     table = probe.table(frame)
     accuracy = frame[frame["metric"] == "accuracy"]["value"]
     assert table.loc["a", "fourier mean"] == pytest.approx(accuracy.mean())

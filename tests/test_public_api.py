@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -126,3 +128,31 @@ def test_ablate_re_exports_the_same_objects_as_ablate_api():
     for name in ablate.__all__:
         if name != "__version__":
             assert getattr(ablate, name) is getattr(ablate.api, name), name
+
+
+def type_checking_imports(path: Path) -> dict[str, list[str]]:
+    """``{module: [names]}`` that a file imports under ``if TYPE_CHECKING:``, in its order."""
+    found: dict[str, list[str]] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom) and all(not a.asname for a in statement.names), \
+                    f"{path.name}:{statement.lineno}: only `from MODULE import NAME` here"
+                found.setdefault(statement.module, []).extend(alias.name for alias in statement.names)
+    return found
+
+
+def test_type_checkers_see_exactly_the_names_ablate_api_serves():
+    assert type_checking_imports(ROOT / "ablate" / "api.py") == {m: list(n) for m, n in ablate.api.PUBLIC.items()}
+
+
+def test_type_checkers_see_exactly_the_names_ablate_serves():
+    imported = type_checking_imports(ROOT / "ablate" / "__init__.py")
+    served = set(ablate.__all__) - {"__version__"}
+    assert list(imported) == ["ablate.api"] and sorted(imported["ablate.api"]) == sorted(served)
+
+
+def test_importing_ablate_imports_no_engine_module_until_a_name_is_used():
+    code = "import sys, ablate, ablate.api; print(*sorted(m for m in sys.modules if m.startswith('ablate')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["ablate", "ablate.api"]

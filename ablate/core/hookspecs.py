@@ -46,10 +46,29 @@ the arguments listed for its hook.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
 import pluggy
+
+if TYPE_CHECKING:       # the annotations' types, for type checkers only: core imports no other layer when it runs
+    import torch
+    from torch import nn
+
+    from ablate.core.structs import Batch, Data, ModelParts, TrainState
+    from ablate.study.settings import Settings
 
 hookspec = pluggy.HookspecMarker("ablate")
 hookimpl = pluggy.HookimplMarker("ablate")
+
+Row = dict[str, Any]
+"""A metric row: ``split, component, radius, metric, value`` and any columns of the plugin's own."""
+
+
+class Register(Protocol):
+    """The ``register(name, function, help="")`` callback of the registration hooks; ``function`` is
+    what the hook's kind registers (a model factory, a loader, a layout, a ``Launcher``, a ``Probe``)."""
+
+    def __call__(self, name: str, function: Any, help: str = "") -> None: ...
 
 
 # --------------------------------------------------------------------------
@@ -57,7 +76,7 @@ hookimpl = pluggy.HookimplMarker("ablate")
 # --------------------------------------------------------------------------
 
 @hookspec
-def ablate_register_models(register):
+def ablate_register_models(register: Register) -> None:
     """Add model architectures.
 
     Fires once, when ablate first needs the model registry.
@@ -70,7 +89,7 @@ def ablate_register_models(register):
 
 
 @hookspec
-def ablate_register_datasets(register):
+def ablate_register_datasets(register: Register) -> None:
     """Add datasets.
 
     Fires once, when ablate first needs the dataset registry.
@@ -84,7 +103,7 @@ def ablate_register_datasets(register):
 
 
 @hookspec
-def ablate_register_reports(register):
+def ablate_register_reports(register: Register) -> None:
     """Add report layouts for the end of a recipe and for ``ablate report``.
 
     Fires once, when ablate first needs the report registry (the built-in plugin
@@ -96,13 +115,13 @@ def ablate_register_reports(register):
     e.g. ``["png"]``), ``labels`` (``ablate.api.Labels``: how the plugin
     classes name their variants and training images), ``registry`` (the plugin registry), ``results`` and
     ``out_dir`` (``study.results``, ``study.out_dir``). It prints tables and writes
-    plots (one file per format); ``ablate.report`` has the shared building blocks.
+    plots (one file per format); ``ablate.api`` has the shared building blocks.
     Returns nothing.
     """
 
 
 @hookspec
-def ablate_register_launchers(register):
+def ablate_register_launchers(register: Register) -> None:
     """Add launchers: ways to train a recipe's runs (a process pool, a cluster, Ray...).
 
     Fires once, when ablate first needs the launcher registry (a recipe is about
@@ -117,7 +136,7 @@ def ablate_register_launchers(register):
 
 
 @hookspec
-def ablate_register_probes(register):
+def ablate_register_probes(register: Register) -> None:
     """Add probes: named variants of the images on which a trained model is evaluated.
 
     Fires once, when ablate first needs the probe registry.
@@ -144,7 +163,7 @@ def ablate_register_probes(register):
 # --------------------------------------------------------------------------
 
 @hookspec
-def ablate_configure(settings, run_name):
+def ablate_configure(settings: Settings, run_name: str) -> dict[str, Any] | None:
     """Change the settings of a run before it is hashed, shown or trained.
 
     Fires once per run when the recipe is expanded, after the recipe's settings,
@@ -159,7 +178,7 @@ def ablate_configure(settings, run_name):
 
 
 @hookspec
-def ablate_check(settings, plugins):
+def ablate_check(settings: Settings, plugins: list[str]) -> None:
     """Refuse combinations that cannot work, before anything is trained.
 
     Fires once per run after ``ablate_configure`` (also under ``--dry-run``).
@@ -170,7 +189,7 @@ def ablate_check(settings, plugins):
 
 
 @hookspec
-def ablate_prepare_data(data, settings):
+def ablate_prepare_data(data: Data, settings: Settings) -> None:
     """Change the run's data once, before training (shuffle labels, filter images).
 
     Fires once per run after the dataset is loaded, subset and moved to the
@@ -182,7 +201,7 @@ def ablate_prepare_data(data, settings):
 
 
 @hookspec
-def ablate_model_parts(parts, settings):
+def ablate_model_parts(parts: ModelParts, settings: Settings) -> None:
     """Choose the building blocks of the model before it is built.
 
     Fires once per run before the model factory is called, with the run's
@@ -192,7 +211,7 @@ def ablate_model_parts(parts, settings):
 
 
 @hookspec
-def ablate_modify_model(model, settings):
+def ablate_modify_model(model: nn.Module, settings: Settings) -> None:
     """Change the built model (insert dropout, wrap layers).
 
     Fires once per run after the model is built and initialised, before it is
@@ -203,7 +222,7 @@ def ablate_modify_model(model, settings):
 
 
 @hookspec(firstresult=True)
-def ablate_optimizer(model, settings):
+def ablate_optimizer(model: nn.Module, settings: Settings) -> torch.optim.Optimizer | None:
     """Make the optimizer. *First result*: the first non-None value is used.
 
     Fires once per run after ``ablate_modify_model`` (on resuming too, before the
@@ -219,7 +238,7 @@ def ablate_optimizer(model, settings):
 # --------------------------------------------------------------------------
 
 @hookspec
-def ablate_train_batch(batch, model, state):
+def ablate_train_batch(batch: Batch, model: nn.Module, state: TrainState) -> None:
     """Change a training batch before the forward pass (mix-up, adversarial examples).
 
     Fires for every training batch, after scaling and augmentation, with the
@@ -231,7 +250,7 @@ def ablate_train_batch(batch, model, state):
 
 
 @hookspec(firstresult=True)
-def ablate_loss(logits, targets, state):
+def ablate_loss(logits: torch.Tensor, targets: torch.Tensor, state: TrainState) -> torch.Tensor | None:
     """Compute the training loss. *First result*: the first non-None value is used.
 
     Fires for every training batch after the forward pass. ``logits`` are the
@@ -243,7 +262,7 @@ def ablate_loss(logits, targets, state):
 
 
 @hookspec
-def ablate_after_step(model, loss, state):
+def ablate_after_step(model: nn.Module, loss: torch.Tensor, state: TrainState) -> None:
     """Observe or adjust the model after each optimizer step (a weight constraint, an average of weights).
 
     Fires after every training step, with the ``model`` in train mode, the step's
@@ -254,7 +273,7 @@ def ablate_after_step(model, loss, state):
 
 
 @hookspec
-def ablate_epoch_end(model, state):
+def ablate_epoch_end(model: nn.Module, state: TrainState) -> list[Row] | None:
     """Add metrics at the end of an epoch.
 
     Fires after each epoch's evaluation and probe (and once before training, as
@@ -266,7 +285,7 @@ def ablate_epoch_end(model, state):
 
 
 @hookspec
-def ablate_metrics(rows, state):
+def ablate_metrics(rows: list[Row], state: TrainState) -> None:
     """Watch metric rows as they are recorded (a live logger such as TensorBoard).
 
     Fires after the evaluation before training (epoch 0), after each epoch's
@@ -284,7 +303,7 @@ def ablate_metrics(rows, state):
 # --------------------------------------------------------------------------
 
 @hookspec
-def ablate_final_models(model, settings):
+def ablate_final_models(model: nn.Module, settings: Settings) -> dict[str, nn.Module] | None:
     """Offer variants of the trained model for the final evaluation (kernel smoothing).
 
     Fires once after the last epoch, with the trained ``model`` in eval mode and the
@@ -294,7 +313,7 @@ def ablate_final_models(model, settings):
 
 
 @hookspec
-def ablate_evaluate(models, data, state):
+def ablate_evaluate(models: dict[str, nn.Module], data: Data, state: TrainState) -> list[Row] | None:
     """Evaluate the trained model and its variants (adversarial attacks).
 
     Fires once after the last epoch. ``models`` maps variant names to models in

@@ -22,7 +22,7 @@ import os
 import pkgutil
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import pluggy
 
@@ -53,6 +53,14 @@ class PluginInfo:
                 "help": (inspect.getdoc(self.cls) or "").split("\n")[0]}
 
 
+class RegistryEntry(NamedTuple):
+    """One name a registration hook gave: what it names, its help text and the plugin that registered it."""
+
+    function: Any            # a model factory, dataset loader, report layout, Launcher or Probe
+    help: str
+    owner: str               # the registering plugin's name
+
+
 class PluginRegistry:
     """All plugins found in this process, and the names they registered."""
 
@@ -60,7 +68,7 @@ class PluginRegistry:
         self.plugins: dict[str, PluginInfo] = {}
         self.warnings: list[str] = []
         self.strict = os.environ.get("ABLATE_STRICT_PLUGINS", "") not in ("", "0")
-        self._registries: dict[str, dict[str, tuple[Callable, str, str]]] | None = None
+        self._registries: dict[str, dict[str, RegistryEntry]] | None = None
 
     # -- discovery ---------------------------------------------------------
 
@@ -122,20 +130,20 @@ class PluginRegistry:
 
     # -- models, datasets, report layouts ------------------------------------
 
-    def registry(self, kind: str) -> dict[str, tuple[Callable, str, str]]:
-        """``{name: (function, help, plugin name)}`` of one kind (``models``, ``datasets``, ``reports``...)."""
+    def registry(self, kind: str) -> dict[str, RegistryEntry]:
+        """``{name: RegistryEntry}`` of one kind (``models``, ``datasets``, ``reports``...)."""
         if self._registries is None:
             self._registries = self._collect()
         return self._registries[kind]
 
-    def _collect(self) -> dict[str, dict]:
+    def _collect(self) -> dict[str, dict[str, RegistryEntry]]:
         pm = new_manager()
         for info in self.plugins.values():
             pm.register(info.cls(), name=info.name)
         owners = [name for name, _ in pm.list_name_plugin()]
-        found: dict[str, dict] = {}
+        found: dict[str, dict[str, RegistryEntry]] = {}
         for kind in registration_kinds():
-            table: dict[str, tuple] = {}
+            table: dict[str, RegistryEntry] = {}
             implementers = {impl.plugin_name for impl in getattr(pm.hook, REGISTER + kind).get_hookimpls()}
             for owner in (o for o in owners if o in implementers):
                 # One call through pluggy per plugin (so its wrappers and marks apply), each with a
@@ -147,7 +155,7 @@ class PluginRegistry:
                 except (Exception, SystemExit) as exc:
                     if self.strict and isinstance(exc, AblateError):
                         raise                       # a problem() already made into an error
-                    for name in [n for n, entry in table.items() if entry[2] == owner]:
+                    for name in [n for n, entry in table.items() if entry.owner == owner]:
                         del table[name]
                     self.problem(f"plugin {owner!r} from {self.source(owner)}: its {REGISTER + kind} hook raised "
                                  f"{describe(exc)}; its {kind} are left out (fix or uninstall it, or set "
@@ -155,16 +163,16 @@ class PluginRegistry:
             found[kind] = table
         return found
 
-    def add_entry(self, table: dict[str, tuple], kind: str, owner: str, name: str, function: Callable,
+    def add_entry(self, table: dict[str, RegistryEntry], kind: str, owner: str, name: str, function: Callable,
                   help: str = "") -> None:
         """The ``register`` callback of registration hooks: one name, one owner; the first one wins."""
         if name in table:
-            first = table[name][2]
+            first = table[name].owner
             self.problem(f"{kind.removesuffix('s')} {name!r} is registered by both {first!r} and {owner!r} "
                          f"(from {self.source(owner)}); the one from {first!r} is kept (disable one with "
                          f"ABLATE_DISABLE_PLUGINS)")
             return
-        table[name] = (function, help, owner)
+        table[name] = RegistryEntry(function, help, owner)
 
     # -- one run -----------------------------------------------------------
 
@@ -254,31 +262,28 @@ def reset_registry() -> None:
     _registry = None
 
 
-def call_attributed(hook, **kwargs) -> list[tuple[str, Any]]:
+def call_attributed(pm: pluggy.PluginManager, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
     """Call a hook through pluggy and say which plugin gave each result: ``[(plugin, result), ...]``.
 
-    pluggy does the calling, so ``tryfirst``/``trylast`` marks and wrappers act as
-    it defines them; each result is traced back to the implementation that
-    returned it. A result that a wrapper added is attributed to the hook's wrappers.
-    Used where ablate must know who returned what (``ablate_configure`` conflicts).
+    Used where ablate must know who returned what (``ablate_configure`` conflicts). The
+    plugins' implementations are called in pluggy's order (``tryfirst``/``trylast`` marks
+    included) as extra methods of one call (``call_extra``) of the hook's wrappers, so each
+    wrapper wraps the whole call, as a plain call would, and sees every result; each
+    implementation notes what it returned. A result that a wrapper added is attributed
+    to the hook's wrappers.
     """
-    impls = hook.get_hookimpls()
-    returned: dict[int, str] = {}
-    originals = [(impl, impl.function) for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    plain = [impl for impl in impls if not (impl.wrapper or impl.hookwrapper)]
+    returned: list[tuple[str, Any]] = []
 
-    def traced(function, owner):
-        def call(*args):
-            result = function(*args)
-            returned[id(result)] = owner
+    def traced(impl):
+        def call():
+            result = impl.function(*(kwargs[name] for name in impl.argnames))
+            returned.append((impl.plugin_name, result))
             return result
         return call
 
-    for impl, function in originals:
-        impl.function = traced(function, impl.plugin_name)
-    try:
-        results = hook(**kwargs)
-    finally:
-        for impl, function in originals:
-            impl.function = function
+    wrappers_only = pm.subset_hook_caller(hook_name, remove_plugins=[impl.plugin for impl in plain])
+    results = wrappers_only.call_extra([traced(impl) for impl in plain], kwargs)
     wrappers = " / ".join(impl.plugin_name for impl in impls if impl.wrapper or impl.hookwrapper)
-    return [(returned.get(id(result), wrappers), result) for result in results]
+    return [(next((owner for owner, given in returned if given is result), wrappers), result) for result in results]

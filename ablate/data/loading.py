@@ -71,9 +71,8 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
             known = ", ".join(sorted(datasets))
             raise AblateError(f"dataset: unknown dataset {name!r}; known datasets: {known} "
                               f"(npz takes a path: npz:PATH; see `ablate plugins`)")
-        loader, _, owner = datasets[name]
-        data = loader(arg if arg else None, settings)
-        check_data(data, dataset, owner)
+        data = datasets[name].function(arg if arg else None, settings)
+        check_data(data, dataset, datasets[name].owner)
         _cache[key] = at_size(data, size) if size else data
     return _cache[key]
 

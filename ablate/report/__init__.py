@@ -27,7 +27,7 @@ from rich.markup import escape
 
 from ablate.core.errors import AblateError
 from ablate.core.evaluation import folder_version, older_evaluations_note
-from ablate.core.registry import PluginRegistry, get_registry
+from ablate.core.registry import PluginRegistry, RegistryEntry, get_registry
 from ablate.report.attack_table import attack_frame, attack_rows, print_attack_table
 from ablate.report.claims_table import print_claims
 from ablate.report.comparison import compare_results
@@ -48,8 +48,8 @@ __all__ = [
 DEFAULT_LAYOUT = "generic"
 
 
-def report_layouts(registry: PluginRegistry | None = None) -> dict[str, tuple]:
-    """``{name: (function, help, plugin)}`` of every registered layout."""
+def report_layouts(registry: PluginRegistry | None = None) -> dict[str, RegistryEntry]:
+    """``{name: RegistryEntry}`` of every registered layout."""
     return (registry or get_registry()).registry("reports")
 
 
@@ -71,7 +71,7 @@ def print_report(out_dir: Path, console: Console, formats: Sequence[str] = ("png
     note = older_evaluations_note({run: v for run in study.runs if (v := folder_version(study.run_dir(run))) is not None})
     if note:
         console.print(f"[yellow]note[/]: {escape(note)}")
-    call_layout(name, layouts[name][0], results=results, out_dir=out_dir, console=console, formats=list(formats),
+    call_layout(name, layouts[name].function, results=results, out_dir=out_dir, console=console, formats=list(formats),
                 study=study, labels=Labels.of(registry), registry=registry)
     if claims:
         print_claims(study, console)

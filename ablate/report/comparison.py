@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ablate.core.registry import RegistryEntry
 from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
 from ablate.report.probe_sections import probe_summary
@@ -21,7 +22,7 @@ from ablate.report.stats import CONFIDENCE, adjusted, effect, significant
 
 
 def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),
-                       probes: dict[str, tuple] | None = None) -> pd.DataFrame:
+                       probes: dict[str, RegistryEntry] | None = None) -> pd.DataFrame:
     """Figure 5's summary, the other probes' tables (``probes``: the registered ones), then each attack
     column per model variant, indexed by run."""
     frame = summary_frame(results, runs, figure5_columns(results))
@@ -37,7 +38,7 @@ def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Label
 
 
 def compare_results(dir_a: Path, dir_b: Path, console: Console, labels: Labels = Labels(),
-                    probes: dict[str, tuple] | None = None) -> pd.DataFrame:
+                    probes: dict[str, RegistryEntry] | None = None) -> pd.DataFrame:
     """Two result sets side by side: A, B and B - A per run and number; returns that table.
 
     With several seeds, a run's seeds are one row: A and B are means, and B - A is

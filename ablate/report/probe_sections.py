@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from ablate.train.checkpoint import write_csv
 from ablate.core.errors import AblateError
-from ablate.core.registry import get_registry
+from ablate.core.registry import RegistryEntry, get_registry
 from ablate.spectral.prober import planned_probers
 from ablate.spectral.probes import as_probe, plan_probes, with_probe_settings
 from ablate.report.results import StudyResults, tidy
@@ -28,24 +28,24 @@ from ablate.report.uncertainty import print_summary
 from ablate.core.schema import PROBES, results_frame
 
 
-def present_probes(results: pd.DataFrame, probes: dict[str, tuple]) -> dict[str, object]:
+def present_probes(results: pd.DataFrame, probes: dict[str, RegistryEntry]) -> dict[str, object]:
     """``{name: Probe}`` of the registered probes that have rows in ``results`` and say how to show them."""
     found = {}
-    for name, (entry, _, _) in sorted(probes.items()):
-        probe = as_probe(entry)
+    for name, entry in sorted(probes.items()):
+        probe = as_probe(entry.function)
         if probe.components and results["component"].isin(probe.components).any():
             found[name] = probe
     return found
 
 
-def probe_summary(results: pd.DataFrame, runs: Sequence[str], probes: dict[str, tuple]) -> pd.DataFrame:
+def probe_summary(results: pd.DataFrame, runs: Sequence[str], probes: dict[str, RegistryEntry]) -> pd.DataFrame:
     """Every shown probe's table side by side, one row per run of ``runs`` (NaN where a run has none)."""
     tables = [probe.table(results) for probe in present_probes(results, probes).values() if probe.table]
     frame = pd.concat(tables, axis=1) if tables else pd.DataFrame()
     return frame.reindex(index=list(runs)).rename_axis("run")
 
 
-def print_probes(study: StudyResults, console: Console, formats: Sequence[str], probes: dict[str, tuple],
+def print_probes(study: StudyResults, console: Console, formats: Sequence[str], probes: dict[str, RegistryEntry],
                  reference: Sequence[str] | None = ()) -> None:
     """Each shown probe's table on the console (with several seeds: means ± intervals, and effects against
     the first of ``reference`` the study has) and its figure on disk."""

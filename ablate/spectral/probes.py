@@ -34,6 +34,7 @@ import torch
 from ablate.core.errors import AblateError
 from ablate.spectral.frequency import split
 from ablate.core.params import Param
+from ablate.core.registry import RegistryEntry
 
 # Columns the engine fills itself; a variant's labels may not use them.
 RESERVED_LABELS = ("run", "epoch", "split", "metric", "value")
@@ -134,25 +135,25 @@ def as_probe(entry: Any) -> Probe:
     return entry if isinstance(entry, Probe) else Probe(entry)
 
 
-def lookup(probes: dict[str, tuple], name: str, where: str) -> Probe:
+def lookup(probes: dict[str, RegistryEntry], name: str, where: str) -> Probe:
     if name not in probes:
         raise AblateError(f"{where}: no probe named {name!r}; registered: {', '.join(sorted(probes)) or 'none'}")
-    return as_probe(probes[name][0])
+    return as_probe(probes[name].function)
 
 
-def bind_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where: str):
+def bind_probe(probes: dict[str, RegistryEntry], name: str, args: dict[str, Any], where: str):
     """The registered probe ``name`` (from ``registry.registry("probes")``) bound to ``args``."""
     return lookup(probes, name, where).bind(args, f"{where}: probe {name}")
 
 
-def plan_probe(probes: dict[str, tuple], name: str, args: dict[str, Any], where: str) -> PlannedProbe:
+def plan_probe(probes: dict[str, RegistryEntry], name: str, args: dict[str, Any], where: str) -> PlannedProbe:
     """The registered probe ``name`` bound to ``args``, with its common parameters resolved."""
     probe = lookup(probes, name, where)
     values = probe.checked(args, f"{where}: probe {name}")
     return PlannedProbe(name, probe.bind(args, f"{where}: probe {name}"), values["every"], values["limit"])
 
 
-def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedProbe]:
+def plan_probes(probes: dict[str, RegistryEntry], settings, where: str) -> list[PlannedProbe]:
     """The probes a run's ``settings`` list, bound to ``settings.probe_params`` and to the settings
     each probe takes as parameters (:attr:`Probe.settings`)."""
     planned = []
@@ -162,14 +163,14 @@ def plan_probes(probes: dict[str, tuple], settings, where: str) -> list[PlannedP
     return planned
 
 
-def setting_key(probes: dict[str, tuple], key: str) -> str:
+def setting_key(probes: dict[str, RegistryEntry], key: str) -> str:
     """``split.radii`` -> ``radii``: a probe parameter that is a run setting (:attr:`Probe.settings`) is
     spelled as that setting; any other key is returned as it is."""
     probe, _, param = key.partition(".")
-    return param if probe in probes and param in as_probe(probes[probe][0]).settings else key
+    return param if probe in probes and param in as_probe(probes[probe].function).settings else key
 
 
-def with_probe_settings(probes: dict[str, tuple], values: dict[str, Any], where: str) -> dict[str, Any]:
+def with_probe_settings(probes: dict[str, RegistryEntry], values: dict[str, Any], where: str) -> dict[str, Any]:
     """A table of settings with each ``probe_params`` entry that is a run setting moved to that setting
     (``probe_params.split.radii`` to ``radii``): one spelling, so one value is probed and hashed.
     Refuses a table that gives both spellings."""
@@ -192,7 +193,7 @@ def with_probe_settings(probes: dict[str, tuple], values: dict[str, Any], where:
     return {**moved, "probe_params": own}
 
 
-def canonical_probe_params(probes: dict[str, tuple], listed: Sequence[str], params: dict[str, Any],
+def canonical_probe_params(probes: dict[str, RegistryEntry], listed: Sequence[str], params: dict[str, Any],
                            where: str) -> dict[str, dict]:
     """``probe_params`` as a run's identity records it: every probe checked, in canonical form, the
     parameters given away from their probe's default only (probe parameters came after the identity

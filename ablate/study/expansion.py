@@ -278,7 +278,7 @@ def configure(run: Run, registry: PluginRegistry, where: str, pinned: set[str] =
     """
     pm = registry.run_manager(run.plugins)
     changed_by: dict[str, str] = {}
-    for plugin, changes in call_attributed(pm.hook.ablate_configure, settings=run.settings, run_name=run.name):
+    for plugin, changes in call_attributed(pm, "ablate_configure", settings=run.settings, run_name=run.name):
         for key, value in changes.items():
             if key in changed_by:
                 raise AblateError(f"{where}: plugins {changed_by[key]!r} and {plugin!r} both set {key!r}; "

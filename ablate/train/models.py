@@ -48,14 +48,15 @@ def build_model(settings, num_classes: int, parts: ModelParts | None = None, in_
     if settings.model not in models:
         raise AblateError(f"model: unknown model {settings.model!r}; known models: {', '.join(sorted(models))} "
                           f"(see `ablate plugins`)")
-    factory, _, owner = models[settings.model]
+    entry = models[settings.model]
+    factory = entry.function
     parts = parts if parts is not None else ModelParts()
     if in_channels == 3:
         model = factory(num_classes, settings.width, parts)
     elif "in_channels" in inspect.signature(factory).parameters:
         model = factory(num_classes, settings.width, parts, in_channels=in_channels)
     else:
-        raise AblateError(f"model {settings.model!r} (from {owner!r}) takes 3-channel images but the data has "
+        raise AblateError(f"model {settings.model!r} (from {entry.owner!r}) takes 3-channel images but the data has "
                           f"{in_channels} channels; use a 3-channel dataset or a model that accepts in_channels")
     if settings.init == "xavier":
         xavier_init(model)

@@ -98,7 +98,7 @@ def find_launcher(name: str, registry: PluginRegistry) -> Launcher:
     if name not in launchers:
         raise AblateError(f"--launcher {name!r}: unknown launcher; known launchers: "
                           f"{', '.join(sorted(launchers))} (see `ablate plugins`)")
-    return launchers[name][0]
+    return launchers[name].function
 
 
 def merge_options(name: str, registry: PluginRegistry,
@@ -110,7 +110,7 @@ def merge_options(name: str, registry: PluginRegistry,
     """
     chosen = find_launcher(name, registry)
     declared: dict[str, Param] = {}
-    for other in [chosen] + [entry[0] for entry in registry.registry("launchers").values()]:
+    for other in [chosen] + [entry.function for entry in registry.registry("launchers").values()]:
         for param in other.options:
             declared.setdefault(param.name, param)
     own = {param.name for param in chosen.options}

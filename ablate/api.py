@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ablate.report.labels import FINAL, Labels, VariantLabel
     from ablate.report.tables import LEGEND, figure5_columns, summary_frame, summary_table, print_figure
     from ablate.report.attack_table import (attack_frame, attack_rows, print_attack_table, minimal_eps_results,
-                                            MIN_EPS_MEDIAN, MIN_EPS_CURVE, LINF_MEDIAN, LINF_CURVE)
+                                            MIN_EPS_MEDIAN, MIN_EPS_CURVE, LINF_MEDIAN, LINF_CURVE, LINF_FAILED)
     from ablate.report.layouts import (figure1_layout, figure3_layout, figure4_layout, figure5_layout,
                                        generic_layout, table1_layout)
     from ablate.report.plots import new_figure, attack_figure

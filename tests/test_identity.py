@@ -223,6 +223,44 @@ def test_a_value_the_run_ignores_names_no_other_run(write_recipe, ignored, used)
     assert hashes[tuple(used + ignored)] != hashes[tuple(used)] != hashes[()]
 
 
+@pytest.mark.parametrize("plugins, named", [('["batchnorm"]', True), ('[]', False)])
+def test_the_evaluation_batch_names_a_run_whose_model_normalises_with_its_batch(write_recipe, plugins, named):
+    """BatchNorm on batch statistics (the official code's, scripts/resnet.py ``batch_normalization_layer``)
+    classifies an image with the rest of its evaluation batch: its numbers depend on eval_batch_size."""
+    path = write_recipe(f'[[runs]]\nname = "x"\nplugins = {plugins}\n')
+    hashes = {size: expand(load_recipe(path), None, [f"eval_batch_size={size}"])[0].short_hash for size in (100, 500)}
+    assert (hashes[100] != hashes[500]) == named
+    running = {size: expand(load_recipe(path), None, [f"eval_batch_size={size}", "batchnorm.stats=running"])[0]
+               .short_hash for size in (100, 500)} if named else {}
+    assert len(set(running.values())) <= 1                # running averages: the batch does not matter
+
+
+@pytest.mark.parametrize("probing, named", [
+    ([], True),
+    (["probe_every=0"], False),                                     # no probe runs
+    (['probes=["bandpass"]'], False),                              # no split probe
+    (["probe_every=0", "split.every=final"], True),                # split once, after the last epoch
+])
+def test_radii_name_only_a_run_that_probes_the_split(write_recipe, probing, named):
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    hashes = {radii: expand(load_recipe(path), None, probing + [f"radii={radii}"])[0].short_hash
+              for radii in ("[4]", "[8, 16]")}
+    assert (hashes["[4]"] != hashes["[8, 16]"]) == named
+
+
+def test_runs_of_a_revised_procedure_get_new_names(write_recipe):
+    """Issue 31 brought three procedures to the official code's: crop_flip pads 2 pixels a side, "max" cuts the
+    training originals to whole numbers, hfc-resnet has no norm after its last block. A folder trained the old
+    way must not be resumed or skipped as the new procedure. The names below are those ablate gave these runs
+    before issue 31 (every other setting at what the names were recorded with)."""
+    head = '[settings]\ndataset = "synthetic"\nnormalize = "none"\n'
+    before = {'model = "hfc-resnet"': "x-be9907c5", 'augment = "crop_flip"': "x-cb7de99c",
+              'normalize = "max"': "x-fd672e24", "": "x-692a43e0"}
+    for setting, old in before.items():
+        path = write_recipe(f'[[runs]]\nname = "x"\nsettings = {{ {setting} }}\n', head=head)
+        assert (expand(load_recipe(path))[0].dir_name == old) == (setting == ""), setting
+
+
 def test_a_parameter_added_later_is_hashed_only_when_it_leaves_its_default(write_recipe, ablate_plugin):
     class Old(ablate.Plugin):
         name = "grower"

@@ -22,40 +22,44 @@ GRID = """
 # of one training): a change here renames folders that hold finished runs. Issue 23 renamed adversarial's
 # natural run on purpose (it trains with normalize = "max", as the official natural model) and, at the
 # paper scale, both runs (their attacks also measure Table 2 as the official code did: foolbox's search).
+# Issue 31 renamed every run whose procedure it brought to the official code's (docs/recipes.md, "Runs renamed
+# by issue 31": old -> new); the fourier recipe's vanilla, gaussian and mixup runs kept their folders.
 BUILTIN_FOLDERS = {
-    ("adversarial", "paper"): {"adversarial-ad5918f3", "natural-cdbdf873"},
-    ("adversarial", "quick"): {"adversarial-bad3d2da", "natural-82626b07"},
-    ("figure1", "paper"): {"vanilla-a78fc91b"},
-    ("figure1", "quick"): {"vanilla-0c12dc03"},
-    ("figure3", "paper"): {"shuffled-labels-17bce137", "true-labels-d592b032"},
-    ("figure3", "quick"): {"shuffled-labels-2ac452d9", "true-labels-5c612cef"},
+    ("adversarial", "paper"): {
+        "adversarial-216a14d4", "natural-b3f797fb"},
+    ("adversarial", "quick"): {
+        "adversarial-17d8a892", "natural-e1683f8a"},
+    ("figure1", "paper"): {
+        "vanilla-962079c6"},
+    ("figure1", "quick"): {
+        "vanilla-a2eb3b06"},
+    ("figure3", "paper"): {
+        "shuffled-labels-c703a4fb", "true-labels-74113003"},
+    ("figure3", "quick"): {
+        "shuffled-labels-8921cff4", "true-labels-b9076c49"},
     ("figure4", "paper"): {
-        "batch-size100-13950c21", "batch-size200-88971653", "batch-size25-baf93955", "batch-size400-f8b505ac",
-        "batch-size50-700897d7"},
+        "batch-size100-165f6a15", "batch-size200-1bcc9e41", "batch-size25-407072a1", "batch-size400-3d470dc5",
+        "batch-size50-8fadc27f"},
     ("figure4", "quick"): {
-        "batch-size100-65a55e48", "batch-size200-ef36e46a", "batch-size25-901c3652", "batch-size400-ee155c81",
-        "batch-size50-23ab8e42"},
+        "batch-size100-9da55a59", "batch-size200-a0dfced2", "batch-size25-8d6ef34c", "batch-size400-1c66417e",
+        "batch-size50-8b7ee14e"},
     ("figure5", "paper"): {
-        "adversarial-fcd11631", "batchnorm-aa1bc50c", "dropout-86118e0c", "mixup-e43a4d19",
-        "vanilla-bddf4c9c"},
+        "adversarial-251392aa", "batchnorm-1a8036a4", "dropout-ff310856", "mixup-1dc34bf4", "vanilla-3323d7ae"},
     ("figure5", "quick"): {
-        "adversarial-caf8f870", "batchnorm-10f4281f", "dropout-43aeecb1", "mixup-b8bbc0df",
-        "vanilla-6c2a8dba"},
+        "adversarial-5bbbff03", "batchnorm-1de847e4", "dropout-c913a329", "mixup-363147fc", "vanilla-af1e54fa"},
     # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22.
     # Issue 23 trains all its runs on pixels / 255 (normalize = "none", as its adversarial run already did):
     # every other run was renamed then.
     ("fourier", "paper"): {
-        "adversarial-4eae795f", "batchnorm-52258cdb", "gaussian-87409a0e", "mixup-e2b15a3c",
-        "vanilla-f841ad20"},
+        "adversarial-aac1f54e", "batchnorm-42c768ae", "gaussian-87409a0e", "mixup-e2b15a3c", "vanilla-f841ad20"},
     ("fourier", "quick"): {
-        "adversarial-34431e7c", "batchnorm-70a0c175", "gaussian-8acfae5d", "mixup-bd8bf1c9",
-        "vanilla-499a94f0"},
+        "adversarial-73f147fa", "batchnorm-dc4c3e24", "gaussian-8acfae5d", "mixup-bd8bf1c9", "vanilla-499a94f0"},
     ("table1", "paper"): {
-        "hfc-radius12-45d9c040", "hfc-radius16-8493126c", "hfc-radius4-d9474004", "hfc-radius8-3869f278",
-        "lfc-radius12-f504a754", "lfc-radius16-cd9afe4a", "lfc-radius4-fd4067f6", "lfc-radius8-3aa95563"},
+        "hfc-radius12-5e62c1f2", "hfc-radius16-bb368066", "hfc-radius4-e764649c", "hfc-radius8-8f80bb8b",
+        "lfc-radius12-aaee3e79", "lfc-radius16-9eecbb4a", "lfc-radius4-d2bf41dd", "lfc-radius8-3e396631"},
     ("table1", "quick"): {
-        "hfc-radius12-af4fd218", "hfc-radius16-89d39708", "hfc-radius4-49bdf47e", "hfc-radius8-4b4601c5",
-        "lfc-radius12-b0407ffd", "lfc-radius16-211f062a", "lfc-radius4-850347e8", "lfc-radius8-22245a67"},
+        "hfc-radius12-399d32ca", "hfc-radius16-440b2328", "hfc-radius4-114f4170", "hfc-radius8-d9a95ee4",
+        "lfc-radius12-c7d6ed57", "lfc-radius16-cdbef4c3", "lfc-radius4-58d7e57f", "lfc-radius8-37581666"},
 }
 
 
@@ -189,12 +193,15 @@ def test_config_json_lists_autoloaded_plugins(write_recipe, ablate_plugin, tmp_p
 def test_builtin_hashes_are_unchanged():
     """Folders written before the identity policy still resume (hashes recorded at that change)."""
     runs = {r.name: r.dir_name for r in expand(load_recipe("figure5"))}
-    assert runs == {"vanilla": "vanilla-bddf4c9c", "dropout": "dropout-86118e0c", "mixup": "mixup-e43a4d19",
-                    "batchnorm": "batchnorm-aa1bc50c", "adversarial": "adversarial-fcd11631"}
+    # issue 31 renamed all five (vanilla-bddf4c9c, dropout-86118e0c, mixup-e43a4d19, batchnorm-aa1bc50c and
+    # adversarial-fcd11631 before): uint8 training originals, evaluation batches of 100, padding, radii
+    assert runs == {"vanilla": "vanilla-3323d7ae", "dropout": "dropout-ff310856", "mixup": "mixup-1dc34bf4",
+                    "batchnorm": "batchnorm-1a8036a4", "adversarial": "adversarial-251392aa"}
     adversarial = {r.name: r.dir_name for r in expand(load_recipe("adversarial"))}
     # issue 23: the natural run trains with normalize = "max" (natural-0683d26e before), and both runs'
     # attacks measure foolbox's minimal search too (adversarial-965d17ed before): other runs
-    assert adversarial == {"natural": "natural-cdbdf873", "adversarial": "adversarial-ad5918f3"}
+    # issue 31: natural-cdbdf873 and adversarial-ad5918f3 before (uint8 originals; padding and radii 4 to 28)
+    assert adversarial == {"natural": "natural-b3f797fb", "adversarial": "adversarial-216a14d4"}
 
 
 @pytest.mark.parametrize("recipe, scale", list(BUILTIN_FOLDERS))

@@ -68,8 +68,8 @@ class Settings:
                               minimum=0, maximum=SANE_RADIUS, since="0.2")
     normalize: str = setting("max", "max: each image / its max (official code); none: / 255",
                              choices=("max", "none"))
-    augment: str = setting("none", "none | crop_flip (pad-4 crop + flip, on the device)",
-                           choices=("none", "crop_flip"))
+    augment: str = setting("none", "none | crop_flip (the official zero pad of 2 a side, random crop to the "
+                           "original size, flip; on the device)", choices=("none", "crop_flip"))
     # model
     model: str = setting("resnet18", "resnet18 | hfc-resnet | any registered model")
     width: float = setting(1.0, "channel multiplier, for CPU-sized runs", greater_than=0, maximum=64)

@@ -22,40 +22,44 @@ GRID = """
 # of one training): a change here renames folders that hold finished runs. Issue 23 renamed adversarial's
 # natural run on purpose (it trains with normalize = "max", as the official natural model) and, at the
 # paper scale, both runs (their attacks also measure Table 2 as the official code did: foolbox's search).
+# Issue 31 renamed every run whose procedure it brought to the official code's (docs/recipes.md, "Runs renamed
+# by issue 31": old -> new); the fourier recipe's vanilla, gaussian and mixup runs kept their folders.
 BUILTIN_FOLDERS = {
-    ("adversarial", "paper"): {"adversarial-ad5918f3", "natural-cdbdf873"},
-    ("adversarial", "quick"): {"adversarial-bad3d2da", "natural-82626b07"},
-    ("figure1", "paper"): {"vanilla-a78fc91b"},
-    ("figure1", "quick"): {"vanilla-0c12dc03"},
-    ("figure3", "paper"): {"shuffled-labels-17bce137", "true-labels-d592b032"},
-    ("figure3", "quick"): {"shuffled-labels-2ac452d9", "true-labels-5c612cef"},
+    ("adversarial", "paper"): {
+        "adversarial-216a14d4", "natural-b3f797fb"},
+    ("adversarial", "quick"): {
+        "adversarial-17d8a892", "natural-e1683f8a"},
+    ("figure1", "paper"): {
+        "vanilla-962079c6"},
+    ("figure1", "quick"): {
+        "vanilla-a2eb3b06"},
+    ("figure3", "paper"): {
+        "shuffled-labels-c703a4fb", "true-labels-74113003"},
+    ("figure3", "quick"): {
+        "shuffled-labels-8921cff4", "true-labels-b9076c49"},
     ("figure4", "paper"): {
-        "batch-size100-13950c21", "batch-size200-88971653", "batch-size25-baf93955", "batch-size400-f8b505ac",
-        "batch-size50-700897d7"},
+        "batch-size100-165f6a15", "batch-size200-1bcc9e41", "batch-size25-407072a1", "batch-size400-3d470dc5",
+        "batch-size50-8fadc27f"},
     ("figure4", "quick"): {
-        "batch-size100-65a55e48", "batch-size200-ef36e46a", "batch-size25-901c3652", "batch-size400-ee155c81",
-        "batch-size50-23ab8e42"},
+        "batch-size100-9da55a59", "batch-size200-a0dfced2", "batch-size25-8d6ef34c", "batch-size400-1c66417e",
+        "batch-size50-8b7ee14e"},
     ("figure5", "paper"): {
-        "adversarial-fcd11631", "batchnorm-aa1bc50c", "dropout-86118e0c", "mixup-e43a4d19",
-        "vanilla-bddf4c9c"},
+        "adversarial-251392aa", "batchnorm-1a8036a4", "dropout-ff310856", "mixup-1dc34bf4", "vanilla-3323d7ae"},
     ("figure5", "quick"): {
-        "adversarial-caf8f870", "batchnorm-10f4281f", "dropout-43aeecb1", "mixup-b8bbc0df",
-        "vanilla-6c2a8dba"},
+        "adversarial-5bbbff03", "batchnorm-1de847e4", "dropout-c913a329", "mixup-363147fc", "vanilla-af1e54fa"},
     # fourier (unreleased, 0.2) spells eps = 4.0 and limit = 1000, the heat map's defaults: hashed before issue 22.
     # Issue 23 trains all its runs on pixels / 255 (normalize = "none", as its adversarial run already did):
     # every other run was renamed then.
     ("fourier", "paper"): {
-        "adversarial-4eae795f", "batchnorm-52258cdb", "gaussian-87409a0e", "mixup-e2b15a3c",
-        "vanilla-f841ad20"},
+        "adversarial-aac1f54e", "batchnorm-42c768ae", "gaussian-87409a0e", "mixup-e2b15a3c", "vanilla-f841ad20"},
     ("fourier", "quick"): {
-        "adversarial-34431e7c", "batchnorm-70a0c175", "gaussian-8acfae5d", "mixup-bd8bf1c9",
-        "vanilla-499a94f0"},
+        "adversarial-73f147fa", "batchnorm-dc4c3e24", "gaussian-8acfae5d", "mixup-bd8bf1c9", "vanilla-499a94f0"},
     ("table1", "paper"): {
-        "hfc-radius12-45d9c040", "hfc-radius16-8493126c", "hfc-radius4-d9474004", "hfc-radius8-3869f278",
-        "lfc-radius12-f504a754", "lfc-radius16-cd9afe4a", "lfc-radius4-fd4067f6", "lfc-radius8-3aa95563"},
+        "hfc-radius12-5e62c1f2", "hfc-radius16-bb368066", "hfc-radius4-e764649c", "hfc-radius8-8f80bb8b",
+        "lfc-radius12-aaee3e79", "lfc-radius16-9eecbb4a", "lfc-radius4-d2bf41dd", "lfc-radius8-3e396631"},
     ("table1", "quick"): {
-        "hfc-radius12-af4fd218", "hfc-radius16-89d39708", "hfc-radius4-49bdf47e", "hfc-radius8-4b4601c5",
-        "lfc-radius12-b0407ffd", "lfc-radius16-211f062a", "lfc-radius4-850347e8", "lfc-radius8-22245a67"},
+        "hfc-radius12-399d32ca", "hfc-radius16-440b2328", "hfc-radius4-114f4170", "hfc-radius8-d9a95ee4",
+        "lfc-radius12-c7d6ed57", "lfc-radius16-cdbef4c3", "lfc-radius4-58d7e57f", "lfc-radius8-37581666"},
 }
 
 
@@ -189,12 +193,15 @@ def test_config_json_lists_autoloaded_plugins(write_recipe, ablate_plugin, tmp_p
 def test_builtin_hashes_are_unchanged():
     """Folders written before the identity policy still resume (hashes recorded at that change)."""
     runs = {r.name: r.dir_name for r in expand(load_recipe("figure5"))}
-    assert runs == {"vanilla": "vanilla-bddf4c9c", "dropout": "dropout-86118e0c", "mixup": "mixup-e43a4d19",
-                    "batchnorm": "batchnorm-aa1bc50c", "adversarial": "adversarial-fcd11631"}
+    # issue 31 renamed all five (vanilla-bddf4c9c, dropout-86118e0c, mixup-e43a4d19, batchnorm-aa1bc50c and
+    # adversarial-fcd11631 before): uint8 training originals, evaluation batches of 100, padding, radii
+    assert runs == {"vanilla": "vanilla-3323d7ae", "dropout": "dropout-ff310856", "mixup": "mixup-1dc34bf4",
+                    "batchnorm": "batchnorm-1a8036a4", "adversarial": "adversarial-251392aa"}
     adversarial = {r.name: r.dir_name for r in expand(load_recipe("adversarial"))}
     # issue 23: the natural run trains with normalize = "max" (natural-0683d26e before), and both runs'
     # attacks measure foolbox's minimal search too (adversarial-965d17ed before): other runs
-    assert adversarial == {"natural": "natural-cdbdf873", "adversarial": "adversarial-ad5918f3"}
+    # issue 31: natural-cdbdf873 and adversarial-ad5918f3 before (uint8 originals; padding and radii 4 to 28)
+    assert adversarial == {"natural": "natural-b3f797fb", "adversarial": "adversarial-216a14d4"}
 
 
 @pytest.mark.parametrize("recipe, scale", list(BUILTIN_FOLDERS))
@@ -221,6 +228,44 @@ def test_a_value_the_run_ignores_names_no_other_run(write_recipe, ignored, used)
               for given in ([], ignored, used, used + ignored)}
     assert hashes[tuple(ignored)] == hashes[()]
     assert hashes[tuple(used + ignored)] != hashes[tuple(used)] != hashes[()]
+
+
+@pytest.mark.parametrize("plugins, named", [('["batchnorm"]', True), ('[]', False)])
+def test_the_evaluation_batch_names_a_run_whose_model_normalises_with_its_batch(write_recipe, plugins, named):
+    """BatchNorm on batch statistics (the official code's, scripts/resnet.py ``batch_normalization_layer``)
+    classifies an image with the rest of its evaluation batch: its numbers depend on eval_batch_size."""
+    path = write_recipe(f'[[runs]]\nname = "x"\nplugins = {plugins}\n')
+    hashes = {size: expand(load_recipe(path), None, [f"eval_batch_size={size}"])[0].short_hash for size in (100, 500)}
+    assert (hashes[100] != hashes[500]) == named
+    running = {size: expand(load_recipe(path), None, [f"eval_batch_size={size}", "batchnorm.stats=running"])[0]
+               .short_hash for size in (100, 500)} if named else {}
+    assert len(set(running.values())) <= 1                # running averages: the batch does not matter
+
+
+@pytest.mark.parametrize("probing, named", [
+    ([], True),
+    (["probe_every=0"], False),                                     # no probe runs
+    (['probes=["bandpass"]'], False),                              # no split probe
+    (["probe_every=0", "split.every=final"], True),                # split once, after the last epoch
+])
+def test_radii_name_only_a_run_that_probes_the_split(write_recipe, probing, named):
+    path = write_recipe('[[runs]]\nname = "x"\n')
+    hashes = {radii: expand(load_recipe(path), None, probing + [f"radii={radii}"])[0].short_hash
+              for radii in ("[4]", "[8, 16]")}
+    assert (hashes["[4]"] != hashes["[8, 16]"]) == named
+
+
+def test_runs_of_a_revised_procedure_get_new_names(write_recipe):
+    """Issue 31 brought three procedures to the official code's: crop_flip pads 2 pixels a side, "max" cuts the
+    training originals to whole numbers, hfc-resnet has no norm after its last block. A folder trained the old
+    way must not be resumed or skipped as the new procedure. The names below are those ablate gave these runs
+    before issue 31 (every other setting at what the names were recorded with)."""
+    head = '[settings]\ndataset = "synthetic"\nnormalize = "none"\n'
+    before = {'model = "hfc-resnet"': "x-be9907c5", 'augment = "crop_flip"': "x-cb7de99c",
+              'normalize = "max"': "x-fd672e24", "": "x-692a43e0"}
+    for setting, old in before.items():
+        path = write_recipe(f'[[runs]]\nname = "x"\nsettings = {{ {setting} }}\n', head=head)
+        assert (expand(load_recipe(path))[0].dir_name == old) == (setting == ""), setting
 
 
 def test_a_parameter_added_later_is_hashed_only_when_it_leaves_its_default(write_recipe, ablate_plugin):

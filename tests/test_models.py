@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ablate import AblateError, ModelParts, Settings
@@ -45,12 +46,27 @@ def test_widths_scale_channels_and_never_reach_zero():
     assert hfc_resnet(10, 0.01, ModelParts()).fc.in_features == 1
 
 
-@pytest.mark.parametrize("name, norms", [("resnet18", 1 + 16 + 3), ("hfc-resnet", 1 + 29 + 1)])
+# hfc-resnet as HaohanWang/HFC scripts/resnet.py: conv0's conv_bn_relu (1), every block's two bn_relu_conv but
+# the very first block's first conv (29); the final batch_normalization_layer is commented out (lines 401-402)
+@pytest.mark.parametrize("name, norms", [("resnet18", 1 + 16 + 3), ("hfc-resnet", 1 + 29)])
 def test_no_batchnorm_by_default_and_one_per_norm_position_when_asked(name, norms):
     plain = FACTORIES[name](10, 0.25, ModelParts())
     assert count(plain, nn.modules.batchnorm._BatchNorm) == 0
     with_bn = FACTORIES[name](10, 0.25, BATCHNORM)
     assert count(with_bn, nn.BatchNorm2d) == norms
+
+
+def test_hfc_resnet_pools_the_last_block_unnormalised_as_the_official_network():
+    """``relu_layer = tf.nn.relu(conv3)``, then the global mean (scripts/resnet.py lines 405-406): no norm after
+    the last block, with BatchNorm too."""
+    torch.manual_seed(0)
+    model = hfc_resnet(10, 0.25, BATCHNORM).train()       # normalising with the batch's statistics
+    x = torch.rand(6, 3, 32, 32)
+    last = {}
+    model.blocks.register_forward_hook(lambda module, args, out: last.update(out=out))
+    logits = model(x)
+    official = model.fc(F.relu(last["out"]).mean(dim=(2, 3)))
+    assert torch.allclose(logits, official, atol=1e-6)
 
 
 def test_resnet18_convs_have_a_bias_only_without_a_norm_layer():
@@ -186,3 +202,20 @@ def test_other_channel_counts_need_a_factory_that_takes_them(monkeypatch):
                                       "some-plugin"))
     with pytest.raises(AblateError, match="'rgb-only'.*'some-plugin'.*1 channels"):
         build_model(Settings(model="rgb-only", width=0.25), 10, ModelParts(), in_channels=1)
+
+
+def test_a_checkpoint_of_the_old_hfc_resnet_with_a_final_norm_is_refused_in_one_line(tmp_path):
+    """Before issue 31 a norm plugin put a norm after hfc-resnet's last block; such a checkpoint has weights the
+    official network has no place for."""
+    from ablate.train.checkpoint import save_checkpoint
+    from ablate.train.trained import load_trained
+
+    settings = Settings(model="hfc-resnet", width=0.125, dataset="synthetic:train=20,test=10", device="cpu")
+    model = hfc_resnet(10, 0.125, ModelParts(norm=lambda c: nn.BatchNorm2d(c, eps=1e-3, track_running_stats=False)))
+    state = {**model.state_dict(), "final_norm.weight": torch.ones(8), "final_norm.bias": torch.zeros(8)}
+    save_checkpoint(tmp_path / "checkpoint.pt", {"model": state, "settings": settings.as_dict(),
+                                                 "plugins": [["batchnorm", {"eps": 1e-3, "stats": "batch",
+                                                                            "momentum": 0.1}]]})
+    with pytest.raises(AblateError, match="final_norm.*do not fit.*retrain") as error:
+        load_trained(tmp_path / "checkpoint.pt", device="cpu")
+    assert "\n" not in str(error.value)

@@ -7,8 +7,8 @@
 - ``scripts/resnet.py``, ``train``: the training images (lines 457-458), the training LFC/HFC (465-467) and
   the test LFC/HFC (481-483) become ``img / np.max(img) * 255``; every batch is divided by 255 (lines 514,
   542, 560, 581); the test originals (``raw_cifar.eval_data``, lines 540-542) are never rescaled. The
-  training images are uint8 there, so their rescaled values are cut to whole numbers (ablate keeps them
-  exact: within 1 / 255); the attacks' images are ``/ 255.0`` too (``utility/dataLoader.py``).
+  training images are uint8 there, so their rescaled values are cut to whole numbers, and so are ablate's
+  (issue 31); the attacks' images are ``/ 255.0`` too (``utility/dataLoader.py``).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def test_a_max_run_probes_test_originals_at_x_over_255_and_components_at_their_m
     rows = trainer.evaluate(0)
 
     expected = {("test", "original", None): (fed(x_test), y_test, 1e-6),
-                ("train", "original", None): (fed(official_rescale(x_train)), y_train, 1 / 255 + 1e-6)}
+                ("train", "original", None): (fed(official_rescale(x_train)), y_train, 1e-6)}
     for split, x, y in (("test", x_test, y_test), ("train", x_train, y_train)):
         for r in RADII:
             low, high = official_split(x.astype(np.float64), r)
@@ -142,6 +142,22 @@ def test_a_max_run_probes_test_originals_at_x_over_255_and_components_at_their_m
         loss = [row["value"] for row in rows if (row["split"], row["component"], row["radius"], row["metric"])
                 == (split, component, radius, "loss")]
         assert loss == [pytest.approx(reference_loss(images, labels), abs=0.02 if tolerance > 1e-3 else 1e-4)]
+
+
+def test_a_max_run_trains_on_the_official_uint8_originals(npz):
+    """``trainData[i] = trainData[i] / np.max(trainData[i]) * 255`` into the uint8 array (lines 457-458), then
+    ``batch_x / 255.0`` (514): each training original is floor(255 x / max(x)) / 255, not the exact quotient."""
+    path, (x_train, _, _, _) = npz
+    settings = ablate.Settings(dataset=f"npz:{path}", normalize="max", batch_size=5, width=0.0625, epochs=1,
+                               device="cpu")
+    trainer = Trainer(Run("scaling", settings, []))
+    trainer.setup()
+    first = next(iter(trainer.batches(1))).x.double().numpy()
+    expected = fed(official_rescale(x_train))
+    exact = (x_train / x_train.max(axis=(1, 2, 3), keepdims=True)).transpose(0, 3, 1, 2)
+    assert np.abs(expected - exact).max() > 0.5 / 255                  # the test can tell the two apart
+    for image in first:
+        assert any(np.allclose(image, e, rtol=0, atol=1e-6) for e in expected), "not a floored original"
 
 
 def test_attacks_are_fed_the_test_originals_at_x_over_255(npz):

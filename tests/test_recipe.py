@@ -35,6 +35,35 @@ def test_figure5_paper_scale_is_the_study():
     assert runs["adversarial"].settings.augment == "crop_flip"
 
 
+# HaohanWang/HFC scripts/resnet.py: ``radius`` in ``train`` (line 448) and in ``trainMadry`` (line 625)
+TRAIN_RADII = [4, 8, 12, 16]
+TRAIN_MADRY_RADII = [4, 8, 12, 16, 20, 24, 28]
+
+
+@pytest.mark.parametrize("scale", ["paper", "quick", "smoke"])
+def test_runs_of_the_official_scripts_probe_their_radii(scale):
+    figure5 = {r.name: r.settings.radii for r in expand(load_recipe("figure5"), scale)}
+    adversarial = {r.name: r.settings.radii for r in expand(load_recipe("adversarial"), scale)}
+    assert figure5 == {"vanilla": TRAIN_RADII, "dropout": TRAIN_RADII, "mixup": TRAIN_RADII,
+                       "batchnorm": TRAIN_RADII, "adversarial": TRAIN_MADRY_RADII}
+    assert adversarial == {"natural": TRAIN_RADII, "adversarial": TRAIN_MADRY_RADII}
+
+
+@pytest.mark.parametrize("name", sorted(builtin_recipes()))
+def test_batch_statistics_runs_evaluate_in_the_official_batches_of_100(name):
+    """The official code evaluates 100 images at a time (scripts/resnet.py lines 435, 540, 557, 578); a model
+    that normalises with its batch's statistics gives other numbers in other batches."""
+    for scale in ["paper", *load_recipe(name).scales]:
+        for run in expand(load_recipe(name), scale):
+            if run.batch_dependent:
+                assert run.settings.eval_batch_size == 100, (name, scale, run.name)
+
+
+def test_every_batch_statistics_run_of_the_builtin_recipes_is_known():
+    found = {(name, run.name) for name in builtin_recipes() for run in expand(load_recipe(name)) if run.batch_dependent}
+    assert found == {("figure5", "batchnorm"), ("fourier", "batchnorm")}
+
+
 def test_precedence_scale_run_grid_and_set(write_recipe):
     path = write_recipe("""
         [[runs]]

@@ -1,5 +1,6 @@
-"""A run folder is never reused for other data, nor, for a batch-statistics BatchNorm run, at another
-evaluation batch size (issue 22, items 1 and 3): ablate.execution.run_conditions."""
+"""A run folder is never reused for other data (issue 22, item 1: ablate.execution.run_conditions), nor, for a
+batch-statistics BatchNorm run, at another evaluation batch size (issue 22, item 3; since issue 31 that size is
+part of the run's identity)."""
 
 from __future__ import annotations
 
@@ -64,17 +65,15 @@ def test_a_finished_run_on_changed_data_is_refused_in_one_line(tmp_path, write_r
     assert "Traceback" not in changed.output
 
 
-def test_a_batch_statistics_run_is_refused_at_another_eval_batch_size(tmp_path, write_recipe):
+def test_a_batch_statistics_run_at_another_eval_batch_size_is_another_run(tmp_path, write_recipe):
+    """Its numbers depend on the evaluation batch (issue 31: part of its identity, no longer a recorded condition)."""
     recipe = write_recipe('[[runs]]\nname = "bn"\nplugins = ["batchnorm"]\n[[runs]]\nname = "plain"\n')
     out = ["--out", str(tmp_path), "--scale", "smoke"]
     assert ablate("recipe", str(recipe), *out).exit_code == 0
-    config = json.loads(next(tmp_path.glob("tiny/bn-*/config.json")).read_text())
-    assert config["conditions"]["eval_batch_size"] == 120
-    refused = ablate("recipe", str(recipe), *out, "--set", "eval_batch_size=7")
-    assert refused.exit_code == 2
-    assert "eval_batch_size: 120 when trained, 7 now" in refused.output and "Traceback" not in refused.output
-    plain_only = ablate("recipe", str(recipe), *out, "--set", "eval_batch_size=7", "--run", "plain")
-    assert plain_only.exit_code == 0, plain_only.output                  # its evaluation needs no batch
+    again = ablate("recipe", str(recipe), *out, "--set", "eval_batch_size=7")
+    assert again.exit_code == 0, again.output
+    assert len(list(tmp_path.glob("tiny/bn-*/done.json"))) == 2                  # trained anew, under its own name
+    assert len(list(tmp_path.glob("tiny/plain-*"))) == 1                     # its evaluation needs no batch
 
 
 def test_another_device_type_is_a_warning(tmp_path, write_recipe):

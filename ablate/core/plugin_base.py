@@ -56,8 +56,8 @@ class Plugin:
     def batch_dependent_evaluation(cls, values: dict[str, Any]) -> bool:
         """Whether the model this plugin makes with ``values`` classifies an image differently depending on
         the other images of its evaluation batch (BatchNorm on batch statistics). Such a run's results then
-        depend on ``eval_batch_size``: a finished or half-finished run is refused at another one
-        (:mod:`ablate.execution.run_conditions`)."""
+        depend on ``eval_batch_size``, which is then part of its identity
+        (:attr:`ablate.study.expansion.Run.batch_dependent`)."""
         return False
 
     # -- how reports name what the plugin made (read by ablate.report.labels) --------------

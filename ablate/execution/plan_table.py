@@ -21,6 +21,7 @@ from ablate.study.expansion import Run
 from ablate.execution.run_folder import run_status
 
 SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
+WRAPPING = ("plugins", "radii")                    # the columns that wrap (between numbers, for the radii)
 
 
 def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginRegistry | None = None,
@@ -74,16 +75,16 @@ def print_plan(frame: pd.DataFrame, title: str, wide: bool, console: Console) ->
     """The dry-run table, made to fit the console: run names and numbers are never cut.
 
     A value that every run shares is printed once under the table, and runs show
-    their folder's hash instead of the whole folder name; the plugins column is the
-    one that wraps. ``wide`` shows every column and is as wide as its content needs.
+    their folder's hash instead of the whole folder name; the plugins and radii columns
+    are the ones that wrap. ``wide`` shows every column and is as wide as its content needs.
     """
     shared = [] if wide else [c for c in SHARED_COLUMNS if frame[c].nunique() == 1]
     caption = ", ".join(f"{column} {frame[column].iloc[0]}" for column in shared)
     frame = frame.drop(columns=shared + (["hash"] if wide else ["dir"]))
     table = Table(title=title, caption=f"every run: {caption}" if caption else None, caption_justify="left")
     for column in frame.columns:
-        whole = column != "plugins" and not wide
-        table.add_column(column, no_wrap=whole and column != "radii", overflow="fold",
+        whole = column not in WRAPPING and not wide
+        table.add_column(column, no_wrap=whole, overflow="fold",
                          min_width=max(len(str(v)) for v in [column, *frame[column]]) if whole else None,
                          justify="right" if column in ("epochs", "batch", "lr") else "left")
     for row in frame.itertuples(index=False):

@@ -6,16 +6,15 @@ that a folder is never silently reused for other data, config.json records ``con
 
 - ``data``: a fingerprint of the data set as loaded (its uint8 images, labels and class names);
 - ``device_type``: ``cpu``, ``cuda``, ...: the same settings round differently on another device;
-- ``eval_batch_size``, only for a run whose model predicts an image differently depending on the other
-  images of its evaluation batch (a plugin says so: :meth:`ablate.Plugin.batch_dependent_evaluation`,
-  BatchNorm on batch statistics): its results depend on that size;
 - ``test_originals``: how the test set's originals were fed to the model (the scaling mode of
   :func:`ablate.spectral.scaling.originals_scaling`). A folder without it was evaluated before that function
   existed, when the originals were fed with the run's ``normalize``: x / max for a ``"max"`` run.
 - ``evaluation``: the version of the evaluation that measured the run (:data:`ablate.core.evaluation.EVALUATION_VERSION`).
 
 Before a finished run is skipped or a half-finished one resumed, :func:`check_conditions` refuses other
-data or another evaluation batch size in one line, and warns about another device type. Test originals fed
+data in one line, and warns about another device type. (The evaluation batch size of a run whose model
+classifies an image with the rest of its batch, BatchNorm on batch statistics, was recorded here until
+issue 31; it now names the run: :attr:`ablate.study.expansion.Run.batch_dependent`.) Test originals fed
 otherwise refuse a resume (one curve would mix both scales) and are a note for a finished run (training is
 the same; only its test numbers were measured the old way). A folder measured by an older evaluation is a
 note too (``ablate report DIR --reevaluate`` measures it again). Runs recorded before conditions existed are
@@ -41,19 +40,11 @@ CONDITIONS = "conditions"          # the key of config.json
 FED = {"none": "x / 255", "max": "x / max(x)"}       # a scaling mode, as a reader of a message knows it
 
 
-def batch_dependent(run: Run, registry: PluginRegistry) -> bool:
-    """Whether one of the run's plugins makes a model whose evaluation depends on its batch."""
-    return any(registry.get(name, f"run {run.name}").cls.batch_dependent_evaluation(values)
-               for name, values in run.plugins)
-
-
 def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
     """The conditions this process would train ``run`` under (its data loaded once per process)."""
     s = run.settings
     conditions = {"data": data_fingerprint(s.dataset, s, registry),
                   "device_type": resolve_device(s.device).type}
-    if batch_dependent(run, registry):
-        conditions["eval_batch_size"] = s.eval_batch_size
     conditions["test_originals"] = originals_scaling(s.normalize, "test")
     conditions["evaluation"] = EVALUATION_VERSION
     return conditions
@@ -72,8 +63,7 @@ def recorded_conditions(run_dir: Path) -> dict[str, Any] | None:
 
 
 def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str | None:
-    """Refuse to reuse ``run_dir`` (skip it as finished, or resume it) under other data or another
-    evaluation batch size, or to resume it with its test originals fed otherwise; return a note when it
+    """Refuse to reuse ``run_dir`` (skip it as finished, or resume it) under other data, or to resume it with its test originals fed otherwise; return a note when it
     finished with them fed otherwise, or was trained on another device type, else None."""
     recorded = recorded_conditions(run_dir)
     if recorded is None:
@@ -84,11 +74,6 @@ def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str |
         raise AblateError(f"{where}: data changed since this run was trained: {run.settings.dataset!r} has "
                           f"fingerprint {now['data']} now, {recorded['data']} then; point --dataset at the data "
                           f"it was trained on, or move the folder away to train it afresh")
-    if "eval_batch_size" in recorded and recorded["eval_batch_size"] != now.get("eval_batch_size"):
-        raise AblateError(f"{where}: its model normalises each evaluation batch with that batch's statistics, so "
-                          f"its results depend on eval_batch_size: {recorded['eval_batch_size']} when trained, "
-                          f"{now.get('eval_batch_size')} now; use --set eval_batch_size={recorded['eval_batch_size']}, "
-                          f"or move the folder away to train it afresh")
     fed = recorded.get("test_originals", run.settings.normalize)       # before the record: as normalize said
     if fed != now["test_originals"]:
         then, today = FED.get(fed, fed), FED[now["test_originals"]]

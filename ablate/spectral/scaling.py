@@ -11,6 +11,14 @@ rescales its training images and every LFC/HFC by their own maximum (lines
 too. :func:`originals_scaling` is that rule, and every place that feeds the
 originals of a split to a model (the probe, the ``attacks`` plugin) asks it.
 
+Whole numbers. The official script rescales its training originals in place, in their uint8 array
+(``trainData[i] = trainData[i] / np.max(trainData[i]) * 255``, lines 457-458): they are cut to
+floor(255 x / max(x)), and the network sees that / 255. Its LFC/HFC arrays are float and stay exact.
+:func:`model_input` does the same by dtype: a uint8 image under ``"max"`` (the training originals, and the
+training set's originals when probed) comes out as floor(255 x / max(x)) / 255, a float image (every
+component) as x / max(x). Until issue 31 ablate fed the exact quotient (run identities record the change:
+:data:`ablate.study.settings.REVISED`).
+
 Round-off. A component that is empty in exact arithmetic (the HFC when the disc
 keeps every frequency, r >= 23 on 32x32; the LFC at r = 0) comes out of the FFT
 as round-off, about 1e-7 of the pixel range, and ``"max"`` would stretch that
@@ -42,17 +50,29 @@ def model_input(x: torch.Tensor, normalize: str = "none") -> torch.Tensor:
     """Scale a batch ``(N, C, H, W)`` as the model sees it.
 
     ``"none"``: pixels / 255. ``"max"``: each image divided by its own maximum over
-    all channels and pixels (the official training script). For a signed image
+    all channels and pixels (the official training script); a uint8 image is cut to whole
+    numbers first, floor(255 x / max(x)) / 255, as the official uint8 array. For a signed image
     (an HFC) ``"max"`` divides by the largest positive value, so the image keeps its
     sign and its positive peak becomes 1; an image with no positive value is left as is.
     """
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, not {normalize!r}")
+    if normalize == "max" and x.dtype == torch.uint8:
+        return whole_number_max(x)
     x = to_float(x)
     if normalize == "none":
         return x
-    if normalize != "max":
-        raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, not {normalize!r}")
     peak = x.amax(dim=(-3, -2, -1), keepdim=True)
     return x / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+
+def whole_number_max(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images ``(..., C, H, W)`` as floor(255 x / max(x)) / 255 in float: the official uint8 rescale, in
+    integers (exact on every device; numpy's float64 ``x / max * 255`` truncates to the same whole numbers
+    for every pair of uint8 values). An all-black image stays black."""
+    wide = x.to(torch.int32)
+    peak = wide.amax(dim=(-3, -2, -1), keepdim=True).clamp_min(1)
+    return torch.div(wide * 255, peak, rounding_mode="floor").float().div_(255.0)
 
 
 def originals_scaling(normalize: str, split: str) -> str:

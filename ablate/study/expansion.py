@@ -35,7 +35,9 @@ class Run:
     ``plugins`` lists every plugin that takes part, in calling order (autoloaded ones
     included); ``hashed_plugins`` is the part of it that names the run (expansion leaves
     out plugins that cannot change results and parameters added later while at their
-    default; None means all of ``plugins``). See docs/recipes.md, "Identity".
+    default; None means all of ``plugins``). ``batch_dependent``: one of its plugins makes a model that
+    classifies an image with the rest of its evaluation batch (BatchNorm on batch statistics), so
+    ``eval_batch_size`` names it too. See docs/recipes.md, "Identity".
     ``entry`` is the name of the ``[[runs]]`` entry that made it (before grid values and seed), for
     ``--run`` to pick a grid's runs by; it is no part of the run's identity.
     """
@@ -45,12 +47,15 @@ class Run:
     plugins: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     hashed_plugins: list[tuple[str, dict[str, Any]]] | None = None
     entry: str = ""
+    batch_dependent: bool = False
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes the run's results; its hash names the run's directory."""
         plugins = self.plugins if self.hashed_plugins is None else self.hashed_plugins
-        return {"name": self.name, "settings": self.settings.identity(),
-                "plugins": [[name, values] for name, values in plugins]}
+        settings = self.settings.identity()
+        if self.batch_dependent:
+            settings["eval_batch_size"] = self.settings.eval_batch_size
+        return {"name": self.name, "settings": settings, "plugins": [[name, values] for name, values in plugins]}
 
     @property
     def short_hash(self) -> str:
@@ -229,6 +234,7 @@ def finished(run: Run, registry: PluginRegistry, where: str) -> Run:
     """A named run made ready to train: the plugins that name it, its data set and model checked, its probe
     parameters in canonical form."""
     run.hashed_plugins = hashed_plugins(run.plugins, registry)
+    run.batch_dependent = batch_dependent(run, registry)
     check_names(run.settings, registry, where)
     run.settings.probe_params = canonical_probe_params(registry.registry("probes"), run.settings.probes,
                                                        run.settings.probe_params, f"{where}: settings")
@@ -249,6 +255,12 @@ def run_name(base: str, grid_values: dict[str, Any], run: Run, registry: PluginR
             final = getattr(run.settings, key)
         name += f"-{key.split('.')[-1]}{value if final == value else final}"
     return name
+
+
+def batch_dependent(run: Run, registry: PluginRegistry) -> bool:
+    """Whether one of the run's plugins makes a model whose evaluation depends on its batch."""
+    return any(registry.get(name, f"run {run.name}").cls.batch_dependent_evaluation(values)
+               for name, values in run.plugins)
 
 
 def hashed_plugins(plugins: list[tuple[str, dict]], registry: PluginRegistry) -> list[tuple[str, dict]]:

@@ -42,6 +42,15 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 # Saved by ablate 0.1, when precision was not part of a run's identity: bf16 autocast on CUDA, fp32 elsewhere.
 LEGACY_PRECISION = "auto"
+# Setting values whose procedure was revised after runs had been named by them (issue 31: the official code
+# differed). A run using one is named with the revision, so that a folder trained the old way is never taken
+# for the new procedure; runs using neither value keep their names (docs/recipes.md, "Identity").
+REVISED = {
+    ("augment", "crop_flip"): "pad 2",          # was 4 pixels a side (ablate/train/augment.py)
+    ("normalize", "max"): "uint8 originals",    # training originals were the exact x / max(x) (spectral/scaling.py)
+    ("model", "hfc-resnet"): "no final norm",   # a norm plugin put a norm after the last block (train/models.py)
+}
+SPLIT_PROBE = "split"                           # the study's probe, the only one that reads ``radii``
 
 
 @dataclass
@@ -59,8 +68,8 @@ class Settings:
                               minimum=0, maximum=SANE_RADIUS, since="0.2")
     normalize: str = setting("max", "max: each image / its max (official code); none: / 255",
                              choices=("max", "none"))
-    augment: str = setting("none", "none | crop_flip (pad-4 crop + flip, on the device)",
-                           choices=("none", "crop_flip"))
+    augment: str = setting("none", "none | crop_flip (the official zero pad of 2 a side, random crop to the "
+                           "original size, flip; on the device)", choices=("none", "crop_flip"))
     # model
     model: str = setting("resnet18", "resnet18 | hfc-resnet | any registered model")
     width: float = setting(1.0, "channel multiplier, for CPU-sized runs", greater_than=0, maximum=64)
@@ -156,8 +165,22 @@ class Settings:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict[str, Any]:
-        """The settings that change a run's results (what its directory hash covers)."""
-        return identity_values(self.params(), self.as_dict())
+        """The settings that change a run's results (what its directory hash covers): ``radii`` counts as its
+        default in a run that never probes the split (as any value a run ignores), and a value of
+        :data:`REVISED` carries its revision."""
+        values = self.as_dict()
+        if not self.probes_split():
+            values["radii"] = self.params()["radii"].default
+        kept = identity_values(self.params(), values)
+        revised = {name: REVISED[name, value] for name, value in kept.items()
+                   if isinstance(value, str) and (name, value) in REVISED}
+        return {**kept, "revised": revised} if revised else kept
+
+    def probes_split(self) -> bool:
+        """Whether the run records the split probe (whose radii are ``radii``): listed, and due every
+        ``probe_every`` epochs or once after the last (``split.every = "final"``)."""
+        every = self.probe_params.get(SPLIT_PROBE, {}).get("every", "epochs")
+        return SPLIT_PROBE in self.probes and (self.probe_every > 0 or every == "final")
 
 
 def probe_radii(values: Any, where: str) -> list:

@@ -201,12 +201,14 @@ class PreActBlock(nn.Module):
 
 class HFCResNet(SlottedNet):
     """The official network: stem conv-norm-relu (16 channels), 3 stages x ``n`` = 5
-    pre-activation blocks of 16/32/64 channels (x width), final norm-relu, global
-    average pool, one linear layer.
+    pre-activation blocks of 16/32/64 channels (x width), relu, global average pool,
+    one linear layer.
 
     As in the official code the convs have no bias (only the linear layer does), and
-    with the default parts every norm is the identity. Differences: the code's
-    final norm was commented out (identity by default here too), and TF's "SAME"
+    with the default parts every norm is the identity. The code's final norm is commented
+    out (``scripts/resnet.py`` lines 401-402: ``relu(conv3)`` is pooled), so there is none
+    here either, whatever ``parts.norm`` makes (until issue 31 a norm plugin put one there;
+    no built-in recipe trains this model). One difference: TF's "SAME"
     padding of the stride-2 convs pads only bottom/right where PyTorch pads 1 on
     every side (the same output size, the sampling grid shifted by one pixel).
     """
@@ -225,12 +227,11 @@ class HFCResNet(SlottedNet):
                 blocks.append(PreActBlock(cin, cout, stride, parts, first=stage == 0 and index == 0))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
-        self.final_norm = parts.norm(cin)
         self.make_head(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.blocks(F.relu(self.stem_norm(self.stem(x))))
-        return self.head(F.relu(self.final_norm(features)))
+        return self.head(F.relu(features))
 
 
 def hfc_resnet(num_classes: int, width: float = 1.0, parts: ModelParts | None = None,

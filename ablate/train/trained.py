@@ -25,6 +25,11 @@ def load_trained(path: Path, device: str = "auto", dataset: str | None = None):
     run = Run(state.get("run_name", Path(path).parent.name), settings, plugins_to_rebuild(state))
     trainer = Trainer(run)
     trainer.build()
+    unknown = sorted(set(state["model"]) - set(trainer.model.state_dict()))
+    if unknown:
+        raise AblateError(f"{path}: its weights {', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''} do not "
+                          f"fit model {settings.model!r} as ablate builds it now (an hfc-resnet trained with a norm "
+                          f"before issue 31 had a final_norm the official network lacks); retrain the run")
     trainer.model.load_state_dict(state["model"])
     return trainer.model.eval(), settings, trainer.data
 

@@ -77,7 +77,7 @@ def plugins(as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--scale", "scales", multiple=True, help="Only this scale (paper, quick, smoke); repeatable.")
+@click.option("--scale", "scales", multiple=True, help="Only this scale (paper, short, quick, smoke); repeatable.")
 @click.option("--estimate", is_flag=True, help="Measure each kind of run on this machine (a few training steps "
               "and an evaluation each: minutes in all, once; cached) to fill in the time column.")
 def recipes(scales, estimate) -> None:
@@ -100,7 +100,7 @@ def recipes(scales, estimate) -> None:
 
 @cli.command()
 @click.argument("name_or_path")
-@click.option("--scale", default=None, help="paper (default), quick or smoke: how big a study to run.")
+@click.option("--scale", default=None, help="paper (default), short, quick or smoke: how big a study to run.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting (epochs=3) or a plugin parameter (dropout.p=0.3); repeatable.")
 @click.option("--seeds", default=None, type=click.IntRange(min=1),

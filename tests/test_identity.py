@@ -25,6 +25,17 @@ GRID = """
 # Issue 31 renamed every run whose procedure it brought to the official code's (docs/recipes.md, "Runs renamed
 # by issue 31": old -> new); the fourier recipe's vanilla, gaussian and mixup runs kept their folders.
 BUILTIN_FOLDERS = {
+    # issue 34's short scale (all of CIFAR-10, full width, the paper's optimiser, fewer epochs)
+    ("figure5", "short"): {
+        "vanilla-2e14b067", "dropout-1d6f154d", "mixup-3917e0b3", "batchnorm-9feb2d78", "adversarial-f5e9e056"},
+    ("adversarial", "short"): {"natural-e99cf4c5", "adversarial-12625df8"},
+    ("table1", "short"): {
+        "lfc-radius4-a530bb2b", "lfc-radius8-13ca7ea6", "lfc-radius12-c4875f3b", "lfc-radius16-ebe8ea1d",
+        "hfc-radius4-efc44f17", "hfc-radius8-ece16c12", "hfc-radius12-1c2ea6ca", "hfc-radius16-1b6f779d"},
+    ("figure1", "short"): {"vanilla-60c6a046"},
+    ("figure4", "short"): {
+        "batch-size25-6edf83a8", "batch-size50-f968991f", "batch-size100-b2c1f540", "batch-size200-23fbf8fd",
+        "batch-size400-07343ce2"},
     ("adversarial", "paper"): {
         "adversarial-216a14d4", "natural-b3f797fb"},
     ("adversarial", "quick"): {
@@ -205,7 +216,7 @@ def test_builtin_hashes_are_unchanged():
 
 
 @pytest.mark.parametrize("recipe, scale", list(BUILTIN_FOLDERS))
-def test_builtin_recipes_keep_their_folders_at_paper_and_quick_scale(recipe, scale):
+def test_builtin_recipes_keep_their_folders_at_every_pinned_scale(recipe, scale):
     assert {run.dir_name for run in expand(load_recipe(recipe), scale)} == BUILTIN_FOLDERS[recipe, scale]
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from ablate.data.loading import stratified_subset
 from ablate.train.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.spectral.example_grid import example_radius, save_example_grid
+from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import check_radii, split
 from ablate.train.modes import in_mode
 from ablate.spectral.figure1 import hfc_only_examples, probe_report
@@ -105,8 +105,9 @@ class Measured:
         images = torch.stack([self.pictures[k] for k in chosen]) if chosen else \
             torch.zeros((0, *(self.image_shape or (1, 1, 1))))
         low, high = split(images, radius or 0.0, inclusive=self.inclusive)
-        save_example_grid(images, low, high, range(len(chosen)), path, classes=classes,
-                          labels=self.labels[chosen] if chosen else None, title=title, numbers=chosen)
+        save_example_grid(images, low, high, range(len(chosen)), path,
+                          Captions(title=title, classes=classes, labels=self.labels[chosen] if chosen else None,
+                                   numbers=chosen))
         return radius
 
 

@@ -124,8 +124,7 @@ def recipes(scales, estimate) -> None:
 @click.option("--launcher-opt", "launcher_opts", multiple=True, metavar="KEY=VALUE",
               help="Launcher option (slurm: partition, time, gpus, cpus, mem_gb, parallel, cluster, wait); "
                    "overrides the recipe's [launcher] table.")
-def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run, wide, fail_fast, only, quiet, formats,
-           jobs, devices, launcher, launcher_opts) -> None:
+def recipe(name_or_path, dry_run, wide, quiet, **given) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.cli_values import parse_formats
     from ablate.train.device import resolve_device
@@ -133,20 +132,20 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
     from ablate.execution.preflight import check_against_data, check_out_folder
     from ablate.execution.progress import ConsoleProgress
     from ablate.study.overrides import parse_assignment
+    from ablate.execution.recipe_options import RecipeOptions
     from ablate.execution.runner import prepare, run_study
 
-    overrides = list(overrides)
-    formats = parse_formats(formats)
-    if seeds:
-        overrides.append(f"seeds={seeds}")
-    if dataset:
-        overrides.append(f"dataset={json.dumps(dataset)}")
-    if device:
-        overrides.append(f"device={json.dumps(device)}")
-    launcher_options = dict(parse_assignment(o, "--launcher-opt", "partition=gpu") for o in launcher_opts)
-    study = prepare(name_or_path, scale, overrides, only=list(only) or None, launcher=launcher,
-                    launcher_options=launcher_options, jobs=jobs,
-                    devices=devices.split(",") if devices else None)
+    overrides = list(given["overrides"])        # --seeds, --dataset and --device are settings too
+    if given["seeds"]:
+        overrides.append(f"seeds={given['seeds']}")
+    overrides += [f"{key}={json.dumps(given[key])}" for key in ("dataset", "device") if given[key]]
+    options = RecipeOptions(
+        scale=given["scale"], overrides=overrides, out=given["out"], only=list(given["only"]) or None,
+        fail_fast=given["fail_fast"], formats=parse_formats(given["formats"]), jobs=given["jobs"],
+        devices=given["devices"].split(",") if given["devices"] else None, launcher=given["launcher"],
+        launcher_options=dict(parse_assignment(o, "--launcher-opt", "partition=gpu") for o in given["launcher_opts"]))
+    study = prepare(name_or_path, options)
+    scale, out = options.scale, options.out
     name, runs = study.recipe.name, study.runs
     if dry_run:
         print_plan(plan_table(runs, Path(out) / name, study.registry, wide),
@@ -162,9 +161,7 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
         err_console.print("ablate: the paper scale is sized for a GPU; on this CPU it will take very long. "
                           "Try --scale quick.", style="yellow", highlight=False)
     signal.signal(signal.SIGTERM, stop_on_sigterm)       # `kill` (and Slurm's end) stops like Ctrl-C
-    run_study(study, out, fail_fast=fail_fast, console=console,
-              progress=ConsoleProgress(err_console, quiet=quiet, device=device_used),
-              formats=formats)
+    run_study(study, console=console, progress=ConsoleProgress(err_console, quiet=quiet, device=device_used))
 
 
 @cli.command()

@@ -19,7 +19,7 @@ from rich.console import Console
 import ablate
 from ablate import report
 from ablate.cli import cli
-from ablate.spectral.example_grid import save_example_grid
+from ablate.spectral.example_grid import Captions, save_example_grid
 from ablate.report.html import write_page
 from headless_chromium import Chromium, find_chromium
 from test_report import FINAL, metric_rows, table_rows, write_study
@@ -205,7 +205,7 @@ def test_probe_examples_are_embedded(tmp_path):
     out = write_study(tmp_path / "study", metric_rows({"vanilla": FINAL["vanilla"], "mixup": FINAL["mixup"]}))
     images = torch.rand(3, 3, 32, 32)
     save_example_grid(images, images / 2, images / 2, range(3), out / "vanilla-0123abcd" / "examples.png",
-                      classes=[str(i) for i in range(10)], labels=torch.tensor([1, 2, 3]))
+                      Captions(classes=[str(i) for i in range(10)], labels=torch.tensor([1, 2, 3])))
     (out / "mixup-0123abcd" / "examples.png").write_bytes(b"\x89PNG damaged")
     page = Page(write_page(out, tmp_path / "elsewhere" / "page.html").read_text())
     shown = [(image["alt"], decoded(image).size) for image in page.images]

@@ -206,12 +206,13 @@ def test_the_recipe_is_expanded_once_per_call(write_recipe, tmp_path, monkeypatc
 
 
 def test_workers_train_the_resolved_runs_without_reading_the_recipe_again(write_recipe, tmp_path):
+    from ablate.execution.recipe_options import RecipeOptions
     from ablate.execution.runner import prepare, run_study
 
     path = write_recipe(RUNS)
-    study = prepare(path, "smoke", jobs=2)
+    study = prepare(path, RecipeOptions("smoke", out=tmp_path / "par", jobs=2))
     path.unlink()                                   # a worker that re-expanded the recipe would fail now
-    parallel = run_study(study, tmp_path / "par")
+    parallel = run_study(study)
     assert set(parallel["run"]) == {"vanilla", "dropout"}
     assert set(recipe_status(tmp_path / "par" / "tiny")["status"]) == {"finished"}
 

@@ -12,7 +12,7 @@ import ablate
 from ablate import AblateError, Data, Settings
 from ablate.spectral.frequency import split
 from ablate.core.registry import get_registry
-from ablate.spectral.example_grid import save_example_grid
+from ablate.spectral.example_grid import Captions, save_example_grid
 from ablate.spectral.figure1 import hfc_only_examples, probe_report, report_table, write_probe_report
 from ablate.spectral.prober import Prober, ProbeResult, planned_probers, split_probe
 from ablate.spectral.probes import PlannedProbe, bind_probe
@@ -173,7 +173,7 @@ def test_example_grid_is_a_png(data, tmp_path):
     x, y = data
     low, high = split(x, 4)
     path = save_example_grid(x, low, high, torch.tensor([3, 1, 7]), tmp_path / "grid.png",
-                             classes=["a", "b", "c"], labels=y, n=2)
+                             Captions(classes=["a", "b", "c"], labels=y), n=2)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     picture = matplotlib.image.imread(path)
     assert picture.ndim == 3 and picture.shape[0] > picture.shape[1] * 0.5   # two rows of three panels

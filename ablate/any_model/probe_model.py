@@ -22,7 +22,7 @@ from torch import nn
 from ablate.data.loading import stratified_subset
 from ablate.train.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.spectral.example_grid import example_radius, save_example_grid
+from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import check_radii, split
 from ablate.train.modes import in_mode
 from ablate.spectral.figure1 import hfc_only_examples, probe_report
@@ -31,10 +31,10 @@ from ablate.spectral.probes import variant_key
 from ablate.core.schema import results_frame
 from ablate.core.structs import Data
 from ablate.study.settings import probe_radii
+from ablate.any_model.measure_options import MeasureOptions
 from ablate.any_model.zoo import ModelInput, Preprocess
 
 DEFAULT_RADII = (4, 8, 12, 16)
-DEFAULT_MAX_MEMORY = 2**30
 WORK_COPIES = 3          # the split's spectra and intermediate results, in image-sized copies, beside the variants
 
 
@@ -105,8 +105,9 @@ class Measured:
         images = torch.stack([self.pictures[k] for k in chosen]) if chosen else \
             torch.zeros((0, *(self.image_shape or (1, 1, 1))))
         low, high = split(images, radius or 0.0, inclusive=self.inclusive)
-        save_example_grid(images, low, high, range(len(chosen)), path, classes=classes,
-                          labels=self.labels[chosen] if chosen else None, title=title, numbers=chosen)
+        save_example_grid(images, low, high, range(len(chosen)), path,
+                          Captions(title=title, classes=classes, labels=self.labels[chosen] if chosen else None,
+                                   numbers=chosen))
         return radius
 
 
@@ -125,36 +126,32 @@ def probe_model(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII,
 
 
 def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, preprocess: Preprocess | None = None,
-            *, name: str = "model", device: str = "auto", batch_size: int = 256,
-            max_memory: int = DEFAULT_MAX_MEMORY, limit: int = 0, inclusive: bool = False,
-            label_map: Sequence[int] | torch.Tensor | None = None, examples: int = 8,
-            progress: Callable[[int, int | None], None] | None = None) -> Measured:
-    """:func:`probe_model` with per-image results. ``max_memory``: bytes of images, variants and
-    their intermediates held at once; ``limit``: a stratified subset of that many images
-    (the first ones, for a DataLoader); ``label_map``: the model's output for each label of
-    the data (:mod:`ablate.any_model.class_map`; the results keep the data's labels); ``examples``: how
-    many HFC-right, LFC-wrong images to keep per radius, for the example grid;
-    ``progress(done, total)`` is called after every chunk."""
-    if isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1:
-        raise AblateError(f"max_memory={max_memory!r}: must be a number of bytes >= 1")
+            *, name: str = "model", label_map: Sequence[int] | torch.Tensor | None = None,
+            progress: Callable[[int, int | None], None] | None = None, **options) -> Measured:
+    """:func:`probe_model` with per-image results. ``label_map``: the model's output for each label of
+    the data (:mod:`ablate.any_model.class_map`; the results keep the data's labels);
+    ``progress(done, total)`` is called after every chunk; ``options``: the fields of
+    :class:`ablate.any_model.measure_options.MeasureOptions` (device, batch_size, max_memory, limit, inclusive,
+    examples)."""
+    how = MeasureOptions(**options)
     radii = probe_radii(radii, "radii")
     preprocess = preprocess or Preprocess()
-    target = resolve_device(device)
+    target = resolve_device(how.device)
     wrapped = nn.Sequential(ModelInput(preprocess), model).to(target)
     lookup = None if label_map is None else torch.as_tensor(label_map, dtype=torch.int64).to(target)
-    found = Measured(name, list(radii), inclusive=inclusive)
+    found = Measured(name, list(radii), inclusive=how.inclusive)
     parts: dict[Key, list[torch.Tensor]] = {}
     losses: dict[Key, float] = {}
     labels, done = [], 0
-    batches, total = image_batches(data, limit)
-    for x, y in chunks(batches, preprocess, max_memory, len(radii), batch_size):
+    batches, total = image_batches(data, how.limit)
+    for x, y in chunks(batches, preprocess, how.max_memory, len(radii), how.batch_size):
         if not done:
             check_radii(radii, *x.shape[-2:], f"probe of {name}: radii")     # images as the model sees them
         x, y = x.to(target), y.to(target)
         outputs = model_labels(y, lookup, name)
         check_outputs(wrapped, x, outputs, name, lookup is not None)
-        prober = Prober(x, outputs, split_probe(radii, inclusive), normalize=preprocess.scale, batch_size=batch_size,
-                        max_bytes=max_memory // WORK_COPIES)
+        prober = Prober(x, outputs, split_probe(radii, how.inclusive), normalize=preprocess.scale,
+                        batch_size=how.batch_size, max_bytes=how.max_memory // WORK_COPIES)
         result = prober(wrapped)
         for key, correct in result.correct.items():
             parts.setdefault(key, []).append(correct)
@@ -162,7 +159,7 @@ def measure(model: nn.Module, data, radii: Sequence[float] = DEFAULT_RADII, prep
             if row["metric"] == "loss":
                 key = variant_key({k: row[k] for k in ("component", "radius")})
                 losses[key] = losses.get(key, 0.0) + row["value"] * len(y)
-        found.keep_examples(x, result.correct, done, examples)
+        found.keep_examples(x, result.correct, done, how.examples)
         labels.append(y.cpu())
         done += len(y)
         if progress:

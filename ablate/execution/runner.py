@@ -6,7 +6,8 @@ resolved config>/`` (see :mod:`ablate.core.schema`). A recipe is expanded once
 (:func:`prepare`), checked against its data (:mod:`ablate.execution.preflight`), the runs
 that still need training are handed to a launcher (:mod:`ablate.execution.launchers`), and
 whatever they left on disk is gathered into ``results.csv`` and the report
-(:func:`run_study`). :func:`run_recipe` does both. ``--dry-run`` shows the plan
+(:func:`run_study`). :func:`run_recipe` does both, asked what ``ablate recipe`` is asked
+(:class:`ablate.execution.recipe_options.RecipeOptions`). ``--dry-run`` shows the plan
 (:mod:`ablate.execution.plan_table`), recipe.json records it (:mod:`ablate.execution.plan_file`) and
 ``ablate status`` reads it back (:mod:`ablate.execution.recipe_status`).
 """
@@ -26,6 +27,7 @@ from ablate.execution.plan_file import save_plan
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.preflight import check_against_data, make_folder
 from ablate.execution.progress import Progress, SilentProgress
+from ablate.execution.recipe_options import RecipeOptions
 from ablate.study.expansion import Recipe, Run, expand, load_recipe
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
@@ -55,76 +57,70 @@ class Study:
     """A recipe resolved for one invocation: its runs, expanded once, and the launcher that trains them."""
 
     recipe: Recipe
-    scale: str | None
-    overrides: list
+    options: RecipeOptions
     runs: list[Run]
     launcher: Launcher
-    launcher_options: dict[str, Any]
+    launcher_options: dict[str, Any]        # the recipe's [launcher] table under the options'
     registry: PluginRegistry
-    partial: bool = False           # --run chose the runs: recipe.json and results.csv keep the others'
 
 
-def prepare(recipe: str | Path | Recipe, scale: str | None = None, overrides=(), *,
-            registry: PluginRegistry | None = None, only: list[str] | None = None, launcher: str = DEFAULT,
-            launcher_options: dict | None = None, jobs: int = 1, devices: list[str] | None = None) -> Study:
+def prepare(recipe: str | Path | Recipe, options: RecipeOptions | None = None, *,
+            registry: PluginRegistry | None = None) -> Study:
     """Expand the recipe and choose its launcher, checking everything; nothing is trained.
 
     The launcher's options are the recipe's ``[launcher]`` table, overridden by
-    ``launcher_options``, then by ``jobs``/``devices``; ``jobs > 1`` with the default
-    launcher picks the process pool. ``only`` keeps the runs of those names.
+    ``options.launcher_options``, then by ``jobs``/``devices``; ``jobs > 1`` with the default
+    launcher picks the process pool. ``options.only`` keeps the runs of those names.
     """
+    options = options or RecipeOptions()
     registry = registry or get_registry()
-    recipe, runs = plan(recipe, scale, overrides, registry, only)
-    if jobs > 1 and launcher == DEFAULT:
-        launcher = PARALLEL
-    workers = {"jobs": jobs} if jobs > 1 else {}
-    if devices:
-        workers["devices"] = list(devices)
-    options = merge_options(launcher, registry, (recipe.launcher, f"{recipe.path}: launcher"),
-                              (launcher_options or {}, "--launcher-opt"), (workers, "--jobs/--devices"))
+    recipe, runs = plan(recipe, options.scale, options.overrides, registry, options.only)
+    launcher = PARALLEL if options.jobs > 1 and options.launcher == DEFAULT else options.launcher
+    workers = {"jobs": options.jobs} if options.jobs > 1 else {}
+    if options.devices:
+        workers["devices"] = list(options.devices)
+    merged = merge_options(launcher, registry, (recipe.launcher, f"{recipe.path}: launcher"),
+                           (options.launcher_options or {}, "--launcher-opt"), (workers, "--jobs/--devices"))
     layouts = registry.registry("reports")
     if recipe.report not in layouts:
         raise AblateError(f"{recipe.path}: report: unknown report layout {recipe.report!r}; known layouts: "
                           f"{', '.join(sorted(layouts))} (see `ablate plugins`)")
     chosen = find_launcher(launcher, registry)
-    chosen.check(runs, options)
-    return Study(recipe, scale, list(overrides), runs, chosen, options, registry, partial=bool(only))
+    chosen.check(runs, merged)
+    return Study(recipe, options, runs, chosen, merged, registry)
 
 
 def run_recipe(recipe: str | Path | Recipe, scale: str | None = None, overrides=(), out: str | Path = "runs",
-               *, fail_fast: bool = False, progress: Progress | None = None, console=None,
-               formats=("png",), report: bool = True, registry: PluginRegistry | None = None,
-               only: list[str] | None = None, jobs: int = 1, devices: list[str] | None = None,
-               launcher: str = DEFAULT, launcher_options: dict | None = None) -> pd.DataFrame:
+               *, progress: Progress | None = None, console=None, registry: PluginRegistry | None = None,
+               **options) -> pd.DataFrame:
     """Run every run of a recipe that has not finished; return all runs' metrics.
 
     Finished runs are skipped, a half-finished one resumes from its checkpoint. A
-    failing run is reported and the others go on (``fail_fast`` stops at the first);
-    :class:`RecipeFailed` is raised at the end if any failed. ``jobs > 1`` trains
-    runs in parallel worker processes, one device each; ``launcher`` names any
-    registered launcher (``"slurm"`` submits cluster jobs), which takes its options
-    from the recipe's ``[launcher]`` table and ``launcher_options``.
+    failing run is reported and the others go on (``fail_fast=True`` stops at the first);
+    :class:`RecipeFailed` is raised at the end if any failed. ``options`` are the other fields of
+    :class:`ablate.execution.recipe_options.RecipeOptions`, what ``ablate recipe`` is asked: ``jobs > 1``
+    trains runs in parallel worker processes, one device each; ``launcher`` names any registered
+    launcher (``"slurm"`` submits cluster jobs), which takes its options from the recipe's
+    ``[launcher]`` table and ``launcher_options``.
     """
-    study = prepare(recipe, scale, overrides, registry=registry, only=only, launcher=launcher,
-                    launcher_options=launcher_options, jobs=jobs, devices=devices)
-    return run_study(study, out, fail_fast=fail_fast, progress=progress, console=console, formats=formats,
-                     report=report)
+    chosen = RecipeOptions(scale, list(overrides), out, **options)
+    return run_study(prepare(recipe, chosen, registry=registry), progress=progress, console=console)
 
 
-def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False, progress: Progress | None = None,
-              console=None, formats=("png",), report: bool = True) -> pd.DataFrame:
+def run_study(study: Study, *, progress: Progress | None = None, console=None) -> pd.DataFrame:
     """Hand a prepared study's unfinished runs to its launcher; gather results.csv and the report."""
-    recipe, runs, registry = study.recipe, study.runs, study.registry
-    out_dir = folder_under(Path(out), recipe.name)
+    recipe, runs, registry, options = study.recipe, study.runs, study.registry, study.options
+    fail_fast, scale, overrides = options.fail_fast, options.scale, list(options.overrides)
+    out_dir = folder_under(Path(options.out), recipe.name)
     for run in runs:
         folder_under(out_dir, run.dir_name)         # every run folder stays under --out
     check_against_data(runs, registry)             # a missing dataset or a size it lacks stops here
     # a run folder trained on other data (or, batch-dependent, at another eval batch size) stops here too
     notes = [note for run in runs if (note := check_conditions(run, out_dir / run.dir_name, registry))]
     make_folder(out_dir)
-    save_plan(out_dir, recipe, study.scale, study.overrides, runs, study.partial)
+    save_plan(out_dir, recipe, scale, overrides, runs, options.partial)
     todo = [r for r in runs if needs_training(out_dir / r.dir_name)]
-    context = LaunchContext(out_dir, recipe.name, study.scale, registry, study.launcher_options,
+    context = LaunchContext(out_dir, recipe.name, scale, registry, study.launcher_options,
                             progress or SilentProgress(), fail_fast)
     for note in notes:
         context.say(f"ablate: {note}")
@@ -136,7 +132,7 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     try:
         errors = study.launcher.launch(todo, context)
     finally:
-        entries = save_plan(out_dir, recipe, study.scale, study.overrides, runs, study.partial)
+        entries = save_plan(out_dir, recipe, scale, overrides, runs, options.partial)
         results = collect_results(out_dir, entries)
         if len(results):
             write_csv(out_dir / RESULTS, results)
@@ -144,9 +140,10 @@ def run_study(study: Study, out: str | Path = "runs", *, fail_fast: bool = False
     if errors and fail_fast:
         name, error = next(iter(errors.items()))
         raise RecipeFailed(f"run {name!r} failed: {error}")
-    if report and console is not None and len(results) and not study.launcher.detached(study.launcher_options):
+    if (options.report and console is not None and len(results)
+            and not study.launcher.detached(study.launcher_options)):      # detached jobs run on: nothing to show yet
         from ablate.report import print_report
-        print_report(out_dir, console, formats, registry=registry)
+        print_report(out_dir, console, options.formats, registry=registry)
     if errors:
         listed = "; ".join(f"{name}: {message}" for name, message in errors.items())
         raise RecipeFailed(f"{len(errors)} of {len(runs)} runs failed ({listed}); the others' results are in "

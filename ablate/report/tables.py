@@ -180,24 +180,46 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
     ``width`` (the console's), the accuracy columns go into several tables that repeat the row labels,
     so that no column is cut off or squeezed into ellipses.
     """
-    marks = extremes(frame) if marks is None else marks
+    left = label_cells(frame, row_labels, extra)
+    statuses = status_cells(frame, study)
+    if statuses:
+        left["status"] = statuses
+    if intervals is not None:
+        left["n"] = [(text, len(text)) for text in row_counts(intervals)]
+    right = number_cells(frame, extremes(frame) if marks is None else marks, intervals, signed)
+    return Group(*chunk_tables(title, left, right, fitting_chunks(left, right, width), len(frame)))
+
+
+Cell = tuple[str, int]          # a cell's markup and its width on screen
+
+
+def label_cells(frame: pd.DataFrame, row_labels: dict[str, dict] | None,
+                extra: dict[str, dict] | None) -> dict[str, list[Cell]]:
+    """The columns that name the rows: one per index level (renamed by ``row_labels``), then ``extra``'s."""
     names = [n or "run" for n in frame.index.names]
-    # Each cell is (markup, width on screen).
     labels = {name: [(row_labels or {}).get(name, {}).get(key, str(key)) for key in frame.index.get_level_values(i)]
               for i, name in enumerate(names)}
     labels.update({name: [texts.get(row, "") for row in frame.index] for name, texts in (extra or {}).items()})
-    left = {name: [(escape(text), len(text)) for text in texts] for name, texts in labels.items()}
+    return {name: [(escape(text), len(text)) for text in texts] for name, texts in labels.items()}
+
+
+def status_cells(frame: pd.DataFrame, study: StudyResults | None) -> list[Cell] | None:
+    """Each row's run status, coloured; None when every run is finished (the column would say nothing)."""
     statuses = []
     if study:
         groups = study.group_statuses()
         runs = [row if isinstance(row, str) else row[0] for row in frame.index]
         statuses = [groups[run] if run in groups else study.status(run) for run in runs]
-    if any(status != "finished" for status in statuses):
-        colours = {"finished": "green", "failed": "red"}
-        left["status"] = [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]
-    if intervals is not None:
-        left["n"] = [(text, len(text)) for text in row_counts(intervals)]
-        fewer = fewer_values(intervals)
+    if not any(status != "finished" for status in statuses):
+        return None
+    colours = {"finished": "green", "failed": "red"}
+    return [(f"[{colours.get(s, 'yellow')}]{s}[/]", len(s)) for s in statuses]
+
+
+def number_cells(frame: pd.DataFrame, marks: dict[tuple, str], intervals: pd.DataFrame | None,
+                 signed: bool) -> dict[str, list[Cell]]:
+    """The accuracy columns: a percentage per cell (or an interval, with ``intervals``), marked best or worst."""
+    fewer = fewer_values(intervals) if intervals is not None else None
     right = {}
     for column in frame.columns:
         cells = []
@@ -208,7 +230,12 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
             text = marked(text, marks.get((row, column)))
             cells.append((text, len(Text.from_markup(text))))
         right[str(column)] = cells
+    return right
 
+
+def fitting_chunks(left: dict[str, list[Cell]], right: dict[str, list[Cell]], width: int | None) -> list[list[str]]:
+    """The accuracy columns shared out into as few tables as fit in ``width`` beside the row labels, as evenly
+    as that allows (no limit without ``width``; a column too wide alone still gets a table)."""
     def needed(name, cells):        # the column's text, its padding and one border
         return max([len(name), *(w for _, w in cells)]) + 3
 
@@ -228,6 +255,12 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
     even = [list(right)[i:i + size] for i in range(0, len(right), size)] or [[]]
     if len(even) == len(chunks) and all(map(fits, even)):
         chunks = even
+    return chunks
+
+
+def chunk_tables(title: str, left: dict[str, list[Cell]], right: dict[str, list[Cell]], chunks: list[list[str]],
+                 rows: int) -> list:
+    """A titled table per chunk of accuracy columns, each repeating the row labels."""
     parts = []
     for number, chunk in enumerate(chunks):
         parts.append(Text(title if number == 0 else f"{title} (continued)", style="italic"))
@@ -236,10 +269,10 @@ def summary_table(frame: pd.DataFrame, title: str, marks: dict[tuple, str] | Non
             table.add_column(name, no_wrap=True)
         for name in chunk:
             table.add_column(name, justify="right")
-        for i in range(len(frame)):
+        for i in range(rows):
             table.add_row(*(cells[i][0] for cells in left.values()), *(right[name][i][0] for name in chunk))
         parts.append(table)
-    return Group(*parts)
+    return parts
 
 
 def print_figure(console: Console, fig, out_dir: Path, name: str, formats: Sequence[str]) -> None:

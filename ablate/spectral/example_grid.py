@@ -12,6 +12,7 @@ ties). ``ablate probe --example-radius R`` overrides it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -37,17 +38,34 @@ def example_radius(report: pd.DataFrame, height: int, width: int, inclusive: boo
     return float(usable["radius"][usable["hfc_only"].idxmax()])      # idxmax: the first listed on ties
 
 
+@dataclass
+class Captions:
+    """What an example grid says besides its pictures: a title, and each row's class and number."""
+
+    title: str | None = None
+    classes: Sequence[str] | None = None        # class names, by label
+    labels: torch.Tensor | None = None          # each image's label, indexed like the images
+    numbers: Sequence[int] | None = None        # each row's number (e.g. the image's place in the data set)
+
+    def row_label(self, row: int, index: int) -> str:
+        """``#number class`` of a row showing image ``index``."""
+        name = ""
+        if self.labels is not None:
+            label = int(self.labels[index])
+            name = self.classes[label] if self.classes is not None and label < len(self.classes) else str(label)
+        shown = self.numbers[row] if self.numbers is not None else index
+        return f"#{shown} {name}".strip()
+
+
 def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, indices, path,
-                      classes: Sequence[str] | None = None, labels: torch.Tensor | None = None, n: int = 8,
-                      title: str | None = None, numbers: Sequence[int] | None = None) -> Path:
+                      captions: Captions | None = None, n: int = 8) -> Path:
     """Write a PNG: one row per example (at most ``n``), columns original / LFC / HFC.
 
     ``low`` and ``high`` are :func:`ablate.spectral.frequency.split` of ``x`` (same shape, same
     pixel scale: 0..255 for uint8 ``x``); ``indices`` pick the examples. The original
     and LFC are shown on the pixel scale, clipped; each HFC is stretched to its own
-    min..max so that it is visible. Rows are labelled ``#index`` and the class, or with
-    ``numbers[row]`` (e.g. the image's place in the whole data set) for the index. With no
-    indices, the PNG says so.
+    min..max so that it is visible. Rows are labelled as ``captions`` say (by default ``#index``).
+    With no indices, the PNG says so.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -55,24 +73,17 @@ def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, in
     if not (x.shape == low.shape == high.shape):
         raise AblateError(f"example grid: x, low and high must have the same shape, got {tuple(x.shape)}, "
                           f"{tuple(low.shape)} and {tuple(high.shape)}; split one radius at a time")
+    captions = captions or Captions()
     chosen = [int(i) for i in torch.as_tensor(indices).flatten()[:n]]
     scale = 255.0 if x.dtype == torch.uint8 else 1.0
-    heading = title or "images whose HFC is classified right and LFC wrong"
+    heading = captions.title or "images whose HFC is classified right and LFC wrong"
     heading += "\n(HFC stretched to its own min..max for visibility)"
     rows = max(1, len(chosen))
     fig = Figure(figsize=(3 * 1.6, rows * 1.6 + 0.8))
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, 3, squeeze=False)
     for row, index in enumerate(chosen):
-        stretched = high[index].float()
-        span = (stretched.max() - stretched.min()).clamp_min(1e-12)
-        panels = [(x[index].float() / scale).clamp(0, 1), (low[index].float() / scale).clamp(0, 1),
-                  (stretched - stretched.min()) / span]
-        name = ""
-        if labels is not None:
-            label = int(labels[index])
-            name = classes[label] if classes is not None and label < len(classes) else str(label)
-        for col, image in enumerate(panels):
+        for col, image in enumerate(example_panels(x[index], low[index], high[index], scale)):
             ax = axes[row][col]
             picture = image.detach().cpu().permute(1, 2, 0).numpy()
             if picture.shape[2] == 1:
@@ -83,8 +94,7 @@ def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, in
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(("original", "LFC", "HFC")[col], fontsize="small")
-        shown = numbers[row] if numbers is not None else index
-        axes[row][0].set_ylabel(f"#{shown} {name}".strip(), fontsize="x-small")
+        axes[row][0].set_ylabel(captions.row_label(row, index), fontsize="x-small")
     if not chosen:
         for ax in axes[0]:
             ax.set_axis_off()
@@ -94,3 +104,11 @@ def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, in
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
     return path
+
+
+def example_panels(image: torch.Tensor, low: torch.Tensor, high: torch.Tensor, scale: float) -> list[torch.Tensor]:
+    """One example's original, LFC and HFC in 0..1: the first two on the pixel scale (clipped), the HFC
+    stretched to its own min..max, or it would be too faint to see."""
+    stretched = high.float()
+    span = (stretched.max() - stretched.min()).clamp_min(1e-12)
+    return [(image.float() / scale).clamp(0, 1), (low.float() / scale).clamp(0, 1), (stretched - stretched.min()) / span]

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from ablate.core.errors import AblateError
-from ablate.spectral.example_grid import example_radius, save_example_grid
+from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import split
 from ablate.spectral.prober import Key, Prober, split_probe
 from ablate.core.schema import EXAMPLES, PROBE_REPORT
@@ -96,7 +96,8 @@ def write_probe_report(model: torch.nn.Module, data, settings, out_dir, autocast
         title = f"HFC right, LFC wrong at r = {radius:g} ({len(found)} test images)"
     images = data.x_test[chosen.to(data.x_test.device)]
     low, high = split(images, radius or 0.0, inclusive=settings.inclusive)
-    save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES, classes=data.classes,
-                      labels=data.y_test[chosen.to(data.y_test.device)], title=title, numbers=chosen.tolist())
+    save_example_grid(images, low, high, range(len(chosen)), out_dir / EXAMPLES,
+                      Captions(title=title, classes=data.classes, labels=data.y_test[chosen.to(data.y_test.device)],
+                               numbers=chosen.tolist()))
     report.attrs["example_radius"] = radius
     return report

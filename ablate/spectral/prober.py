@@ -83,20 +83,8 @@ class Prober:
                  normalize: str = "max", batch_size: int = 500, split_name: str = "test",
                  max_bytes: int | None = None, originals: bool = True,
                  cache_dtype: torch.dtype = torch.float32) -> None:
-        check_images(x, f"probe of the {split_name} set")
-        if x.ndim != 4:
-            raise AblateError(f"probe of the {split_name} set: images must be (N, C, H, W), got {tuple(x.shape)}")
-        if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype.is_floating_point:
-            raise AblateError(f"probe of the {split_name} set: labels must be integers shaped ({x.shape[0]},), "
-                              f"got {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
-        if normalize not in NORMALIZE_MODES:
-            raise AblateError(f"normalize={normalize!r} is not known; use one of {', '.join(NORMALIZE_MODES)}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
-        if cache_dtype not in (torch.float32, torch.bfloat16):
-            raise AblateError(f"cache_dtype={cache_dtype}: the probe keeps its copies as float32 or bfloat16")
-        if max_bytes is None:
-            max_bytes = probe_budget(x.device)
+        check_arguments(x, y, normalize, batch_size, cache_dtype, f"probe of the {split_name} set")
+        budget = probe_budget(x.device) if max_bytes is None else max_bytes     # the memory free now, before any copy
         self.variants = variants
         self.originals = originals
         self.normalize = normalize
@@ -104,23 +92,34 @@ class Prober:
         self.split_name = split_name
         self.x = x
         self.y = y.to(device=x.device, dtype=torch.int64)
-        first = to_float(x[:1])         # what the variants are, from one image (none when x is empty)
-        index = torch.arange(len(first), device=x.device)
-        made = check_variants(call_probe(variants, first, index), first, self.where)
+        self.cache_dtype = cache_dtype
+        self.find_variants()
+        self.plan_memory(budget)
+        self.cache: torch.Tensor | None = self.cached_variants() if self.cached and self.labels else None
+
+    def find_variants(self) -> None:
+        """What the variants are, from the probe's answer for one image (none when there are no images): their
+        labels and keys, and which of them share their images (:attr:`source`, :attr:`firsts`)."""
+        first = to_float(self.x[:1])
+        index = torch.arange(len(first), device=self.x.device)
+        made = check_variants(call_probe(self.variants, first, index), first, self.where)
         self.labels = [v.labels for v in made]
         self.keys = [variant_key(labels) for labels in self.labels]
         self.source = shared_images(made)           # variant -> the distinct images it is evaluated on
         self.firsts = [self.source.index(k) for k in range(len(set(self.source)))]
-        distinct = len(self.firsts)
-        self.cache_dtype = cache_dtype
-        image_bytes = cache_dtype.itemsize * x[0].numel() if len(x) else 0
+
+    def plan_memory(self, max_bytes: int) -> None:
+        """Whether the variants are kept (:attr:`cached`), and if not, how many images and variants a pass
+        remakes at once (:attr:`chunk`, :attr:`group`, :attr:`sub_chunk`) within ``max_bytes``."""
+        x, batch_size, distinct = self.x, self.batch_size, len(self.firsts)
+        image_bytes = self.cache_dtype.itemsize * x[0].numel() if len(x) else 0
         self.copies_bytes = distinct * len(x) * image_bytes
         self.cached = self.copies_bytes <= max_bytes
         # Uncached, each pass remakes the variants of ``chunk`` images at a time (a whole number of evaluation
         # batches, so that every batch holds the same images as when cached), ``group`` variants of them at
         # once; when not even one batch of every variant fits in max_bytes, a group is gathered from the
         # variants of ``sub_chunk`` images at a time, remade once per group (slower, same results).
-        made_bytes = 4 * x[0].numel() if len(x) else 0           # remade copies are float32
+        made_bytes = self.made_bytes
         per_chunk = max(1, max_bytes // max(1, distinct * made_bytes))
         self.group, self.sub_chunk = distinct, per_chunk
         if self.cached:
@@ -131,13 +130,21 @@ class Prober:
             self.chunk = batch_size
             self.group = max(1, (max_bytes // 2) // max(1, batch_size * made_bytes))
             self.sub_chunk = max(1, (max_bytes // 2) // max(1, distinct * made_bytes))
-        self.cache: torch.Tensor | None = None
-        if self.cached and self.labels:
-            self.cache = torch.empty((distinct,) + tuple(x.shape), dtype=cache_dtype, device=x.device)
-            step = max(1, 2**27 // max(1, distinct * made_bytes))
-            for start in range(0, len(x), step):
-                for k, images in enumerate(self.scaled_variants(start, start + step)):
-                    self.cache[k, start:start + step] = images
+
+    @property
+    def made_bytes(self) -> int:
+        """Bytes of one remade variant image (float32, whatever :attr:`cache_dtype`)."""
+        return 4 * self.x[0].numel() if len(self.x) else 0
+
+    def cached_variants(self) -> torch.Tensor:
+        """Every distinct variant of every image, scaled for the model: made once, in steps of about 128 MiB."""
+        x, distinct = self.x, len(self.firsts)
+        cache = torch.empty((distinct,) + tuple(x.shape), dtype=self.cache_dtype, device=x.device)
+        step = max(1, 2**27 // max(1, distinct * self.made_bytes))
+        for start in range(0, len(x), step):
+            for k, images in enumerate(self.scaled_variants(start, start + step)):
+                cache[k, start:start + step] = images
+        return cache
 
     @property
     def where(self) -> str:
@@ -222,6 +229,23 @@ class Prober:
                 rows.append({"split": self.split_name, **variant, "metric": metric, "value": value})
         return ProbeResult(rows=rows, correct={variant_key(v): correct[k] for k, v in enumerate(labels)
                                                if k or self.originals})
+
+
+def check_arguments(x: torch.Tensor, y: torch.Tensor, normalize: str, batch_size: int, cache_dtype: torch.dtype,
+                    where: str) -> None:
+    """A :class:`Prober`'s images, labels and settings, checked before anything is made of them."""
+    check_images(x, where)
+    if x.ndim != 4:
+        raise AblateError(f"{where}: images must be (N, C, H, W), got {tuple(x.shape)}")
+    if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype.is_floating_point:
+        raise AblateError(f"{where}: labels must be integers shaped ({x.shape[0]},), "
+                          f"got {getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+    if normalize not in NORMALIZE_MODES:
+        raise AblateError(f"normalize={normalize!r} is not known; use one of {', '.join(NORMALIZE_MODES)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise AblateError(f"batch_size={batch_size!r}: must be an integer >= 1")
+    if cache_dtype not in (torch.float32, torch.bfloat16):
+        raise AblateError(f"cache_dtype={cache_dtype}: the probe keeps its copies as float32 or bfloat16")
 
 
 def planned_probers(planned: Sequence[PlannedProbe], splits: dict[str, tuple[torch.Tensor, torch.Tensor]],

@@ -145,7 +145,7 @@ def test_a_full_disk_stops_the_recipe_at_the_first_error(write_recipe, tmp_path,
 def test_an_out_of_space_os_error_is_disk_full(tmp_path):
     import errno
 
-    from ablate.train.checkpoint import DiskFull, atomic_write
+    from ablate.core.files import DiskFull, atomic_write
 
     def write(f):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ablate.train.checkpoint import write_csv
+from ablate.core.files import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError

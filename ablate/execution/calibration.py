@@ -35,14 +35,13 @@ from typing import Callable
 
 import torch
 
-from ablate.train.checkpoint import write_json
+from ablate.core.files import read_json, write_json
 from ablate.train.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry
 from ablate.execution.progress import StepCost, run_kind
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import epoch_steps, run_steps, split_sizes
-from ablate.execution.run_folder import read_json
 from ablate.core.schema import CALIBRATION
 from ablate.train.trainer import Trainer
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.train.checkpoint import remove_stale_temp_files, write_csv
+from ablate.core.files import remove_stale_temp_files, write_csv
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_launcher, merge_options
 from ablate.execution.plan_file import save_plan

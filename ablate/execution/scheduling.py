@@ -16,7 +16,7 @@ from ablate.execution.progress import StepCost, run_kind
 from ablate.study.expansion import Run
 from ablate.execution.rough_estimate import relative_step_cost
 from ablate.study.run_sizes import data_sizes, training_steps
-from ablate.execution.run_folder import read_json
+from ablate.core.files import read_json
 
 
 def step_weights(runs: list[Run], registry: PluginRegistry) -> dict[tuple, float]:

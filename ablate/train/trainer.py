@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from ablate.train.augment import augment
-from ablate.train.checkpoint import load_checkpoint, save_checkpoint, write_csv
+from ablate.train.checkpoint import load_checkpoint, save_checkpoint
+from ablate.core.files import write_csv
 from ablate.data.loading import load_data
 from ablate.train.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
 from ablate.train.epoch_metrics import EpochSums, epoch_headline

@@ -128,10 +128,10 @@ def recipe(name_or_path, scale, overrides, seeds, dataset, device, out, dry_run,
            jobs, devices, launcher, launcher_opts) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
     from ablate.cli_values import parse_formats
-    from ablate.train.device import resolve_device
+    from ablate.core.device import resolve_device
     from ablate.execution.plan_table import plan_table, print_plan
     from ablate.execution.preflight import check_against_data, check_out_folder
-    from ablate.execution.progress import ConsoleProgress
+    from ablate.core.progress import ConsoleProgress
     from ablate.study.overrides import parse_assignment
     from ablate.execution.runner import prepare, run_study
 

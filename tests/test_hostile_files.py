@@ -209,7 +209,7 @@ def test_a_stale_running_json_does_not_block_the_run(tmp_path, owner, age):
 
 
 def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_recipe, tmp_path):
-    from ablate.execution.progress import ConsoleProgress
+    from ablate.core.progress import ConsoleProgress
     from ablate.study.expansion import expand, load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
@@ -223,7 +223,7 @@ def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_
 
 def test_run_names_are_printed_as_they_are_never_as_markup():
     from ablate.execution.launchers import LaunchContext
-    from ablate.execution.progress import ConsoleProgress
+    from ablate.core.progress import ConsoleProgress
     from ablate.study.settings import Settings
 
     console = Console(record=True, width=300, file=io.StringIO())

@@ -9,7 +9,7 @@ import torch
 import ablate
 from ablate.train.checkpoint import load_checkpoint
 from ablate.study.expansion import expand, load_recipe
-from ablate.execution.progress import SilentProgress
+from ablate.core.progress import SilentProgress
 from ablate.train.augment import crop_flip
 from ablate.train.trainer import Trainer, train
 

@@ -48,7 +48,7 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
                           "e.g. --dataset cifar10, --dataset npz:PATH")
     name, _, arg = dataset.partition(":")
     if name == "imagefolder":                    # streamed: it need not fit in memory
-        from ablate.train.device import resolve_device
+        from ablate.core.device import resolve_device
         from ablate.data.more_datasets import imagefolder_stream, stream_fingerprint
 
         cuda = resolve_device(options.device).type == "cuda"
@@ -101,7 +101,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
     so an interrupted zoo loses at most the model in progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ablate.train.device import resolve_device
+    from ablate.core.device import resolve_device
 
     max_memory, radii, example_radius = parse_bytes(options.max_memory), options.radii, options.example_radius
     probed = list(radii) + ([example_radius] if example_radius is not None and example_radius not in radii else [])

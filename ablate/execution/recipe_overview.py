@@ -7,9 +7,9 @@ from typing import Callable
 from rich.table import Table
 
 from ablate.execution.calibration import estimate
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import format_duration
+from ablate.core.progress import format_duration
 from ablate.study.expansion import DEFAULT_SCALE, Run, builtin_recipes, expand, load_recipe
 from ablate.execution.rough_estimate import ROUGH, rough_duration, rough_seconds
 

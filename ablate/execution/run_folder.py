@@ -26,12 +26,12 @@ import ablate
 from ablate.core.files import DiskFull, read_json, remove_stale_temp_files, write_json
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
 from ablate.core.evaluation import EVALUATION_VERSION, recorded_version
 from ablate.execution.run_conditions import CONDITIONS, recorded_conditions, run_conditions
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING, file_in
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.train.trainer import Trainer
 
 

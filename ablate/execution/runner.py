@@ -25,7 +25,7 @@ from ablate.execution.launchers import DEFAULT, PARALLEL, LaunchContext, Launche
 from ablate.execution.plan_file import save_plan
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.preflight import check_against_data, make_folder
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.study.expansion import Recipe, Run, expand, load_recipe
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status

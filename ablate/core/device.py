@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import TYPE_CHECKING
 
 import torch
 
-from ablate.study.settings import Settings
 from ablate.core.errors import AblateError
+
+if TYPE_CHECKING:   # annotations only: core imports no other part of ablate
+    from ablate.study.settings import Settings
 
 
 def resolve_device(name: str) -> torch.device:

@@ -156,7 +156,8 @@ def test_an_out_of_space_os_error_is_disk_full(tmp_path):
 
 
 def test_stale_temp_files_are_removed_and_files_follow_the_umask(write_recipe, tmp_path):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")
@@ -210,7 +211,8 @@ def test_a_stale_running_json_does_not_block_the_run(tmp_path, owner, age):
 
 def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_recipe, tmp_path):
     from ablate.core.progress import ConsoleProgress
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")

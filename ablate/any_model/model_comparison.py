@@ -20,7 +20,7 @@ from ablate.core.files import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
 from ablate.cli_values import parse_bytes, parse_formats
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import check_checkpoint_options
+from ablate.any_model.model_sources import check_checkpoint_options, ModelSpec, weights_file
 from ablate.any_model.model_specs import is_ablate_checkpoint
 from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, model_identity, read_measured,
                                           save_measured)
@@ -29,7 +29,7 @@ from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COU
                            PROBE_RESULTS, file_in)
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.study.settings import Settings
-from ablate.any_model.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
+from ablate.any_model.zoo import LoadedModel, Preprocess, load_model
 
 
 def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, list[str], str, str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import is_file, is_torchscript, refuse_code, runs_code
-from ablate.any_model.zoo import ModelSpec
+from ablate.any_model.model_sources import is_file, is_torchscript, ModelSpec, refuse_code, runs_code
 from ablate.data.resizing import INTERPOLATIONS
 
 

@@ -10,7 +10,8 @@ from ablate.execution.calibration import estimate
 from ablate.core.device import resolve_device
 from ablate.core.registry import PluginRegistry
 from ablate.core.progress import format_duration
-from ablate.study.expansion import DEFAULT_SCALE, Run, builtin_recipes, expand, load_recipe
+from ablate.study.recipe_file import DEFAULT_SCALE, builtin_recipes, load_recipe
+from ablate.study.expansion import Run, expand
 from ablate.execution.rough_estimate import ROUGH, rough_duration, rough_seconds
 
 

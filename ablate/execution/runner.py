@@ -26,7 +26,8 @@ from ablate.execution.plan_file import save_plan
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.preflight import check_against_data, make_folder
 from ablate.core.progress import Progress, SilentProgress
-from ablate.study.expansion import Recipe, Run, expand, load_recipe
+from ablate.study.recipe_file import Recipe, load_recipe
+from ablate.study.expansion import Run, expand
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
 from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns

@@ -22,7 +22,7 @@ from rich.text import Text
 
 import ablate
 from ablate.core.errors import AblateError
-from ablate.execution.plan_table import format_value, plugins_label
+from ablate.report.value_text import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
 from ablate.core.progress import format_duration
 from ablate.report.claims_table import print_claims

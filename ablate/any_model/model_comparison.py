@@ -18,7 +18,8 @@ import pandas as pd
 
 from ablate.core.files import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
-from ablate.cli_values import parse_bytes, parse_formats
+from ablate.core.device import parse_bytes
+from ablate.report.plots import parse_formats
 from ablate.core.errors import AblateError
 from ablate.any_model.model_sources import check_checkpoint_options, ModelSpec, weights_file
 from ablate.any_model.model_specs import is_ablate_checkpoint

@@ -1,7 +1,7 @@
 """The MODELs ``ablate probe`` compares: each source with its options, from the command line or a TOML file.
 
 A per-model option (``--weights``, ``--mean``, ...) applies to the MODEL it follows and,
-given before every MODEL, to all of them (:mod:`ablate.per_model_options`); a
+given before every MODEL, to all of them (:mod:`ablate.cli.per_model_options`); a
 ``--models FILE`` adds ``[[model]]`` tables with the same keys.
 """
 

@@ -50,7 +50,7 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
     name, _, arg = dataset.partition(":")
     if name == "imagefolder":                    # streamed: it need not fit in memory
         from ablate.core.device import resolve_device
-        from ablate.data.more_datasets import imagefolder_stream, stream_fingerprint
+        from ablate.data.image_datasets import imagefolder_stream, stream_fingerprint
 
         cuda = resolve_device(options.device).type == "cuda"
         data, classes = imagefolder_stream(arg, options.limit, options.workers, pin_memory=cuda)

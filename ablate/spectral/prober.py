@@ -4,7 +4,7 @@ A :class:`Prober` is built once per data split and probe (the study's: the LFC
 and HFC at every radius, :func:`ablate.spectral.probes.lfc_hfc`); it makes the variants
 once and keeps them, already scaled as the model sees them, so each later pass
 (every epoch) costs only the model's forward passes.
-:mod:`ablate.spectral.figure1` counts its per-image results into the study's Figure 1 and 2.
+:mod:`ablate.spectral.probe_report` counts its per-image results into the study's Figure 1 and 2.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from ablate.core.errors import AblateError, TrainingDiverged
 from ablate.train.models import build_model
 from ablate.train.optim import make_optimizer, make_schedule, soft_cross_entropy
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.spectral.figure1 import write_probe_report
+from ablate.spectral.probe_report import write_probe_report
 from ablate.spectral.prober import Prober, planned_probers
 from ablate.spectral.probes import PlannedProbe, plan_probes
 from ablate.core.progress import Progress, SilentProgress

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from ablate.train.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
     from ablate.data.cifar import load_cifar10, load_cifar100
     from ablate.data.npz_data import load_npz
-    from ablate.data.more_datasets import load_mnist, load_fashionmnist, load_svhn, load_stl10, load_imagefolder
+    from ablate.data.image_datasets import load_mnist, load_fashionmnist, load_svhn, load_stl10, load_imagefolder
     from ablate.data.synthetic import load_synthetic, SYNTHETIC_OPTIONS
     from ablate.study.recipe_file import load_recipe
     from ablate.execution.runner import run_recipe
@@ -86,7 +86,7 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     # Data sets
     "ablate.data.cifar": ("load_cifar10", "load_cifar100"),
     "ablate.data.npz_data": ("load_npz",),
-    "ablate.data.more_datasets": ("load_mnist", "load_fashionmnist", "load_svhn", "load_stl10", "load_imagefolder"),
+    "ablate.data.image_datasets": ("load_mnist", "load_fashionmnist", "load_svhn", "load_stl10", "load_imagefolder"),
     "ablate.data.synthetic": ("load_synthetic", "SYNTHETIC_OPTIONS"),
     # Running recipes, and the launchers that train their runs
     "ablate.study.recipe_file": ("load_recipe",),

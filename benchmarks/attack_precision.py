@@ -34,7 +34,7 @@ from timing import timed
 
 from ablate.train.attacks import model_mode, pgd, precision
 from ablate.study.settings import Settings
-from ablate.train.device import channels_last, resolve_device
+from ablate.core.device import channels_last, resolve_device
 from ablate.study.expansion import Run
 from ablate.spectral.scaling import model_input, originals_scaling
 from ablate.train.trained import load_trained

@@ -33,7 +33,7 @@ from ablate.spectral.scaling import model_input
 from ablate.study.expansion import Run
 from ablate.study.settings import Settings
 from ablate.train.attacks import fgsm, minimal_eps, pgd
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.train.trainer import Trainer
 

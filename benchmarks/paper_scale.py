@@ -9,7 +9,7 @@ settings, the probe every epoch, on synthetic images of CIFAR's shape and of the
 size (50,000 training / 10,000 test 32x32x3 uint8 images: a GPU machine may have no
 CIFAR-10; ``--train-images`` times fewer training images, at the same seconds per
 step). Each warm epoch is fed, as the recipe's ETA does, to the one cost model
-(:class:`ablate.execution.progress.StepCost`, per kind of run: :func:`ablate.execution.calibration.cost_kind`),
+(:class:`ablate.core.progress.StepCost`, per kind of run: :func:`ablate.execution.calibration.cost_kind`),
 which projects each run's whole training (its epochs x its steps on its real data
 size) and the recipe's total.
 
@@ -45,10 +45,10 @@ from typing import Callable
 import torch
 
 from ablate.execution.calibration import cost_kind, epoch_times
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.execution.launchers.processes import worker_threads
 from ablate.core.registry import get_registry
-from ablate.execution.progress import StepCost, format_duration
+from ablate.core.progress import StepCost, format_duration
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import split_sizes
 from ablate.execution.runner import plan

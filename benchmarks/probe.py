@@ -323,7 +323,7 @@ def zoo_figures(args, device: torch.device) -> None:
     import torchvision
     from PIL import Image
 
-    from ablate.data.more_datasets import imagefolder_stream
+    from ablate.data.image_datasets import imagefolder_stream
     from ablate.any_model.probe_model import measure
     from ablate.any_model.zoo import Preprocess
 

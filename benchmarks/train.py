@@ -66,7 +66,7 @@ from ablate.core.registry import get_registry
 from ablate.spectral.prober import Prober, split_probe
 from ablate.study.expansion import Run
 from ablate.spectral.scaling import model_input
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.train.trainer import Trainer
 
 BASELINES = ("plain", "dataloader")

@@ -75,6 +75,7 @@ def test_builtin_recipe_at_smoke_scale(name, tmp_path):
 @pytest.mark.parametrize("scale", ["paper", "quick", "smoke"])
 def test_every_fourier_run_trains_and_is_probed_on_one_scaling(scale):
     """The heat maps of one figure compare models that learnt on the pixels the heat map feeds them (issue 23)."""
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     assert {run.settings.normalize for run in expand(load_recipe("fourier"), scale)} == {"none"}

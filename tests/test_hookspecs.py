@@ -20,7 +20,8 @@ import torch
 
 import ablate
 from ablate.core import hookspecs
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

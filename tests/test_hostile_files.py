@@ -145,7 +145,7 @@ def test_a_full_disk_stops_the_recipe_at_the_first_error(write_recipe, tmp_path,
 def test_an_out_of_space_os_error_is_disk_full(tmp_path):
     import errno
 
-    from ablate.train.checkpoint import DiskFull, atomic_write
+    from ablate.core.files import DiskFull, atomic_write
 
     def write(f):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -156,7 +156,8 @@ def test_an_out_of_space_os_error_is_disk_full(tmp_path):
 
 
 def test_stale_temp_files_are_removed_and_files_follow_the_umask(write_recipe, tmp_path):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")
@@ -209,8 +210,9 @@ def test_a_stale_running_json_does_not_block_the_run(tmp_path, owner, age):
 
 
 def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_recipe, tmp_path):
-    from ablate.execution.progress import ConsoleProgress
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.core.progress import ConsoleProgress
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     path = write_recipe('[[runs]]\nname = "a"\n')
     (run,) = expand(load_recipe(path), "smoke")
@@ -223,7 +225,7 @@ def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_
 
 def test_run_names_are_printed_as_they_are_never_as_markup():
     from ablate.execution.launchers import LaunchContext
-    from ablate.execution.progress import ConsoleProgress
+    from ablate.core.progress import ConsoleProgress
     from ablate.study.settings import Settings
 
     console = Console(record=True, width=300, file=io.StringIO())

@@ -7,7 +7,8 @@ import json
 import pytest
 
 import ablate
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 
 GRID = """
     [[runs]]

@@ -158,7 +158,7 @@ def test_limit_takes_a_stratified_subset_of_a_streamed_image_folder(tmp_path):
 
 
 def test_a_streamed_folder_gives_the_same_images_with_decoding_workers(tmp_path):
-    from ablate.data.more_datasets import imagefolder_stream
+    from ablate.data.image_datasets import imagefolder_stream
 
     write_image_folder(tmp_path / "pets", per_class=3)
     plain, classes = imagefolder_stream(str(tmp_path / "pets"))
@@ -171,7 +171,7 @@ def test_a_streamed_folder_gives_the_same_images_with_decoding_workers(tmp_path)
 def test_a_streamed_folder_is_named_by_its_files(tmp_path):
     import os
 
-    from ablate.data.more_datasets import imagefolder_stream, stream_fingerprint
+    from ablate.data.image_datasets import imagefolder_stream, stream_fingerprint
 
     folder = write_image_folder(tmp_path / "pets", per_class=3)
     first = stream_fingerprint(imagefolder_stream(str(folder))[0])

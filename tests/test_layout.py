@@ -1,5 +1,5 @@
-"""The engine's tree reads as its architecture: a package per layer, a few entry modules beside them,
-one name per module and per class, core below everything, and no import cycle.
+"""The engine's tree reads as its architecture: a package per layer, in one order, a few entry modules on
+top, one name per module and per class, and no import cycle between modules or between packages.
 
 Everything is read from the source with ``ast``; nothing is imported. An import under
 ``if TYPE_CHECKING:`` never runs (it names the types of annotations for type checkers), so it counts
@@ -133,6 +133,89 @@ def test_imports_for_type_checkers_only_are_not_imports():
     modules = {"ablate.study.settings", "ablate.core.errors"}
     nodes = [node for node in ast.walk(tree) if id(node) not in for_type_checkers(tree)]
     assert imported_modules("ablate.core", nodes, modules) == {"ablate.core.errors"}
+
+
+# The layers, lowest first. A package imports only packages below it (or itself), at module level and
+# inside functions alike. The order is the one the code honoured with the fewest moves:
+# - core is the foundation every layer shares: errors, parameters, hooks, the registry, and (moved down
+#   for this rule) file writing and reading, the device and a model's mode, progress reporting;
+# - data sits on core: the prober draws its subsets from it, nothing in it needs more;
+# - spectral (the LFC/HFC split, probes, the prober) below study and train: the trainer probes as it
+#   trains and a recipe's probe names are checked when it is expanded, while the prober needed from
+#   train only the device and mode helpers, now in core;
+# - study below train: training takes its settings, runs and sizes (six imports), a study takes nothing
+#   of training;
+# - report below execution: a recipe's run ends by printing its report (run_recipe), while the report
+#   needed of execution only the run-labelling formatters (now report/value_text.py) and read_json
+#   (now core/files.py);
+# - any_model (`ablate probe`) uses the report, and nothing below uses it;
+# - the entry modules on top: the command line (cli/), ablate.api, ablate.testing and the root package.
+LAYERS = ("core", "data", "spectral", "study", "train", "report", "execution", "any_model", "cli")
+ENTRY = "cli"           # the layer of the entry modules directly in ablate/ (api.py, testing.py, __init__.py)
+ROOT_PACKAGE = "ablate"  # its body is a literal __version__ and imports nothing (tests/test_public_api.py):
+                         # reading ablate.__version__ depends on no layer, so importing it counts for none
+
+
+def layer(module: str) -> str:
+    """The layer of an ablate module: its package under ablate/, or the entry layer for a top module."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else ENTRY
+
+
+def import_statements():
+    """Every import of an ablate module, anywhere in a module but under ``if TYPE_CHECKING:``, as
+    ``(file:line, importer, imported)``."""
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        skipped = for_type_checkers(tree)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in skipped:
+                for imported in sorted(imported_modules(package, [node], MODULES) - {module}):
+                    yield f"{path.relative_to(ROOT)}:{node.lineno}", module, imported
+
+
+def upward_imports(statements, order=LAYERS) -> list[str]:
+    """The imports that run up the order (a layer importing one above it), each named by file and line."""
+    rank = {name: i for i, name in enumerate(order)}
+    return [f"{where}: {importer} ({layer(importer)}) imports {imported} ({layer(imported)}), a layer above it"
+            for where, importer, imported in statements
+            if imported != ROOT_PACKAGE and rank[layer(imported)] > rank[layer(importer)]]
+
+
+def package_graph(statements) -> dict[str, set[str]]:
+    """Which packages (layers) import which others."""
+    edges: dict[str, set[str]] = {}
+    for _, importer, imported in statements:
+        if imported != ROOT_PACKAGE and layer(importer) != layer(imported):
+            edges.setdefault(layer(importer), set()).add(layer(imported))
+    return edges
+
+
+def test_every_package_has_its_place_in_the_order():
+    packages = sorted(path.name for path in ENGINE.iterdir() if (path / "__init__.py").exists())
+    assert set(packages) == set(LAYERS), f"packages {packages} vs the layers {LAYERS}: add a new one to LAYERS"
+
+
+def test_no_package_imports_one_above_it():
+    found = upward_imports(import_statements())
+    assert not found, "imports up the order " + " < ".join(LAYERS) + ":\n" + "\n".join(found)
+
+
+def test_no_two_packages_import_each_other():
+    found = cycles(package_graph(import_statements()))
+    assert not found, "packages that import each other: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_the_layer_check_finds_an_upward_import_and_a_package_loop():
+    statements = [("ablate/core/a.py:3", "ablate.core.a", "ablate.train.b"),     # up: core imports train
+                  ("ablate/train/b.py:7", "ablate.train.b", "ablate.core.a"),     # down: allowed
+                  ("ablate/train/b.py:9", "ablate.train.b", "ablate"),            # the version: allowed
+                  ("ablate/api.py:40", "ablate.api", "ablate.report.c")]          # entry on top: allowed
+    assert upward_imports(statements) == [
+        "ablate/core/a.py:3: ablate.core.a (core) imports ablate.train.b (train), a layer above it"]
+    assert cycles(package_graph(statements)) == [["core", "train"]]
+    assert upward_imports(statements[1:]) == [] and cycles(package_graph(statements[1:])) == []
 
 
 def test_core_imports_no_other_part_of_ablate():

@@ -6,7 +6,7 @@ from torch import nn
 
 from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
 from ablate.any_model.probe_model import measure
-from ablate.any_model.zoo import ModelSpec
+from ablate.any_model.model_sources import ModelSpec
 
 
 def tiny_measured():

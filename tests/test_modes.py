@@ -1,11 +1,11 @@
-"""ablate.train.modes.in_mode: the mode inside the block, and every module's own mode after it."""
+"""ablate.core.modes.in_mode: the mode inside the block, and every module's own mode after it."""
 
 from __future__ import annotations
 
 import pytest
 from torch import nn
 
-from ablate.train.modes import in_mode
+from ablate.core.modes import in_mode
 
 
 def mixed_model() -> nn.Sequential:

@@ -8,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
-from ablate.execution.plan_table import format_number, plan_table
-from ablate.study.expansion import expand, load_recipe
+from ablate.report.value_text import format_number
+from ablate.execution.plan_table import plan_table
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 
 
 def dry_run(*args: str, columns: int = 80) -> str:

@@ -42,7 +42,8 @@ class BatchRecorder(ablate.Plugin):
 
 
 def test_the_trainer_uses_the_size(write_recipe, ablate_plugin):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
     from ablate.train.trainer import Trainer
 
     ablate_plugin(BatchRecorder)
@@ -68,7 +69,8 @@ class OtherBatchSize(ablate.Plugin):
 
 
 def test_two_plugins_setting_the_batch_size_are_refused(write_recipe, ablate_plugin):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     ablate_plugin(OtherBatchSize)
     runs = '[[runs]]\nname = "b"\nplugins = ["batch_size", "other_batch_size"]\n'

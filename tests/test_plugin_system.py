@@ -144,7 +144,8 @@ def test_hooks_run_in_recipe_order_whatever_the_registration_order(registration)
 
 
 def test_autoload_plugins_join_every_run_after_the_listed_ones(write_recipe):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     calls = []
 
@@ -174,7 +175,8 @@ def test_reset_registry_rediscovers(monkeypatch):
 
 def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_recipe, ablate_plugin):
     """`wrapper=True` marks are honoured: pluggy calls the hook, ablate still knows who returned what."""
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     seen = []
 
@@ -201,7 +203,8 @@ def test_wrapper_implementations_of_configure_and_registration_hooks_work(write_
 
 
 def test_conflicts_name_both_plugins_when_called_through_pluggy(write_recipe, ablate_plugin):
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     class Early(Plugin):
         name = "early"

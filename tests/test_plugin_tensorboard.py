@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from ablate.core.registry import get_registry, reset_registry
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.execution.runner import run_recipe
 from ablate_plugins.tensorboard import tag
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import ablate
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.train.trainer import Trainer, train
 
 FAST = ["epochs=1", "probe_every=0", "train_size=120", "test_size=40"]

@@ -9,9 +9,10 @@ import torch
 import ablate
 from ablate.train.checkpoint import load_checkpoint
 from ablate.study.settings import Settings
-from ablate.train.device import autocast_dtype, configure
+from ablate.core.device import autocast_dtype, configure
 from ablate.train.optim import make_optimizer
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.testing import tiny_model
 from ablate.train.trained import load_trained
 from ablate.train.trainer import Trainer, train

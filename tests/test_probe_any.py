@@ -225,7 +225,8 @@ def test_timm_missing_is_one_line(monkeypatch):
 
 def test_a_timm_architecture_is_built_offline_and_takes_a_state_dict(tmp_path, monkeypatch):
     timm = pytest.importorskip("timm")
-    from ablate.any_model.zoo import ModelSpec, load_model
+    from ablate.any_model.model_sources import ModelSpec
+    from ablate.any_model.zoo import load_model
 
     tried = []
     monkeypatch.setattr(socket.socket, "connect", lambda self, address: tried.append(address) or 1 / 0)

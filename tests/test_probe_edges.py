@@ -9,7 +9,7 @@ from torch import nn
 from ablate import Data, Settings
 from ablate.spectral.example_grid import example_radius, nontrivial
 from ablate.spectral.frequency import split
-from ablate.spectral.figure1 import write_probe_report
+from ablate.spectral.probe_report import write_probe_report
 from ablate.spectral.prober import Prober, split_probe
 from ablate.spectral.scaling import ROUND_OFF, model_input, to_float, without_round_off
 

@@ -12,7 +12,8 @@ from rich.console import Console
 
 import ablate
 from ablate.cli import cli
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.report import compare, print_report
 from ablate.core.schema import CHECKPOINT
 from ablate.train.trainer import train

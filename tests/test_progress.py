@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from ablate.execution.progress import ConsoleProgress, StepCost
+from ablate.core.progress import ConsoleProgress, StepCost
 
 
 def fake_run(name: str, *plugins: str):

@@ -176,8 +176,9 @@ def test_a_killed_recipe_resumes_to_the_uninterrupted_results(write_recipe, tmp_
 
 
 def test_a_run_another_live_process_trains_is_left_alone(write_recipe, tmp_path):
-    from ablate.train.checkpoint import write_json
-    from ablate.study.expansion import expand, load_recipe
+    from ablate.core.files import write_json
+    from ablate.study.expansion import expand
+    from ablate.study.recipe_file import load_recipe
 
     path = write_recipe(RUNS)
     vanilla = expand(load_recipe(path), "smoke")[0]

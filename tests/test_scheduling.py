@@ -14,7 +14,8 @@ import pytest
 from ablate.execution.calibration import calibration_key
 from ablate.execution.memory import SharedBudget, run_memory
 from ablate.core.registry import get_registry
-from ablate.study.expansion import builtin_recipes, expand, load_recipe
+from ablate.study.recipe_file import builtin_recipes, load_recipe
+from ablate.study.expansion import expand
 from ablate.execution.rough_estimate import relative_step_cost
 from ablate.study.run_sizes import split_sizes
 from ablate.execution.recipe_status import recipe_status

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from ablate import AblateError
 from ablate.cli import cli
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 from ablate.execution.runner import run_recipe
 from conftest import TINY
 from test_runner import RUNS          # vanilla and dropout

@@ -8,7 +8,7 @@ import re
 
 from rich.console import Console
 
-from ablate.execution.progress import ConsoleProgress
+from ablate.core.progress import ConsoleProgress
 from ablate.execution.runner import run_recipe
 from ablate.execution.pool_progress import PoolProgress, QueueProgress
 from test_progress import fake_run

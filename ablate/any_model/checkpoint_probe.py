@@ -53,7 +53,7 @@ def probe_checkpoint(checkpoint: Path, probe_names: list[str], params: dict[str,
                      console) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
     from ablate.spectral.frequency import check_radii
-    from ablate.spectral.figure1 import report_table, write_probe_report
+    from ablate.spectral.probe_report import report_table, write_probe_report
     from ablate.core.schema import EXAMPLES, PROBE_REPORT
 
     model, settings, data = load_for_probe(checkpoint, options.device, options.dataset)

@@ -16,11 +16,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from ablate.train.checkpoint import write_csv
+from ablate.core.files import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
-from ablate.cli_values import parse_bytes, parse_formats
+from ablate.core.device import parse_bytes
+from ablate.report.plots import parse_formats
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import check_checkpoint_options
+from ablate.any_model.model_sources import check_checkpoint_options, ModelSpec, weights_file
 from ablate.any_model.model_specs import is_ablate_checkpoint
 from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, model_identity, read_measured,
                                           save_measured)
@@ -29,7 +30,7 @@ from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COU
                            PROBE_RESULTS, file_in)
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.study.settings import Settings
-from ablate.any_model.zoo import LoadedModel, ModelSpec, Preprocess, load_model, weights_file
+from ablate.any_model.zoo import LoadedModel, Preprocess, load_model
 
 
 def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, list[str], str, str]:
@@ -48,8 +49,8 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
                           "e.g. --dataset cifar10, --dataset npz:PATH")
     name, _, arg = dataset.partition(":")
     if name == "imagefolder":                    # streamed: it need not fit in memory
-        from ablate.train.device import resolve_device
-        from ablate.data.more_datasets import imagefolder_stream, stream_fingerprint
+        from ablate.core.device import resolve_device
+        from ablate.data.image_datasets import imagefolder_stream, stream_fingerprint
 
         cuda = resolve_device(options.device).type == "cuda"
         data, classes = imagefolder_stream(arg, options.limit, options.workers, pin_memory=cuda)
@@ -101,7 +102,7 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
     so an interrupted zoo loses at most the model in progress."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ablate.train.device import resolve_device
+    from ablate.core.device import resolve_device
 
     max_memory, radii, example_radius = parse_bytes(options.max_memory), options.radii, options.example_radius
     probed = list(radii) + ([example_radius] if example_radius is not None and example_radius not in radii else [])

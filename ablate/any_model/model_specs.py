@@ -1,7 +1,7 @@
 """The MODELs ``ablate probe`` compares: each source with its options, from the command line or a TOML file.
 
 A per-model option (``--weights``, ``--mean``, ...) applies to the MODEL it follows and,
-given before every MODEL, to all of them (:mod:`ablate.per_model_options`); a
+given before every MODEL, to all of them (:mod:`ablate.cli.per_model_options`); a
 ``--models FILE`` adds ``[[model]]`` tables with the same keys.
 """
 
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import is_file, is_torchscript, refuse_code, runs_code
-from ablate.any_model.zoo import ModelSpec
+from ablate.any_model.model_sources import is_file, is_torchscript, ModelSpec, refuse_code, runs_code
 from ablate.data.resizing import INTERPOLATIONS
 
 

@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from ablate.data.loading import stratified_subset
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import check_radii, split
-from ablate.train.modes import in_mode
-from ablate.spectral.figure1 import hfc_only_examples, probe_report
+from ablate.core.modes import in_mode
+from ablate.spectral.probe_report import hfc_only_examples, probe_report
 from ablate.spectral.prober import Key, Prober, split_probe
 from ablate.spectral.probes import variant_key
 from ablate.core.schema import results_frame

@@ -27,7 +27,7 @@ from torch import nn
 
 from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import (DEFAULT_WEIGHTS, ModelSpec, check_source, factory,  # noqa: F401 (re-exported)
+from ablate.any_model.model_sources import (DEFAULT_WEIGHTS, ModelSpec, check_source, factory,
                                             is_file, is_torchscript, weights_file)
 from ablate.data.resizing import INTERPOLATIONS, resize_crop
 from ablate.spectral.scaling import NORMALIZE_MODES

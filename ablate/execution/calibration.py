@@ -1,10 +1,10 @@
 """How long a recipe takes on this machine: the measured estimate `ablate recipes` shows, and its cache.
 
-The estimate uses the recipe ETA's cost model (:class:`ablate.execution.progress.StepCost`):
+The estimate uses the recipe ETA's cost model (:class:`ablate.core.progress.StepCost`):
 seconds per optimizer step, the epoch's evaluation included, per kind of run; a
 recipe's time is each run's steps at its kind's rate. The rates come from a short
 calibration instead of from the epochs of a running recipe: for each kind (the
-plugins that take part, as :func:`ablate.execution.progress.run_kind`, and the model, width,
+plugins that take part, as :func:`ablate.core.progress.run_kind`, and the model, width,
 batch size and data size), one run of that kind is trained for two epochs of
 :data:`CALIBRATION_STEPS` steps each on synthetic images of CIFAR's shape (32x32,
 colour), with its own model, plugins and probes, and its own test set (up to
@@ -35,14 +35,13 @@ from typing import Callable
 
 import torch
 
-from ablate.train.checkpoint import write_json
-from ablate.train.device import resolve_device
+from ablate.core.files import read_json, write_json
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import StepCost, run_kind
+from ablate.core.progress import StepCost, run_kind
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import epoch_steps, run_steps, split_sizes
-from ablate.execution.run_folder import read_json
 from ablate.core.schema import CALIBRATION
 from ablate.train.trainer import Trainer
 
@@ -58,7 +57,7 @@ def cache_path() -> Path:
 
 def cost_kind(run: Run, train_images: int, test_images: int) -> tuple[str, ...]:
     """What a step of ``run`` costs depends on, for the calibration: its plugins (as for the recipe ETA,
-    :func:`ablate.execution.progress.run_kind`), its model, width and batch size, and how many images an epoch sees."""
+    :func:`ablate.core.progress.run_kind`), its model, width and batch size, and how many images an epoch sees."""
     s = run.settings
     return (*run_kind(run), f"{s.model} width {s.width:g} batch {s.batch_size}",
             f"{train_images} train / {test_images} test images")

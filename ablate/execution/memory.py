@@ -34,9 +34,9 @@ from typing import Callable
 import torch
 
 from ablate.data.loading import load_full
-from ablate.train.device import free_memory
+from ablate.core.device import free_memory
 from ablate.train.models import build_model
-from ablate.train.modes import in_mode
+from ablate.core.modes import in_mode
 from ablate.core.registry import PluginRegistry
 from ablate.spectral.prober import Prober
 from ablate.spectral.probes import plan_probes

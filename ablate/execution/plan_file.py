@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.train.checkpoint import write_json
-from ablate.study.expansion import Recipe, Run
-from ablate.execution.run_folder import read_json, run_status
+from ablate.core.files import read_json, write_json
+from ablate.study.recipe_file import Recipe
+from ablate.study.expansion import Run
+from ablate.execution.run_folder import run_status
 from ablate.core.schema import PLAN
 
 

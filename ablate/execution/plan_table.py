@@ -1,16 +1,13 @@
 """The dry-run table: one row per run, what ``ablate recipe --dry-run`` shows, made to fit the console.
 
 Plugins are listed with the parameters that differ from their defaults, and numbers
-read as people write them (:func:`format_number`); the HTML report labels runs the same way.
+read as people write them (:mod:`ablate.report.value_text`, which the HTML report labels runs with too).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.measure import Measurement
@@ -19,6 +16,7 @@ from rich.table import Table
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.study.expansion import Run
 from ablate.execution.run_folder import run_status
+from ablate.report.value_text import format_number, plugins_label
 
 SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
 WRAPPING = ("plugins", "radii")                    # the columns that wrap (between numbers, for the radii)
@@ -41,34 +39,6 @@ def plan_table(runs: list[Run], out_dir: Path | None = None, registry: PluginReg
             "status": run_status(out_dir / run.dir_name)[0] if out_dir else "", "hash": run.short_hash,
             "dir": run.dir_name})
     return pd.DataFrame(rows)
-
-
-def plugins_label(plugins, registry: PluginRegistry | None = None) -> str:
-    """``dropout, pgd(steps=2, step_size=0.015)``: each plugin (``(name, values)`` pairs or a dict) and its
-    values, only those that differ from the defaults the ``registry`` declares; all of them without one."""
-    labels = []
-    for name, values in (plugins.items() if isinstance(plugins, dict) else plugins):
-        defaults = {p.name: p.default for p in registry.plugins[name].cls.params} if registry else {}
-        shown = [f"{key}={format_value(value)}" for key, value in values.items()
-                 if key not in defaults or value != defaults[key]]
-        labels.append(f"{name}({', '.join(shown)})" if shown else name)
-    return ", ".join(labels)
-
-
-def format_value(value: Any) -> str:
-    """A parameter's value for a table: numbers via :func:`format_number`, lists item by item."""
-    if isinstance(value, (list, tuple)):
-        return f"[{', '.join(format_value(v) for v in value)}]"
-    return format_number(value)
-
-
-def format_number(value: Any) -> str:
-    """A number as people write it: the shorter of ``0.015`` and ``1e-4`` (``100`` for a whole float)."""
-    if not isinstance(value, float) or not math.isfinite(value):
-        return str(value)
-    decimal = np.format_float_positional(value, trim="-")
-    scientific = np.format_float_scientific(value, trim="-", exp_digits=1).replace("e+", "e")
-    return scientific if len(scientific) < len(decimal) else decimal
 
 
 def print_plan(frame: pd.DataFrame, title: str, wide: bool, console: Console) -> None:

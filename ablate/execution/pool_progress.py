@@ -2,7 +2,7 @@
 
 Each worker reports its run's epochs through a queue (:class:`QueueProgress`: the
 run, the epoch, its steps and seconds); in the launching process :class:`PoolProgress`
-feeds them to the same :class:`ablate.execution.progress.StepCost` the sequential display
+feeds them to the same :class:`ablate.core.progress.StepCost` the sequential display
 uses and shows, on a terminal, one bar for the whole recipe (runs finished of all,
 how many are training, the ETA), elsewhere (a log file, CI) one line per finished
 run and a summary line every ``SUMMARY_EVERY_S``. The ETA shares the remaining
@@ -16,7 +16,7 @@ import time
 
 from rich.progress import BarColumn, Progress as RichProgress, TextColumn
 
-from ablate.execution.progress import Progress, StepCost, format_duration, run_kind
+from ablate.core.progress import Progress, StepCost, format_duration, run_kind
 
 
 class QueueProgress(Progress):

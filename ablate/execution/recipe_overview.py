@@ -7,10 +7,11 @@ from typing import Callable
 from rich.table import Table
 
 from ablate.execution.calibration import estimate
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import format_duration
-from ablate.study.expansion import DEFAULT_SCALE, Run, builtin_recipes, expand, load_recipe
+from ablate.core.progress import format_duration
+from ablate.study.recipe_file import DEFAULT_SCALE, builtin_recipes, load_recipe
+from ablate.study.expansion import Run, expand
 from ablate.execution.rough_estimate import ROUGH, rough_duration, rough_seconds
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ablate.core.errors import AblateError
-from ablate.execution.run_folder import read_json, run_status
+from ablate.core.files import read_json
+from ablate.execution.run_folder import run_status
 from ablate.core.schema import JOBS, METRICS, PLAN, file_in, folder_under
 
 

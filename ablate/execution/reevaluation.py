@@ -30,8 +30,9 @@ from ablate.execution.runner import collect_results
 from ablate.spectral.scaling import originals_scaling
 from ablate.study.expansion import Run
 from ablate.study.settings import Settings
-from ablate.train.device import resolve_device
-from ablate.train.checkpoint import load_checkpoint, save_checkpoint, write_csv, write_json
+from ablate.core.device import resolve_device
+from ablate.train.checkpoint import load_checkpoint, save_checkpoint
+from ablate.core.files import write_csv, write_json
 from ablate.train.trained import plugins_to_rebuild
 from ablate.train.trainer import Trainer
 

@@ -15,7 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ablate.study.settings import Settings
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.train.models import build_model
 from ablate.core.registry import PluginRegistry
 from ablate.study.expansion import Run

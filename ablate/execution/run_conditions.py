@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.data.loading import data_fingerprint
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.evaluation import EVALUATION_VERSION, older_evaluation, recorded_version
 from ablate.core.registry import PluginRegistry

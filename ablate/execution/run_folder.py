@@ -10,7 +10,6 @@ job trains it without expanding the recipe again.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import socket
@@ -24,15 +23,15 @@ from typing import Any
 import torch
 
 import ablate
-from ablate.train.checkpoint import DiskFull, remove_stale_temp_files, write_json
+from ablate.core.files import DiskFull, read_json, remove_stale_temp_files, write_json
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
 from ablate.core.evaluation import EVALUATION_VERSION, recorded_version
 from ablate.execution.run_conditions import CONDITIONS, recorded_conditions, run_conditions
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING, file_in
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.train.trainer import Trainer
 
 
@@ -89,15 +88,6 @@ def training_process(path: Path) -> str | None:
         return None
     return (f"pid {pid} on {host}, started {owner.get('started', '?')}, heartbeat {int(age)} s ago; "
             f"if that process is gone, delete {path}")
-
-
-def read_json(path: Path) -> dict:
-    """A small JSON file (of a run folder, the calibration cache), or {} when it is missing or damaged."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def pid_alive(pid: int) -> bool:

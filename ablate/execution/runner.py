@@ -20,15 +20,16 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.train.checkpoint import remove_stale_temp_files, write_csv
+from ablate.core.files import remove_stale_temp_files, write_csv
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_launcher, merge_options
 from ablate.execution.plan_file import save_plan
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.preflight import check_against_data, make_folder
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.execution.recipe_options import RecipeOptions
-from ablate.study.expansion import Recipe, Run, expand, load_recipe
+from ablate.study.recipe_file import Recipe, load_recipe
+from ablate.study.expansion import Run, expand
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
 from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns

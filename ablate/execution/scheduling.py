@@ -12,15 +12,15 @@ from pathlib import Path
 
 from ablate.execution.calibration import cache_path, calibration_key, cost_kind, epoch_seconds
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import StepCost, run_kind
+from ablate.core.progress import StepCost, run_kind
 from ablate.study.expansion import Run
 from ablate.execution.rough_estimate import relative_step_cost
 from ablate.study.run_sizes import data_sizes, training_steps
-from ablate.execution.run_folder import read_json
+from ablate.core.files import read_json
 
 
 def step_weights(runs: list[Run], registry: PluginRegistry) -> dict[tuple, float]:
-    """``{kind: relative_step_cost}`` of the runs' kinds (:func:`ablate.execution.progress.run_kind`): how a recipe ETA
+    """``{kind: relative_step_cost}`` of the runs' kinds (:func:`ablate.core.progress.run_kind`): how a recipe ETA
     costs a kind of run before its first epoch is measured (a PGD run after plain ones)."""
     return {run_kind(run): relative_step_cost(run, registry) for run in runs}
 
@@ -30,7 +30,7 @@ def run_costs(runs: list[Run], registry: PluginRegistry, device: str,
     """``(cost of each run, unit)``: what the scheduler orders runs by, nothing measured for it.
 
     Seconds on ``device`` (``"s"``) when the calibration cache (:func:`ablate.execution.calibration.estimate`) has every
-    run's kind, as :class:`ablate.execution.progress.StepCost` costs them; else the documented rule: steps times
+    run's kind, as :class:`ablate.core.progress.StepCost` costs them; else the documented rule: steps times
     :func:`ablate.execution.rough_estimate.relative_step_cost` (``"plain steps"``). A data size that cannot be known
     without loading counts as the data loaded."""
     cached, cost, work, units = read_json(path or cache_path()), StepCost(), [], []

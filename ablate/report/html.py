@@ -22,13 +22,13 @@ from rich.text import Text
 
 import ablate
 from ablate.core.errors import AblateError
-from ablate.execution.plan_table import format_value, plugins_label
+from ablate.report.value_text import format_value, plugins_label
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import format_duration
+from ablate.core.progress import format_duration
 from ablate.report.claims_table import print_claims
 from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, page_text, to_html
-from ablate.execution.run_folder import read_json
+from ablate.core.files import read_json
 from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.tables import example_caption
 

@@ -259,3 +259,16 @@ def accuracy_axes(ax, xlabel: str) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small")
+
+
+def parse_formats(text: str) -> list[str]:
+    """``--format png,svg`` -> ``["png", "svg"]``, refused before anything runs if matplotlib cannot write one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    supported = FigureCanvasAgg.get_supported_filetypes()
+    for fmt in formats:
+        if fmt not in supported:
+            raise AblateError(f"--format {fmt!r}: unknown plot format; choose from png, svg, pdf "
+                              f"(or {', '.join(sorted(set(supported) - {'png', 'svg', 'pdf'}))})")
+    return formats

@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from ablate.train.checkpoint import write_csv
+from ablate.core.files import write_csv
 from ablate.core.errors import AblateError
 from ablate.core.registry import RegistryEntry, get_registry
 from ablate.spectral.prober import planned_probers

@@ -4,7 +4,7 @@ A :class:`Prober` is built once per data split and probe (the study's: the LFC
 and HFC at every radius, :func:`ablate.spectral.probes.lfc_hfc`); it makes the variants
 once and keeps them, already scaled as the model sees them, so each later pass
 (every epoch) costs only the model's forward passes.
-:mod:`ablate.spectral.figure1` counts its per-image results into the study's Figure 1 and 2.
+:mod:`ablate.spectral.probe_report` counts its per-image results into the study's Figure 1 and 2.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from ablate.data.loading import stratified_subset
-from ablate.train.device import autocast, probe_budget
+from ablate.core.device import autocast, probe_budget
 from ablate.core.errors import AblateError
 from ablate.spectral.frequency import check_images
-from ablate.train.modes import in_mode
+from ablate.core.modes import in_mode
 from ablate.spectral.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
 from ablate.spectral.scaling import NORMALIZE_MODES, model_input, originals_scaling, to_float, without_round_off
 
@@ -65,7 +65,7 @@ class Prober:
     does not stretch noise into a picture: :func:`ablate.spectral.scaling.without_round_off`;
     a variant made with ``rescale=False`` is kept as it is: :func:`as_model_input`),
     unless they would take more than ``max_bytes`` (default: a share of the memory free on the device
-    now, :func:`ablate.train.device.probe_budget`): then each pass makes them again, chunk by chunk (same
+    now, :func:`ablate.core.device.probe_budget`): then each pass makes them again, chunk by chunk (same
     results, slower). They are kept as float32, or as ``cache_dtype = torch.bfloat16`` (half the memory)
     for a model evaluated under bf16 autocast, whose first convolution rounds its input to bf16 anyway;
     evaluated without autocast, such copies are widened back to float32 batch by batch. An evaluation batch

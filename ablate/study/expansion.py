@@ -21,9 +21,7 @@ from ablate.study.overrides import is_probe_key, parse_assignment, set_on_grid, 
 from ablate.core.params import identity_values
 from ablate.core.registry import PluginRegistry, call_attributed, get_registry
 from ablate.spectral.probes import canonical_probe_params, with_probe_settings
-# the recipe file's names that users of expansion import from here
-from ablate.study.recipe_file import (DEFAULT_SCALE, Recipe, builtin_recipes, check_name, grid_points,  # noqa: F401
-                                load_recipe, plugin_table, scale_run_settings)
+from ablate.study.recipe_file import DEFAULT_SCALE, Recipe, check_name, grid_points, plugin_table, scale_run_settings
 from ablate.study.run_selection import picked, selected
 from ablate.study.seeds import KEY as SEEDS, chosen_seeds, seeded_name
 

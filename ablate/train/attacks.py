@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ablate.core.errors import AblateError
-from ablate.train.modes import in_mode
+from ablate.core.modes import in_mode
 
 Eps = Union[float, torch.Tensor]          # a number, or one value per image (shape [N])
 Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, Eps], torch.Tensor]

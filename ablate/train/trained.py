@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ablate.train.checkpoint import load_checkpoint
 from ablate.study.settings import Settings
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.registry import get_registry
 from ablate.study.expansion import Run

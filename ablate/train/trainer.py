@@ -4,7 +4,7 @@ Sections: set-up (data, model, optimizer, probes), the batches of an epoch, one
 epoch, evaluation, the hooks with ablate's own fallbacks, the run (resume, epochs,
 checkpoint, final evaluation). The data stays on the device; the model runs in
 true float32 unless the run opts into TF32 or bf16 autocast (``precision``), on
-CUDA channels_last and optionally compiled (:mod:`ablate.train.device`). A finished run's model
+CUDA channels_last and optionally compiled (:mod:`ablate.core.device`). A finished run's model
 is rebuilt from its checkpoint by :mod:`ablate.train.trained`.
 """
 
@@ -20,18 +20,19 @@ import pandas as pd
 import torch
 
 from ablate.train.augment import augment
-from ablate.train.checkpoint import load_checkpoint, save_checkpoint, write_csv
+from ablate.train.checkpoint import load_checkpoint, save_checkpoint
+from ablate.core.files import write_csv
 from ablate.data.loading import load_data
-from ablate.train.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
+from ablate.core.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
 from ablate.train.epoch_metrics import EpochSums, epoch_headline
 from ablate.core.errors import AblateError, TrainingDiverged
 from ablate.train.models import build_model
 from ablate.train.optim import make_optimizer, make_schedule, soft_cross_entropy
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.spectral.figure1 import write_probe_report
+from ablate.spectral.probe_report import write_probe_report
 from ablate.spectral.prober import Prober, planned_probers
 from ablate.spectral.probes import PlannedProbe, plan_probes
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
 from ablate.train.rng import epoch_order, rng_state, seed_everything, set_rng_state
 from ablate.study.run_sizes import epoch_steps

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 from ablate.core.errors import AblateError
 from ablate.core.params import Param
 from ablate.core.registry import PluginRegistry
-from ablate.execution.progress import Progress, SilentProgress
+from ablate.core.progress import Progress, SilentProgress
 from ablate.study.expansion import Run
 from ablate.execution.run_folder import RunTask
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ablate.train.checkpoint import write_json
+from ablate.core.files import write_json
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import LaunchContext, Launcher
 from ablate.core.params import Param

@@ -22,13 +22,13 @@ import os
 import sys
 
 from ablate.study.settings import Settings
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import LaunchContext, Launcher
 from ablate.execution.memory import GiB, SharedBudget, budget_key, device_budget, gib, run_memory
 from ablate.core.params import Param
 from ablate.core.registry import get_registry
-from ablate.execution.progress import format_duration
+from ablate.core.progress import format_duration
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import steps_per_run
 from ablate.execution.run_folder import RunTask

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ablate.execution.calibration import measured_epochs
-from ablate.train.device import resolve_device
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.execution.launchers import LaunchContext, Launcher
 from ablate.study.expansion import Run

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ablate.core.errors import AblateError
-from ablate.per_model_options import PerModelOption, ProbeCommand
+from ablate.cli.per_model_options import PerModelOption, ProbeCommand
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -126,11 +126,11 @@ def recipes(scales, estimate) -> None:
                    "overrides the recipe's [launcher] table.")
 def recipe(name_or_path, dry_run, wide, quiet, **given) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
-    from ablate.cli_values import parse_formats
-    from ablate.train.device import resolve_device
+    from ablate.report.plots import parse_formats
+    from ablate.core.device import resolve_device
     from ablate.execution.plan_table import plan_table, print_plan
     from ablate.execution.preflight import check_against_data, check_out_folder
-    from ablate.execution.progress import ConsoleProgress
+    from ablate.core.progress import ConsoleProgress
     from ablate.study.overrides import parse_assignment
     from ablate.execution.recipe_options import RecipeOptions
     from ablate.execution.runner import prepare, run_study
@@ -184,7 +184,7 @@ def status(directory) -> None:
               "training, the final epoch of finished runs that an older version of the evaluation measured.")
 def report(directory, formats, html_path, reevaluate) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
-    from ablate.cli_values import parse_formats
+    from ablate.report.plots import parse_formats
     from ablate.report import print_report
 
     if reevaluate:
@@ -273,7 +273,8 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     Several models are compared on one data set.
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
-    from ablate.cli_values import parse_example_radius, parse_formats, parse_radii, probe_overrides
+    from ablate.cli.values import parse_example_radius, parse_radii, probe_overrides
+    from ablate.report.plots import parse_formats
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
     from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_sources import check_models

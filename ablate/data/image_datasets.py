@@ -1,4 +1,5 @@
-"""More data sets: torchvision's MNIST, FashionMNIST, SVHN and STL-10, and a folder of images per class.
+"""Data sets of images beyond CIFAR: torchvision's MNIST, FashionMNIST, SVHN and STL-10, and a folder of
+images per class.
 
 Each is read from torchvision's own layout under ``$ABLATE_DATA``
 (:func:`ablate.data.data_files.data_root`) and downloaded there by torchvision when absent;

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+from typing import TYPE_CHECKING
 
 import torch
 
-from ablate.study.settings import Settings
 from ablate.core.errors import AblateError
+
+if TYPE_CHECKING:   # annotations only: core imports no other part of ablate
+    from ablate.study.settings import Settings
 
 
 def resolve_device(name: str) -> torch.device:
@@ -97,3 +101,14 @@ def model_on(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+BYTE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """``--max-memory 512MB`` (or 512M, 1.5GiB, 1000000) -> bytes."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(I?B)?\s*", text.upper())
+    if not match or float(match[1]) <= 0:
+        raise AblateError(f"--max-memory {text!r}: expected a size such as 512MB or 4GB")
+    return max(1, int(float(match[1]) * BYTE_UNITS[match[2]]))

@@ -19,9 +19,28 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:   # for type checkers and editors, never run: the names of __all__ (tests/test_public_api.py)
-    from ablate.api import (AblateError, Batch, Data, LaunchContext, Launcher, ModelParts, Param, Plugin,
-                            Preprocess, Probe, Settings, TrainingDiverged, TrainState, Variant, hookimpl,
-                            load_recipe, probe_model, run_recipe, split, summarize)
+    from ablate.api import (
+        AblateError,
+        Batch,
+        Data,
+        LaunchContext,
+        Launcher,
+        ModelParts,
+        Param,
+        Plugin,
+        Preprocess,
+        Probe,
+        Settings,
+        TrainingDiverged,
+        TrainState,
+        Variant,
+        hookimpl,
+        load_recipe,
+        probe_model,
+        run_recipe,
+        split,
+        summarize,
+    )
 
 
 if not TYPE_CHECKING:   # type checkers see the imports above instead, so they flag a name ablate lacks

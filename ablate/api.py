@@ -24,43 +24,58 @@ from typing import TYPE_CHECKING
 # are imported on first use by the module __getattr__ below, and this block, which never runs, shows type
 # checkers and editors the names of PUBLIC: the same names from the same modules (tests/test_public_api.py).
 if TYPE_CHECKING:
-    from ablate.core.plugin_base import Plugin
-    from ablate.core.registry import get_registry
-    from ablate.core.hookspecs import hookimpl
-    from ablate.core.params import Param, Number, REQUIRED
-    from ablate.core.errors import AblateError, TrainingDiverged
-    from ablate.core.structs import Batch, Data, ModelParts, TrainState
-    from ablate.study.settings import Settings
-    from ablate.study.expansion import Run
-    from ablate.spectral.frequency import split
-    from ablate.spectral.scaling import model_input, originals_scaling
-    from ablate.spectral.probes import Probe, Variant, lfc_hfc, bind_probe
-    from ablate.spectral.prober import Prober
-    from ablate.train.models import resnet18, hfc_resnet
-    from ablate.train.attacks import fgsm, pgd, minimal_eps, eps_grid, precision, model_mode, require_torchattacks
-    from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
-    from ablate.train.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
-    from ablate.data.cifar import load_cifar10, load_cifar100
-    from ablate.data.npz_data import load_npz
-    from ablate.data.image_datasets import load_mnist, load_fashionmnist, load_svhn, load_stl10, load_imagefolder
-    from ablate.data.synthetic import load_synthetic, SYNTHETIC_OPTIONS
-    from ablate.study.recipe_file import load_recipe
-    from ablate.execution.runner import run_recipe
-    from ablate.execution.launchers import Launcher, LaunchContext
-    from ablate.execution.launchers.sequential import SequentialLauncher
-    from ablate.execution.launchers.processes import ProcessPoolLauncher
-    from ablate.execution.launchers.cluster import SubmititLauncher
     from ablate.any_model.probe_model import probe_model
     from ablate.any_model.zoo import Preprocess
-    from ablate.report.results import StudyResults, first_layer_kernels
+    from ablate.core.errors import AblateError, TrainingDiverged
+    from ablate.core.hookspecs import hookimpl
+    from ablate.core.params import REQUIRED, Number, Param
+    from ablate.core.plugin_base import Plugin
+    from ablate.core.registry import get_registry
+    from ablate.core.structs import Batch, Data, ModelParts, TrainState
+    from ablate.data.cifar import load_cifar10, load_cifar100
+    from ablate.data.image_datasets import load_fashionmnist, load_imagefolder, load_mnist, load_stl10, load_svhn
+    from ablate.data.npz_data import load_npz
+    from ablate.data.synthetic import SYNTHETIC_OPTIONS, load_synthetic
+    from ablate.execution.launchers import LaunchContext, Launcher
+    from ablate.execution.launchers.cluster import SubmititLauncher
+    from ablate.execution.launchers.processes import ProcessPoolLauncher
+    from ablate.execution.launchers.sequential import SequentialLauncher
+    from ablate.execution.runner import run_recipe
+    from ablate.report.attack_table import (
+        LINF_CURVE,
+        LINF_FAILED,
+        LINF_MEDIAN,
+        MIN_EPS_CURVE,
+        MIN_EPS_MEDIAN,
+        attack_frame,
+        attack_rows,
+        minimal_eps_results,
+        print_attack_table,
+    )
     from ablate.report.labels import FINAL, Labels, VariantLabel
-    from ablate.report.tables import LEGEND, figure5_columns, summary_frame, summary_table, print_figure
-    from ablate.report.attack_table import (attack_frame, attack_rows, print_attack_table, minimal_eps_results,
-                                            MIN_EPS_MEDIAN, MIN_EPS_CURVE, LINF_MEDIAN, LINF_CURVE, LINF_FAILED)
-    from ablate.report.layouts import (figure1_layout, figure3_layout, figure4_layout, figure5_layout,
-                                       generic_layout, table1_layout)
-    from ablate.report.plots import new_figure, attack_figure
+    from ablate.report.layouts import (
+        figure1_layout,
+        figure3_layout,
+        figure4_layout,
+        figure5_layout,
+        generic_layout,
+        table1_layout,
+    )
+    from ablate.report.plots import attack_figure, new_figure
+    from ablate.report.results import StudyResults, first_layer_kernels
     from ablate.report.stats import summarize
+    from ablate.report.tables import LEGEND, figure5_columns, print_figure, summary_frame, summary_table
+    from ablate.spectral.frequency import split
+    from ablate.spectral.prober import Prober
+    from ablate.spectral.probes import Probe, Variant, bind_probe, lfc_hfc
+    from ablate.spectral.scaling import model_input, originals_scaling
+    from ablate.study.expansion import Run
+    from ablate.study.recipe_file import load_recipe
+    from ablate.study.settings import Settings
+    from ablate.train.attacks import eps_grid, fgsm, minimal_eps, model_mode, pgd, precision, require_torchattacks
+    from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
+    from ablate.train.kernels import LAYER_CHOICES, smooth_kernels, smoothed_copy
+    from ablate.train.models import hfc_resnet, resnet18
 
 PUBLIC: dict[str, tuple[str, ...]] = {
     # Writing a plugin: the class, its parameters, the hooks and what they receive

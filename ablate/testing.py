@@ -104,8 +104,8 @@ def train_state(settings=None, num_classes: int = 10, device="cpu", **fields):
     """An :class:`ablate.TrainState` for calling run hooks directly."""
     import torch
 
-    from ablate.study.settings import Settings
     from ablate.core.structs import TrainState
+    from ablate.study.settings import Settings
 
     return TrainState(settings=settings or Settings(), run_name=fields.pop("run_name", "test"),
                       run_dir=fields.pop("run_dir", None), device=torch.device(device),

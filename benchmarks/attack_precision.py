@@ -29,14 +29,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from timing import timed
 
-from ablate.train.attacks import model_mode, pgd, precision
-from ablate.study.settings import Settings
 from ablate.core.device import channels_last, resolve_device
-from ablate.study.expansion import Run
 from ablate.spectral.scaling import model_input, originals_scaling
+from ablate.study.expansion import Run
+from ablate.study.settings import Settings
+from ablate.train.attacks import model_mode, pgd, precision
 from ablate.train.trained import load_trained
 from ablate.train.trainer import Trainer
 

@@ -26,14 +26,13 @@ import sys
 from functools import partial
 
 import torch
-
 from timing import timed
 
+from ablate.core.device import resolve_device
 from ablate.spectral.scaling import model_input
 from ablate.study.expansion import Run
 from ablate.study.settings import Settings
 from ablate.train.attacks import fgsm, minimal_eps, pgd
-from ablate.core.device import resolve_device
 from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.train.trainer import Trainer
 

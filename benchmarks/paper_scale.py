@@ -44,15 +44,15 @@ from typing import Callable
 
 import torch
 
-from ablate.execution.calibration import cost_kind, epoch_times
 from ablate.core.device import resolve_device
-from ablate.execution.launchers.processes import worker_threads
-from ablate.core.registry import get_registry
 from ablate.core.progress import StepCost, format_duration
-from ablate.study.expansion import Run
-from ablate.study.run_sizes import split_sizes
+from ablate.core.registry import get_registry
+from ablate.execution.calibration import cost_kind, epoch_times
+from ablate.execution.launchers.processes import worker_threads
 from ablate.execution.runner import plan
 from ablate.execution.scheduling import makespan
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import split_sizes
 
 PAPER_DATA = (50_000, 10_000)       # CIFAR-10's training and test images
 SMOKE_DATA = (100, 50)

@@ -42,13 +42,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from timing import timed
 from torch import nn
 
+from ablate.core.registry import get_registry
 from ablate.data.loading import load_full
 from ablate.spectral.frequency import split
-from ablate.core.registry import get_registry
 from ablate.spectral.prober import Prober, split_probe
 from ablate.spectral.probes import plan_probe
 from ablate.spectral.scaling import model_input
@@ -153,8 +152,8 @@ def split_figures(images: np.ndarray, radii: list[float], numpy_images: int, rep
 def resnet18(width: float) -> tuple[nn.Module, str]:
     """ablate's ResNet18 when ablate.train.models provides it, else a CIFAR ResNet18 defined here."""
     try:
-        from ablate.train import models
         from ablate.core.structs import ModelParts
+        from ablate.train import models
     except ImportError:
         models = None
     if models is not None and hasattr(models, "resnet18"):
@@ -258,7 +257,7 @@ def heatmap_figures(images: np.ndarray, labels: np.ndarray, args, device: torch.
     def whole_probe() -> None:                    # made once per run, so making the images counts
         Prober(x, y, probe.variants, normalize="max", batch_size=args.batch_size, originals=False)(model)
 
-    from ablate_plugins.fourier import basis, random_signs     # the probe's own maths, one cell at a time
+    from ablate_plugins.fourier import basis, random_signs  # the probe's own maths, one cell at a time
 
     found = [(v["row"] - 16, v["col"] - 16) for v in prober.labels[: args.loop_cells]]
     pixels = x.float() / 255
@@ -323,9 +322,9 @@ def zoo_figures(args, device: torch.device) -> None:
     import torchvision
     from PIL import Image
 
-    from ablate.data.image_datasets import imagefolder_stream
     from ablate.any_model.probe_model import measure
     from ablate.any_model.zoo import Preprocess
+    from ablate.data.image_datasets import imagefolder_stream
 
     generator = np.random.default_rng(0)
     names = ("squeezenet1_1", "mobilenet_v3_small", "resnet18")

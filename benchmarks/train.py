@@ -56,17 +56,16 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-
-from timing import timed
 import torch.nn.functional as F
+from timing import timed
 
-from ablate.study.settings import Settings
-from ablate.train.models import build_model
+from ablate.core.device import resolve_device
 from ablate.core.registry import get_registry
 from ablate.spectral.prober import Prober, split_probe
-from ablate.study.expansion import Run
 from ablate.spectral.scaling import model_input
-from ablate.core.device import resolve_device
+from ablate.study.expansion import Run
+from ablate.study.settings import Settings
+from ablate.train.models import build_model
 from ablate.train.trainer import Trainer
 
 BASELINES = ("plain", "dataloader")

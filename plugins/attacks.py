@@ -70,9 +70,23 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.api import (LINF_CURVE, LINF_FAILED, LINF_MEDIAN, MIN_EPS_CURVE, MIN_EPS_MEDIAN, eps_grid, fgsm, foolbox_fgsm,
-                        foolbox_pgd, minimal_eps, model_input, originals_scaling, pgd, precision,
-                        require_torchattacks)
+from ablate.api import (
+    LINF_CURVE,
+    LINF_FAILED,
+    LINF_MEDIAN,
+    MIN_EPS_CURVE,
+    MIN_EPS_MEDIAN,
+    eps_grid,
+    fgsm,
+    foolbox_fgsm,
+    foolbox_pgd,
+    minimal_eps,
+    model_input,
+    originals_scaling,
+    pgd,
+    precision,
+    require_torchattacks,
+)
 
 RANGE_TOLERANCE = 1e-4
 SUBSET_SEED = 0     # the same n test images for every run and variant

@@ -16,9 +16,10 @@ Composes with ``pgd``: see that plugin for the mode the model is in during the a
 
 from __future__ import annotations
 
+from torch import nn
+
 import ablate
 from ablate import Param
-from torch import nn
 
 
 class BatchNorm(ablate.Plugin):

@@ -7,8 +7,18 @@ third-party dataset registers exactly the same way (``ablate_register_datasets``
 from __future__ import annotations
 
 import ablate
-from ablate.api import (SYNTHETIC_OPTIONS, load_cifar10, load_cifar100, load_fashionmnist, load_imagefolder, load_mnist,
-                        load_npz, load_stl10, load_svhn, load_synthetic)
+from ablate.api import (
+    SYNTHETIC_OPTIONS,
+    load_cifar10,
+    load_cifar100,
+    load_fashionmnist,
+    load_imagefolder,
+    load_mnist,
+    load_npz,
+    load_stl10,
+    load_svhn,
+    load_synthetic,
+)
 
 
 class Datasets(ablate.Plugin):

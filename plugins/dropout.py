@@ -11,9 +11,10 @@ only; evaluation and the probe see the whole network.
 
 from __future__ import annotations
 
+from torch import nn
+
 import ablate
 from ablate import Param
-from torch import nn
 
 POSITIONS = {"pool": "pre_pool", "fc": "pre_fc"}
 

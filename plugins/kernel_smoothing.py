@@ -35,9 +35,25 @@ from rich.table import Table
 
 import ablate
 from ablate import Param
-from ablate.api import (FINAL, LAYER_CHOICES, LINF_CURVE, LINF_FAILED, LINF_MEDIAN, Labels, VariantLabel, attack_figure,
-                        attack_frame, attack_rows, first_layer_kernels, minimal_eps_results, new_figure,
-                        print_attack_table, print_figure, smooth_kernels, smoothed_copy)
+from ablate.api import (
+    FINAL,
+    LAYER_CHOICES,
+    LINF_CURVE,
+    LINF_FAILED,
+    LINF_MEDIAN,
+    Labels,
+    VariantLabel,
+    attack_figure,
+    attack_frame,
+    attack_rows,
+    first_layer_kernels,
+    minimal_eps_results,
+    new_figure,
+    print_attack_table,
+    print_figure,
+    smooth_kernels,
+    smoothed_copy,
+)
 
 VARIANT = re.compile(r"smooth(?:ing)?[-_=]?(\d+(?:\.\d*)?|\.\d+)")
 HEADLINE_RHO = 1.0      # Figure 7's rho when no smoothed variant was evaluated

@@ -13,6 +13,8 @@ import torch
 
 from ablate.core.registry import reset_registry
 
+from planted_models import measure_planted
+
 # Tiny models run fastest, and identically from run to run, on one thread; it also
 # keeps the suite from fighting itself for this 2-core machine's cores.
 torch.set_num_threads(1)
@@ -109,3 +111,9 @@ def ctrl_c_at_epoch(epoch: int, monkeypatch):
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
         patch.setattr(Trainer, "train_epoch", stop)
         yield
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Two models that read planted frequency bands, and what the probe measured of each (planted_models.py)."""
+    return measure_planted()

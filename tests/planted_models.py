@@ -1,11 +1,10 @@
 """Fixed classifiers with planted frequency preferences, for the reliance and leaderboard tests."""
 
-import pytest
 import torch
 from torch import nn
 
-from ablate.data.loading import load_full
 from ablate.any_model.probe_model import measure
+from ablate.data.loading import load_full
 
 RADII = [4, 8, 10]
 
@@ -33,8 +32,7 @@ class BandReader(nn.Module):
         return self.band(x).flatten(1) @ self.templates.T + self.bias
 
 
-@pytest.fixture(scope="module")
-def planted():
+def measure_planted():
     """Synthetic images with class evidence in a low band (dist <= 3) and a high band (dist > 12),
     a model reading each band, and what the probe measured of each at RADII (name -> Measured)."""
     data = load_full("synthetic:train=400,test=300,noise=0.2,seed=3")

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.train.attacks import eps_grid, fgsm, minimal_eps, model_mode, pgd
 from ablate.testing import make_plugin, tiny_model
+from ablate.train.attacks import eps_grid, fgsm, minimal_eps, model_mode, pgd
 from ablate_plugins.batchnorm import BatchNorm
 
 CLASSES = 4

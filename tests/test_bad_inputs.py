@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
+
 from conftest import TINY
 
 DROPOUT = '[[runs]]\nname = "d"\nplugins = ["dropout"]\n'

@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablate.train.attacks import minimal_eps, pgd
-from ablate.spectral.prober import Prober
 from ablate.any_model.probe_model import measure
+from ablate.spectral.prober import Prober
 from ablate.spectral.probes import Variant
 from ablate.spectral.scaling import model_input
+from ablate.train.attacks import minimal_eps, pgd
 
 N, BATCH = 23, 5          # 23 images in batches of 5: a stream of variants would straddle batches
 

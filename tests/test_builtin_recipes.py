@@ -7,9 +7,10 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from smoke_learning import assert_smoke_scale_learns
 
 from ablate.cli import cli
+
+from smoke_learning import assert_smoke_scale_learns
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -8,15 +8,28 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from ablate.execution import calibration
-from ablate.execution.calibration import CALIBRATION_TEST_IMAGES, cache_path, calibration_run, cost_kind, estimate, measured_epochs
 from ablate.cli import cli
-from ablate.core.registry import get_registry
 from ablate.core.progress import StepCost
+from ablate.core.registry import get_registry
+from ablate.execution import calibration
+from ablate.execution.calibration import (
+    CALIBRATION_TEST_IMAGES,
+    cache_path,
+    calibration_run,
+    cost_kind,
+    estimate,
+    measured_epochs,
+)
+from ablate.execution.recipe_overview import builtin_overview
+from ablate.execution.rough_estimate import (
+    relative_step_cost,
+    rough_duration,
+    rough_rate,
+    rough_seconds,
+    training_flops,
+)
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
-from ablate.execution.recipe_overview import builtin_overview
-from ablate.execution.rough_estimate import relative_step_cost, rough_duration, rough_rate, rough_seconds, training_flops
 from ablate.study.run_sizes import run_steps
 
 

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from torch.torch_version import TorchVersion
 
 import ablate
-from ablate.train.checkpoint import MIN_TORCH, load_checkpoint
 from ablate.cli import cli
+from ablate.train.checkpoint import MIN_TORCH, load_checkpoint
+
 from conftest import ctrl_c_at_epoch
-from torch.torch_version import TorchVersion
 
 
 class Payload:

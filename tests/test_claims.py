@@ -16,8 +16,8 @@ from ablate.report.claims import FAILS, HOLDS, UNDECIDED, claims_frame, what
 from ablate.report.html import write_page
 from ablate.report.results import StudyResults
 from ablate.study.claim_schema import parse_claims
-from ablate.study.recipe_file import builtin_recipes, load_recipe
 from ablate.study.expansion import expand
+from ablate.study.recipe_file import builtin_recipes, load_recipe
 from ablate.study.seeds import base_run
 
 RUNS = '[[runs]]\nname = "vanilla"\n\n[[runs]]\nname = "mixup"\nplugins = ["mixup"]\n'

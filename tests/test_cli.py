@@ -6,10 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from test_plugin_system import BUILTINS
 
 from ablate.cli import cli
-
-from test_plugin_system import BUILTINS
 
 
 def invoke(*args):

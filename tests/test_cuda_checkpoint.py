@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from test_checkpoint_safety import stop_at_epoch
 
 import ablate
 from ablate.train.checkpoint import load_checkpoint
 from ablate.train.trained import load_trained
-from test_checkpoint_safety import stop_at_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import socket
-
-import os
 
 import numpy as np
 import pytest
@@ -14,10 +13,10 @@ import torch
 import torchvision.datasets.cifar as tv_cifar
 
 from ablate import AblateError, Data, Settings
-from ablate.data.loading import balanced_quotas, clear_cache, load_data, load_full, stratified_indices
-from ablate.spectral.frequency import split
 from ablate.core.registry import RegistryEntry, get_registry
+from ablate.data.loading import balanced_quotas, clear_cache, load_data, load_full, stratified_indices
 from ablate.data.synthetic import band_waves, load_synthetic, parse_synthetic_options
+from ablate.spectral.frequency import split
 
 
 @pytest.fixture(autouse=True)

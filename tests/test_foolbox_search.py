@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.train.attacks import minimal_eps, fgsm
-from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 from ablate.testing import tiny_model
+from ablate.train.attacks import fgsm, minimal_eps
+from ablate.train.foolbox_search import foolbox_fgsm, foolbox_pgd
 
 # -- the reference: one image at a time ------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from ablate.cli import cli
-from ablate.study.expansion import Run
 from ablate.execution.runner import run_recipe
+from ablate.study.expansion import Run
+
 from conftest import TINY
 
 
@@ -224,8 +225,8 @@ def test_another_hosts_run_with_a_recent_heartbeat_is_left_alone_and_said(write_
 
 
 def test_run_names_are_printed_as_they_are_never_as_markup():
-    from ablate.execution.launchers import LaunchContext
     from ablate.core.progress import ConsoleProgress
+    from ablate.execution.launchers import LaunchContext
     from ablate.study.settings import Settings
 
     console = Console(record=True, width=300, file=io.StringIO())

@@ -15,15 +15,16 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 from rich.console import Console
+from test_report import FINAL, metric_rows, table_rows, write_study
+from test_seeds import seeded_study
 
 import ablate
 from ablate import report
 from ablate.cli import cli
-from ablate.spectral.example_grid import Captions, save_example_grid
 from ablate.report.html import write_page
+from ablate.spectral.example_grid import Captions, save_example_grid
+
 from headless_chromium import Chromium, find_chromium
-from test_report import FINAL, metric_rows, table_rows, write_study
-from test_seeds import seeded_study
 
 RUNS = ["vanilla", "dropout", "mixup", "batchnorm", "adversarial"]
 HOSTILE = '<script>alert("run")'          # a run name (no slash: it names a folder too)

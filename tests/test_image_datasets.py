@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ablate.cli import cli
-from ablate.data.loading import load_full
 from ablate.core.errors import AblateError
 from ablate.core.schema import PROBE_COUNTS
+from ablate.data.loading import load_full
 
 
 def idx(path, array: np.ndarray) -> None:
@@ -102,8 +102,8 @@ def test_an_image_folder_loads_in_memory(tmp_path):
 
 
 def test_an_image_folder_of_several_sizes_needs_image_size_and_loads_at_it(tmp_path):
-    from ablate.study.settings import Settings
     from ablate.data.loading import load_data
+    from ablate.study.settings import Settings
 
     root = tmp_path / "mixed"
     for name, (size, mode, value) in {"big": ((64, 48), "RGB", (200, 10, 90)), "grey": ((20, 30), "L", 77),

@@ -11,19 +11,18 @@ import time
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_runner import KILLER, RUNS
 
 import ablate
-from ablate.train.checkpoint import load_checkpoint
 from ablate.cli import cli
+from ablate.core.registry import get_registry
 from ablate.execution.launchers import LaunchContext, merge_options
 from ablate.execution.launchers.cluster import submit
-from ablate.core.registry import get_registry
-from ablate.study.expansion import Run
 from ablate.execution.recipe_status import recipe_status
-from ablate.execution.runner import plan, run_recipe
 from ablate.execution.run_folder import RunTask, on_device
-
-from test_runner import KILLER, RUNS
+from ablate.execution.runner import plan, run_recipe
+from ablate.study.expansion import Run
+from ablate.train.checkpoint import load_checkpoint
 
 THREE_RUNS = RUNS + '\n[[runs]]\nname = "mixup"\nplugins = ["mixup"]\n'
 

@@ -6,7 +6,8 @@ import torch
 
 from ablate.any_model import leaderboard
 from ablate.any_model.reliance import Reliance
-from planted_models import RADII, planted  # noqa: F401 (a fixture)
+
+from planted_models import RADII
 
 
 def entry(name, value, low, high):

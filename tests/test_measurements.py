@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from ablate.any_model.measurements import load_measured, measurement_key, model_identity, save_measured
-from ablate.any_model.probe_model import measure
 from ablate.any_model.model_sources import ModelSpec
+from ablate.any_model.probe_model import measure
 
 
 def tiny_measured():

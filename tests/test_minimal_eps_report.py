@@ -4,9 +4,9 @@ and the accuracy-vs-eps curve they imply (adversarial-minimal.png)."""
 import math
 
 import torch
+from test_report import EPOCHS, header, recording_console, write_study
 
 from ablate import report
-from test_report import EPOCHS, header, recording_console, write_study
 
 CURVE_EPS = [0.0, 0.05, 0.1]
 

@@ -20,10 +20,10 @@ from torch import nn
 
 import ablate
 from ablate.any_model.probe_model import measure
+from ablate.any_model.zoo import Preprocess
 from ablate.study.expansion import Run
 from ablate.testing import make_plugin, train_state
 from ablate.train.trainer import Trainer
-from ablate.any_model.zoo import Preprocess
 from ablate_plugins.attacks import Attacks
 
 RADII = [3, 6]

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ablate.cli import cli
-from ablate.report.value_text import format_number
 from ablate.execution.plan_table import plan_table
+from ablate.report.value_text import format_number
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
 

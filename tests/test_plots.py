@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from ablate import AblateError
-from ablate.report import plots
+from ablate.report import plots, tidy
 from ablate.train.kernels import smooth_kernels
-from ablate.report import tidy
 from ablate_plugins.kernel_smoothing import kernel_montage, kernels_figure
 
 

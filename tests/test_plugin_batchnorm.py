@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.train import models
 from ablate.testing import make_plugin, tiny_model
+from ablate.train import models
 from ablate_plugins.batchnorm import BatchNorm
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import ablate
-from ablate.train.kernels import first_conv, smooth_kernels, smoothed_copy
 from ablate.testing import make_plugin, tiny_model
+from ablate.train.kernels import first_conv, smooth_kernels, smoothed_copy
 from ablate_plugins.kernel_smoothing import KernelSmoothing
 
 signal = pytest.importorskip("scipy.signal")

@@ -8,8 +8,7 @@ import pytest
 
 import ablate
 import ablate.testing
-from ablate.core.registry import (Plugin, call_attributed, check_plugin_class, get_registry, new_manager,
-                                  reset_registry)
+from ablate.core.registry import Plugin, call_attributed, check_plugin_class, get_registry, new_manager, reset_registry
 
 BUILTINS = {"batchnorm", "dropout", "mixup", "pgd", "batch_size", "shuffle_labels",
             "frequency_filter", "kernel_smoothing", "attacks"}

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from ablate.core.registry import get_registry, reset_registry
+from ablate.execution.runner import run_recipe
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
-from ablate.execution.runner import run_recipe
 from ablate_plugins.tensorboard import tag
+
 
 @pytest.fixture(autouse=True)
 def tensorboard_enabled(monkeypatch):

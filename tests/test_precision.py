@@ -7,15 +7,16 @@ import pytest
 import torch
 
 import ablate
-from ablate.train.checkpoint import load_checkpoint
-from ablate.study.settings import Settings
 from ablate.core.device import autocast_dtype, configure
-from ablate.train.optim import make_optimizer
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
+from ablate.study.settings import Settings
 from ablate.testing import tiny_model
+from ablate.train.checkpoint import load_checkpoint
+from ablate.train.optim import make_optimizer
 from ablate.train.trained import load_trained
 from ablate.train.trainer import Trainer, train
+
 from conftest import ctrl_c_at_epoch
 
 TINY_DATA = 'dataset="synthetic:train=200,test=100"'

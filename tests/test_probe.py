@@ -10,13 +10,13 @@ from torch import nn
 
 import ablate
 from ablate import AblateError, Data, Settings
-from ablate.spectral.frequency import split
 from ablate.core.registry import get_registry
+from ablate.core.schema import RESULT_COLUMNS, results_frame
 from ablate.spectral.example_grid import Captions, save_example_grid
+from ablate.spectral.frequency import split
 from ablate.spectral.probe_report import hfc_only_examples, probe_report, report_table, write_probe_report
 from ablate.spectral.prober import Prober, ProbeResult, planned_probers, split_probe
 from ablate.spectral.probes import PlannedProbe, bind_probe
-from ablate.core.schema import RESULT_COLUMNS, results_frame
 from ablate.spectral.scaling import model_input, to_float
 
 RADII = [2, 4, 8]

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 from torch import nn
 
 import ablate
-from ablate.cli import cli
-from ablate.spectral.frequency import split
 from ablate.any_model.probe_model import measure, probe_model
-from ablate.core.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
 from ablate.any_model.zoo import Preprocess
+from ablate.cli import cli
+from ablate.core.schema import PROBE_COUNTS, PROBE_PER_CLASS, PROBE_RESULTS, RESULT_COLUMNS
+from ablate.spectral.frequency import split
 
 DATA = "synthetic:train=40,test=40"
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from ablate import AblateError
-from ablate.spectral.frequency import split
 from ablate.core.registry import get_registry
+from ablate.core.schema import results_frame
+from ablate.report.results import tidy
+from ablate.spectral.frequency import split
 from ablate.spectral.prober import Prober
 from ablate.spectral.probes import bind_probe
-from ablate.report.results import tidy
-from ablate.core.schema import results_frame
 
 
 def bandpass(args=None):

@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablate.spectral.frequency import split
 from ablate.core.registry import get_registry
+from ablate.core.schema import results_frame
+from ablate.report.results import tidy
+from ablate.spectral.frequency import split
 from ablate.spectral.prober import Prober
 from ablate.spectral.probes import plan_probe
-from ablate.report.results import tidy
-from ablate.core.schema import results_frame
 from ablate_plugins.fourier import basis, cells, heatmap
 
 SIZE = 8

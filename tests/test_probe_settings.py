@@ -3,7 +3,6 @@ the trainer's schedule, `ablate probe --probe`, report and compare, and the gaus
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 import torch
@@ -12,10 +11,10 @@ from rich.console import Console
 
 import ablate
 from ablate.cli import cli
+from ablate.core.schema import CHECKPOINT
+from ablate.report import compare, print_report
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
-from ablate.report import compare, print_report
-from ablate.core.schema import CHECKPOINT
 from ablate.train.trainer import train
 
 RUN = '[[runs]]\nname = "v"\n'
@@ -88,9 +87,9 @@ def test_probe_params_merge_across_layers_and_drop_unlisted_probes(write_recipe)
 
 def test_split_radii_and_radii_are_one_setting_one_hash_and_what_is_probed(write_recipe):
     from ablate.core.registry import get_registry
-    from ablate.spectral.probes import plan_probes
     from ablate.execution.plan_table import plan_table
     from ablate.execution.preflight import check_against_data
+    from ablate.spectral.probes import plan_probes
 
     path = write_recipe(RUN, head='[settings]\ndataset = "synthetic"\n')
     spelled = one(write_recipe(RUN + '[runs.settings.probe_params.split]\nradii = [2.0]\ninclusive = true\n',
@@ -142,10 +141,12 @@ def test_probes_run_on_their_schedule_and_leave_splits_rows_unchanged(write_reci
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A tiny recipe with all three probes, trained once for the tests below."""
+    import textwrap
+
     from ablate.core.registry import reset_registry
     from ablate.execution.runner import run_recipe
+
     from conftest import TINY
-    import textwrap
 
     reset_registry()
     folder = tmp_path_factory.mktemp("probed")

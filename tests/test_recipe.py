@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import ablate
-from ablate.study.recipe_file import builtin_recipes, load_recipe
 from ablate.study.expansion import expand
+from ablate.study.recipe_file import builtin_recipes, load_recipe
+
 from conftest import TINY
 
 BUILT_IN = {"figure5", "figure4", "figure3", "figure1", "table1", "adversarial"}

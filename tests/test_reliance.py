@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ablate.any_model.reliance import band_centroid, reliance, separated_pairs
-from planted_models import RADII, planted  # noqa: F401 (a fixture)
+
+from planted_models import RADII
 
 
 def test_planted_preferences_rank_as_planted(planted):
@@ -69,6 +70,7 @@ def test_band_centroid_weights_bands_above_chance():
 
 def test_resamples_with_no_original_right_are_counted_and_said_beside_the_leaderboard():
     from rich.console import Console
+
     from ablate.any_model.leaderboard import RankedModel, table
     # One original right among 4 images: a resample misses it with chance (3/4)^4, about 32 %.
     original = torch.tensor([1, 0, 0, 0], dtype=torch.bool)

@@ -13,10 +13,9 @@ import pytest
 import torch
 from rich.console import Console
 
-from ablate import AblateError
-from ablate import report
-from ablate.report.layouts import figure5_layout
+from ablate import AblateError, report
 from ablate.core.schema import RESULT_COLUMNS
+from ablate.report.layouts import figure5_layout
 from ablate_plugins.frequency_filter import FrequencyFilter
 
 EPOCHS = 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from test_report import ATTACKS, FINAL, attack_rows, header, metric_rows, recording_console, table_rows, write_study
 
 import ablate
 from ablate import AblateError
@@ -13,9 +14,6 @@ from ablate.core.registry import PluginRegistry
 from ablate.report import Labels, VariantLabel, print_report
 from ablate_plugins.kernel_smoothing import KernelSmoothing
 from ablate_plugins.reports import Reports
-
-from test_report import (ATTACKS, FINAL, attack_rows, header, metric_rows, recording_console, table_rows,
-                         write_study)
 
 
 class Toy(ablate.Plugin):

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import ablate
 from ablate.cli import cli
-from ablate.execution.runner import RecipeFailed, run_recipe
 from ablate.core.schema import RESULT_COLUMNS
+from ablate.execution.runner import RecipeFailed, run_recipe
 
 RUNS = """
     [[runs]]

@@ -11,16 +11,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ablate.core.registry import get_registry
 from ablate.execution.calibration import calibration_key
 from ablate.execution.memory import SharedBudget, run_memory
-from ablate.core.registry import get_registry
-from ablate.study.recipe_file import builtin_recipes, load_recipe
-from ablate.study.expansion import expand
-from ablate.execution.rough_estimate import relative_step_cost
-from ablate.study.run_sizes import split_sizes
 from ablate.execution.recipe_status import recipe_status
+from ablate.execution.rough_estimate import relative_step_cost
 from ablate.execution.runner import plan, run_recipe
 from ablate.execution.scheduling import longest_first, makespan, run_costs
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import builtin_recipes, load_recipe
+from ablate.study.run_sizes import split_sizes
 
 THREE_RUNS = """
     [[runs]]

@@ -8,15 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_runner import RUNS  # vanilla and dropout
+from test_stats import jitter
 
 from ablate import AblateError
 from ablate.cli import cli
+from ablate.execution.runner import run_recipe
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
-from ablate.execution.runner import run_recipe
+
 from conftest import TINY
-from test_runner import RUNS          # vanilla and dropout
-from test_stats import jitter
 
 
 def names(runs):
@@ -282,8 +283,8 @@ def test_results_carry_the_seed_and_rerunning_trains_only_new_seeds(write_recipe
 
 
 def test_curves_over_seeds_are_means_with_bands_and_one_seed_has_none(tmp_path):
-    from ablate.report.plots import curves_figure
     from ablate.report import StudyResults
+    from ablate.report.plots import curves_figure
 
     out = seeded_study(tmp_path / "study", {"vanilla": 0.0, "mixup": 0.05})
     study = StudyResults.of(pd.read_csv(out / "results.csv"), out)
@@ -316,9 +317,11 @@ def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
     assert rows[("vanilla", "test")][4] == "+0.0 ± 0.0"
     assert "paired by seed" in result.output
 
-    from ablate.report import compare
-    from rich.console import Console
     import io
+
+    from rich.console import Console
+
+    from ablate.report import compare
     diffs = compare(a, b, Console(file=io.StringIO())).set_index(["run", "metric"])
     assert diffs.loc[("mixup", "test"), "n"] == 4 and diffs.loc[("mixup", "test"), "marked"]
     assert not diffs.loc[("vanilla", "test"), "marked"]
@@ -327,10 +330,12 @@ def test_compare_pairs_seeds_and_marks_a_real_difference(tmp_path):
 def test_compare_marks_only_differences_that_hold_after_holms_correction(tmp_path):
     # mixup's test accuracy differs with a raw p of 0.03 (its own interval excludes zero); with the gap and
     # the train accuracy tested too, Holm's correction lifts it above 5 %, as ablate report would.
+    import io
+
+    from rich.console import Console
+
     from ablate.report import compare
     from ablate.report.stats import holm
-    from rich.console import Console
-    import io
     a = seeded_study(tmp_path / "a", {"vanilla": 0.0, "mixup": 0.0})
     b = seeded_study(tmp_path / "b", {"vanilla": 0.0, "mixup": 0.02}, jitter_size=0.01)
     console = Console(file=io.StringIO(), record=True, width=250)

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from ablate.execution.runner import run_recipe
-from ablate.study.expansion import expand, load_recipe
+from ablate.study.expansion import expand
+from ablate.study.recipe_file import load_recipe
 
 SHORT = ["figure5", "adversarial", "table1", "figure1", "figure4"]
 ROOT = Path(__file__).resolve().parents[1]

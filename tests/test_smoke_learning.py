@@ -9,9 +9,10 @@ luck. The runs train in this process without writing anything, each once per con
 from __future__ import annotations
 
 import pytest
-from smoke_learning import assert_smoke_scale_learns, train_smoke_runs
 
 from ablate.study.recipe_file import builtin_recipes
+
+from smoke_learning import assert_smoke_scale_learns, train_smoke_runs
 
 CONDITIONS = [(seed, threads) for threads in (1, 2) for seed in (0, 1, 2)]
 

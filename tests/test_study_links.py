@@ -9,12 +9,13 @@ import shutil
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_zoo_leaderboard import probe_args, write_zoo
 
 from ablate.cli import cli
 from ablate.core.schema import MEASURED
 from ablate.execution.runner import run_recipe
+
 from conftest import TINY
-from test_zoo_leaderboard import probe_args, write_zoo
 
 MARKER = "leaked7f3a9c"          # in every linked file: it must not come out anywhere
 NUMBER = 734501                  # where a number is what would be shown (epochs, counts)

@@ -9,14 +9,14 @@ import copy
 
 import pytest
 import torch
+from test_plugin_attacks import colour_problem, evaluate
 
 import ablate
-from ablate.train.attacks import fgsm, pgd
 from ablate.testing import make_plugin, tiny_model, train_state
+from ablate.train.attacks import fgsm, pgd
 from ablate_plugins.attacks import Attacks
 from ablate_plugins.batchnorm import BatchNorm
 from ablate_plugins.pgd import PGD
-from test_plugin_attacks import colour_problem, evaluate
 
 pytestmark = pytest.mark.torchattacks
 torchattacks = pytest.importorskip("torchattacks", reason="needs the attacks extra: pip install \"ablate[attacks]\"")

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import ablate
-from ablate.train.checkpoint import load_checkpoint
+from ablate.core.progress import SilentProgress
 from ablate.study.expansion import expand
 from ablate.study.recipe_file import load_recipe
-from ablate.core.progress import SilentProgress
 from ablate.train.augment import crop_flip
+from ablate.train.checkpoint import load_checkpoint
 from ablate.train.trainer import Trainer, train
 
 

@@ -7,12 +7,12 @@ import multiprocessing
 import re
 
 from rich.console import Console
-
-from ablate.core.progress import ConsoleProgress
-from ablate.execution.runner import run_recipe
-from ablate.execution.pool_progress import PoolProgress, QueueProgress
 from test_progress import fake_run
 from test_runner import RUNS
+
+from ablate.core.progress import ConsoleProgress
+from ablate.execution.pool_progress import PoolProgress, QueueProgress
+from ablate.execution.runner import run_recipe
 
 RUN_NAMES = ["vanilla", "adversarial", "mixup"]
 

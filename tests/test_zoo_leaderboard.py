@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from ablate.cli import cli
 from ablate.core.schema import LEADERBOARD, MEASURED
+
 from planted_models import DATA
 
 TESTS = Path(__file__).resolve().parent

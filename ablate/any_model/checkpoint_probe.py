@@ -7,6 +7,7 @@ checkpoints among them: the model with its settings, and the data it fits.
 from __future__ import annotations
 
 from pathlib import Path
+
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.core.errors import AblateError
 
@@ -52,9 +53,9 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
 def probe_checkpoint(checkpoint: Path, probe_names: list[str], params: dict[str, dict], options: ProbeOptions,
                      console) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
+    from ablate.core.schema import EXAMPLES, PROBE_REPORT
     from ablate.spectral.frequency import check_radii
     from ablate.spectral.probe_report import report_table, write_probe_report
-    from ablate.core.schema import EXAMPLES, PROBE_REPORT
 
     model, settings, data = load_for_probe(checkpoint, options.device, options.dataset)
     out_dir = Path(options.out) if options.out else checkpoint.parent

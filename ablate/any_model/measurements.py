@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ablate.any_model.probe_model import Measured
-from ablate.core.npz_arrays import checked_array
 from ablate.core.files import atomic_write
+from ablate.core.npz_arrays import checked_array
 
 FORMAT = 1                       # bumped when the file layout or the measurement itself changes
 CHUNK = 1 << 20

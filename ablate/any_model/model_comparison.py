@@ -16,21 +16,34 @@ from typing import Sequence
 
 import pandas as pd
 
-from ablate.core.files import write_csv
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
-from ablate.core.device import parse_bytes
-from ablate.report.plots import parse_formats
-from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import check_checkpoint_options, ModelSpec, weights_file
+from ablate.any_model.measurements import (
+    DamagedMeasurement,
+    measurement_key,
+    model_identity,
+    read_measured,
+    save_measured,
+)
+from ablate.any_model.model_sources import ModelSpec, check_checkpoint_options, weights_file
 from ablate.any_model.model_specs import is_ablate_checkpoint
-from ablate.any_model.measurements import (DamagedMeasurement, measurement_key, model_identity, read_measured,
-                                          save_measured)
 from ablate.any_model.probe_model import Measured, measure
-from ablate.core.schema import (LEADERBOARD, MEASURED, PROBE_ACCURACY, PROBE_COUNTS, PROBE_COUNTS_FIGURE, PROBE_PER_CLASS,
-                           PROBE_RESULTS, file_in)
 from ablate.any_model.probe_options import ProbeOptions
-from ablate.study.settings import Settings
 from ablate.any_model.zoo import LoadedModel, Preprocess, load_model
+from ablate.core.device import parse_bytes
+from ablate.core.errors import AblateError
+from ablate.core.files import write_csv
+from ablate.core.schema import (
+    LEADERBOARD,
+    MEASURED,
+    PROBE_ACCURACY,
+    PROBE_COUNTS,
+    PROBE_COUNTS_FIGURE,
+    PROBE_PER_CLASS,
+    PROBE_RESULTS,
+    file_in,
+)
+from ablate.report.plots import parse_formats
+from ablate.study.settings import Settings
 
 
 def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, list[str], str, str]:

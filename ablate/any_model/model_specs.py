@@ -13,10 +13,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Sequence
 
+from ablate.any_model.model_sources import ModelSpec, is_file, is_torchscript, refuse_code, runs_code
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import is_file, is_torchscript, ModelSpec, refuse_code, runs_code
 from ablate.data.resizing import INTERPOLATIONS
-
 
 MAX_SIDE = 4096             # pixels: --image-size and resize beyond this are a typo, not a classifier's input
 TEXT_FIELDS = ("name", "weights", "interpolation", "class_map")

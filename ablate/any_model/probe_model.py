@@ -19,20 +19,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ablate.data.loading import stratified_subset
+from ablate.any_model.measure_options import MeasureOptions
+from ablate.any_model.zoo import ModelInput, Preprocess
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
+from ablate.core.modes import in_mode
+from ablate.core.schema import results_frame
+from ablate.core.structs import Data
+from ablate.data.loading import stratified_subset
 from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import check_radii, split
-from ablate.core.modes import in_mode
 from ablate.spectral.probe_report import hfc_only_examples, probe_report
 from ablate.spectral.prober import Key, Prober, split_probe
 from ablate.spectral.probes import variant_key
-from ablate.core.schema import results_frame
-from ablate.core.structs import Data
 from ablate.study.settings import probe_radii
-from ablate.any_model.measure_options import MeasureOptions
-from ablate.any_model.zoo import ModelInput, Preprocess
 
 DEFAULT_RADII = (4, 8, 12, 16)
 WORK_COPIES = 3          # the split's spectra and intermediate results, in image-sized copies, beside the variants

@@ -25,12 +25,19 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ablate.train.checkpoint import load_checkpoint
+from ablate.any_model.model_sources import (
+    DEFAULT_WEIGHTS,
+    ModelSpec,
+    check_source,
+    factory,
+    is_file,
+    is_torchscript,
+    weights_file,
+)
 from ablate.core.errors import AblateError
-from ablate.any_model.model_sources import (DEFAULT_WEIGHTS, ModelSpec, check_source, factory,
-                                            is_file, is_torchscript, weights_file)
 from ablate.data.resizing import INTERPOLATIONS, resize_crop
 from ablate.spectral.scaling import NORMALIZE_MODES
+from ablate.train.checkpoint import load_checkpoint
 
 STATE_DICT_KEYS = ("model", "state_dict", "model_state_dict")     # where common checkpoint layouts keep it
 
@@ -162,7 +169,7 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
 
 
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
-    import timm                             # there: checked by check_source
+    import timm  # there: checked by check_source
     try:
         module = timm.create_model(name, pretrained=False, num_classes=num_classes)
     except RuntimeError as exc:

@@ -15,8 +15,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ablate.core.errors import AblateError
 from ablate.cli.per_model_options import PerModelOption, ProbeCommand
+from ablate.core.errors import AblateError
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
@@ -87,9 +87,9 @@ def recipes(scales, estimate) -> None:
     ~/.cache/ablate/calibration.json. Until then a rough figure, marked (rough): the models' FLOPs at a
     typical speed of this kind of device; `?` where the data set's size is unknown.
     """
+    from ablate.core.registry import get_registry
     from ablate.execution.calibration import cache_path
     from ablate.execution.recipe_overview import builtin_overview, overview_table
-    from ablate.core.registry import get_registry
 
     def say(text: str) -> None:
         err_console.print(f"ablate: {text} (once; cached in {cache_path()})", highlight=False)
@@ -126,14 +126,14 @@ def recipes(scales, estimate) -> None:
                    "overrides the recipe's [launcher] table.")
 def recipe(name_or_path, dry_run, wide, quiet, **given) -> None:
     """Run a recipe (a built-in name or a TOML file)."""
-    from ablate.report.plots import parse_formats
     from ablate.core.device import resolve_device
+    from ablate.core.progress import ConsoleProgress
     from ablate.execution.plan_table import plan_table, print_plan
     from ablate.execution.preflight import check_against_data, check_out_folder
-    from ablate.core.progress import ConsoleProgress
-    from ablate.study.overrides import parse_assignment
     from ablate.execution.recipe_options import RecipeOptions
     from ablate.execution.runner import prepare, run_study
+    from ablate.report.plots import parse_formats
+    from ablate.study.overrides import parse_assignment
 
     overrides = list(given["overrides"])        # --seeds, --dataset and --device are settings too
     if given["seeds"]:
@@ -184,8 +184,8 @@ def status(directory) -> None:
               "training, the final epoch of finished runs that an older version of the evaluation measured.")
 def report(directory, formats, html_path, reevaluate) -> None:
     """Print a recipe's report again from stored results (OUT/RECIPE), or write it as a page (--html)."""
-    from ablate.report.plots import parse_formats
     from ablate.report import print_report
+    from ablate.report.plots import parse_formats
 
     if reevaluate:
         from ablate.execution.reevaluation import reevaluate_study
@@ -273,12 +273,12 @@ def probe(models, probe_names, overrides, radii, dataset, weights, mean, std, im
     Several models are compared on one data set.
     """
     from ablate.any_model.checkpoint_probe import probe_checkpoint
-    from ablate.cli.values import parse_example_radius, parse_radii, probe_overrides
-    from ablate.report.plots import parse_formats
     from ablate.any_model.model_comparison import compare_models, load_data, measure_all
-    from ablate.any_model.probe_options import ProbeOptions
     from ablate.any_model.model_sources import check_models
     from ablate.any_model.model_specs import is_ablate_checkpoint, model_specs
+    from ablate.any_model.probe_options import ProbeOptions
+    from ablate.cli.values import parse_example_radius, parse_radii, probe_overrides
+    from ablate.report.plots import parse_formats
 
     options = ProbeOptions(parse_radii(radii), dataset=dataset, device=device, out=out, formats=formats,
                            example_radius=parse_example_radius(example_radius), limit=limit, max_memory=max_memory,

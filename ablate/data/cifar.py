@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line, hwc_to_tensor
 from ablate.core.errors import AblateError
 from ablate.core.structs import Data
+from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line, hwc_to_tensor
 
 
 def load_cifar10(arg: str | None, settings=None) -> Data:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
 from ablate.core.errors import AblateError
 from ablate.core.structs import Data
+from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
 from ablate.data.resizing import to_size
 
 IMAGEFOLDER_MEMORY = 2**33       # bytes of uint8 pixels an image folder may take in memory (8 GiB)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from ablate.data.data_files import data_root
 from ablate.core.errors import AblateError
 from ablate.core.structs import Data
+from ablate.data.data_files import data_root
 
 SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
 

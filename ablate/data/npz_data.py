@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ablate.data.data_files import first_line, hwc_to_tensor
 from ablate.core.errors import AblateError
 from ablate.core.npz_arrays import checked_array
 from ablate.core.structs import Data
+from ablate.data.data_files import first_line, hwc_to_tensor
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MAX_IMPLIED_CLASSES = 100_000    # without `classes`, K = largest label + 1 only up to this many

@@ -17,7 +17,6 @@ import torch
 from ablate.core.errors import AblateError
 from ablate.core.structs import Data
 
-
 # name: (type, default, help). None defaults depend on `size`.
 SYNTHETIC_OPTIONS = {
     "low": (float, 1.0, "amplitude of the class evidence at low frequencies (0 < dist <= low_radius)"),

@@ -35,14 +35,14 @@ from typing import Callable
 
 import torch
 
-from ablate.core.files import read_json, write_json
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.core.registry import PluginRegistry
+from ablate.core.files import read_json, write_json
 from ablate.core.progress import StepCost, run_kind
+from ablate.core.registry import PluginRegistry
+from ablate.core.schema import CALIBRATION
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import epoch_steps, run_steps, split_sizes
-from ablate.core.schema import CALIBRATION
 from ablate.train.trainer import Trainer
 
 CALIBRATION_STEPS = 2

@@ -33,15 +33,15 @@ from typing import Callable
 
 import torch
 
-from ablate.data.loading import load_full
 from ablate.core.device import free_memory
-from ablate.train.models import build_model
 from ablate.core.modes import in_mode
 from ablate.core.registry import PluginRegistry
+from ablate.core.structs import ModelParts
+from ablate.data.loading import load_full
 from ablate.spectral.prober import Prober
 from ablate.spectral.probes import plan_probes
 from ablate.study.expansion import Run
-from ablate.core.structs import ModelParts
+from ablate.train.models import build_model
 
 SAFETY = 0.9                    # of the free memory at start: other processes and fragmentation take the rest
 ACTIVATION_FACTOR = 2           # activations kept for backward, and their gradients while it runs

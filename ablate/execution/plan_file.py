@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.core.files import read_json, write_json
-from ablate.study.recipe_file import Recipe
-from ablate.study.expansion import Run
-from ablate.execution.run_folder import run_status
 from ablate.core.schema import PLAN
+from ablate.execution.run_folder import run_status
+from ablate.study.expansion import Run
+from ablate.study.recipe_file import Recipe
 
 
 def save_plan(out_dir: Path, recipe: Recipe, scale: str | None, overrides, runs: list[Run],

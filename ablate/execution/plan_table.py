@@ -14,9 +14,9 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.study.expansion import Run
 from ablate.execution.run_folder import run_status
 from ablate.report.value_text import format_number, plugins_label
+from ablate.study.expansion import Run
 
 SHARED_COLUMNS = ("dataset", "model", "radii")     # shown once, under the table, when every run has the same
 WRAPPING = ("plugins", "radii")                    # the columns that wrap (between numbers, for the radii)

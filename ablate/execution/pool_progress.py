@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 
-from rich.progress import BarColumn, Progress as RichProgress, TextColumn
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as RichProgress
 
 from ablate.core.progress import Progress, StepCost, format_duration, run_kind
 

@@ -7,9 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from ablate.data.loading import load_full
 from ablate.core.errors import AblateError
 from ablate.core.registry import PluginRegistry
+from ablate.data.loading import load_full
 from ablate.spectral.frequency import check_radii
 from ablate.study.expansion import Run
 

@@ -6,13 +6,13 @@ from typing import Callable
 
 from rich.table import Table
 
-from ablate.execution.calibration import estimate
 from ablate.core.device import resolve_device
-from ablate.core.registry import PluginRegistry
 from ablate.core.progress import format_duration
-from ablate.study.recipe_file import DEFAULT_SCALE, builtin_recipes, load_recipe
-from ablate.study.expansion import Run, expand
+from ablate.core.registry import PluginRegistry
+from ablate.execution.calibration import estimate
 from ablate.execution.rough_estimate import ROUGH, rough_duration, rough_seconds
+from ablate.study.expansion import Run, expand
+from ablate.study.recipe_file import DEFAULT_SCALE, builtin_recipes, load_recipe
 
 
 def builtin_overview(registry: PluginRegistry, scales: list[str] | None = None, measuring: bool | None = None,

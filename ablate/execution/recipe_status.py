@@ -8,8 +8,8 @@ import pandas as pd
 
 from ablate.core.errors import AblateError
 from ablate.core.files import read_json
-from ablate.execution.run_folder import run_status
 from ablate.core.schema import JOBS, METRICS, PLAN, file_in, folder_under
+from ablate.execution.run_folder import run_status
 
 
 def recipe_status(out_dir: Path) -> pd.DataFrame:

@@ -20,19 +20,28 @@ from typing import Any
 
 import pandas as pd
 
+from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.evaluation import EVALUATION_VERSION, folder_version
+from ablate.core.files import write_csv, write_json
 from ablate.core.registry import PluginRegistry, get_registry
-from ablate.core.schema import (CHECKPOINT, CONFIG, EARLIER_EVALUATIONS, METRICS, PLAN, RESULTS, file_in, folder_under,
-                               results_frame)
+from ablate.core.schema import (
+    CHECKPOINT,
+    CONFIG,
+    EARLIER_EVALUATIONS,
+    METRICS,
+    PLAN,
+    RESULTS,
+    file_in,
+    folder_under,
+    results_frame,
+)
 from ablate.execution.run_conditions import CONDITIONS
 from ablate.execution.runner import collect_results
 from ablate.spectral.scaling import originals_scaling
 from ablate.study.expansion import Run
 from ablate.study.settings import Settings
-from ablate.core.device import resolve_device
 from ablate.train.checkpoint import load_checkpoint, save_checkpoint
-from ablate.core.files import write_csv, write_json
 from ablate.train.trained import plugins_to_rebuild
 from ablate.train.trainer import Trainer
 

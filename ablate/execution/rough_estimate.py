@@ -14,12 +14,12 @@ import functools
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ablate.study.settings import Settings
 from ablate.core.device import resolve_device
-from ablate.train.models import build_model
 from ablate.core.registry import PluginRegistry
 from ablate.study.expansion import Run
 from ablate.study.run_sizes import run_steps
+from ablate.study.settings import Settings
+from ablate.train.models import build_model
 
 ROUGH = "(rough)"                # marks an estimate of the static model, nothing measured
 # Rough float32 training speeds (FLOP/s) for the estimate shown before anything is measured: a CPU thread

@@ -27,14 +27,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ablate.data.loading import data_fingerprint
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.evaluation import EVALUATION_VERSION, older_evaluation, recorded_version
 from ablate.core.registry import PluginRegistry
-from ablate.study.expansion import Run
-from ablate.spectral.scaling import originals_scaling
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, file_in
+from ablate.data.loading import data_fingerprint
+from ablate.spectral.scaling import originals_scaling
+from ablate.study.expansion import Run
 
 CONDITIONS = "conditions"          # the key of config.json
 FED = {"none": "x / 255", "max": "x / max(x)"}       # a scaling mode, as a reader of a message knows it

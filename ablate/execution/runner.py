@@ -20,20 +20,19 @@ from typing import Any
 
 import pandas as pd
 
-from ablate.core.files import remove_stale_temp_files, write_csv
 from ablate.core.errors import AblateError
+from ablate.core.files import remove_stale_temp_files, write_csv
+from ablate.core.progress import Progress, SilentProgress
+from ablate.core.registry import PluginRegistry, get_registry
+from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns
 from ablate.execution.launchers import DEFAULT, PARALLEL, LaunchContext, Launcher, find_launcher, merge_options
 from ablate.execution.plan_file import save_plan
-from ablate.core.registry import PluginRegistry, get_registry
 from ablate.execution.preflight import check_against_data, make_folder
-from ablate.core.progress import Progress, SilentProgress
 from ablate.execution.recipe_options import RecipeOptions
-from ablate.study.recipe_file import Recipe, load_recipe
-from ablate.study.expansion import Run, expand
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
-from ablate.core.schema import METRICS, RESULTS, SEED, concat_results, file_in, folder_under, result_columns
-
+from ablate.study.expansion import Run, expand
+from ablate.study.recipe_file import Recipe, load_recipe
 
 # Other processes may run the same study (other --run selections, other hosts): a temp file of the study
 # folder's atomic writes (recipe.json, results.csv, jobs.json, each written in well under a second) older

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.execution.calibration import cache_path, calibration_key, cost_kind, epoch_seconds
-from ablate.core.registry import PluginRegistry
-from ablate.core.progress import StepCost, run_kind
-from ablate.study.expansion import Run
-from ablate.execution.rough_estimate import relative_step_cost
-from ablate.study.run_sizes import data_sizes, training_steps
 from ablate.core.files import read_json
+from ablate.core.progress import StepCost, run_kind
+from ablate.core.registry import PluginRegistry
+from ablate.execution.calibration import cache_path, calibration_key, cost_kind, epoch_seconds
+from ablate.execution.rough_estimate import relative_step_cost
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import data_sizes, training_steps
 
 
 def step_weights(runs: list[Run], registry: PluginRegistry) -> dict[tuple, float]:

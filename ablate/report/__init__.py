@@ -34,8 +34,17 @@ from ablate.report.comparison import compare_results
 from ablate.report.labels import FINAL, Labels, VariantLabel
 from ablate.report.probe_sections import print_probes, probe_summary
 from ablate.report.results import StudyResults, first_layer_kernels, load_results, probe_reports, tidy
-from ablate.report.tables import (LEGEND, Column, extremes, figure3_columns, figure5_columns, latest_accuracies,
-                                  print_figure, summary_frame, summary_table)
+from ablate.report.tables import (
+    LEGEND,
+    Column,
+    extremes,
+    figure3_columns,
+    figure5_columns,
+    latest_accuracies,
+    print_figure,
+    summary_frame,
+    summary_table,
+)
 
 __all__ = [
     "print_report", "compare", "report_layouts",

@@ -17,8 +17,8 @@ from ablate.report.attack_table import attack_frame
 from ablate.report.labels import Labels
 from ablate.report.probe_sections import probe_summary
 from ablate.report.results import StudyResults, load_results
-from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
 from ablate.report.stats import CONFIDENCE, adjusted, effect, significant
+from ablate.report.tables import MARKS, figure5_columns, marked, percent, summary_frame
 
 
 def comparable_summary(results: pd.DataFrame, runs: Sequence[str], labels: Labels = Labels(),

@@ -22,15 +22,15 @@ from rich.text import Text
 
 import ablate
 from ablate.core.errors import AblateError
-from ablate.report.value_text import format_value, plugins_label
-from ablate.core.registry import PluginRegistry
+from ablate.core.files import read_json
 from ablate.core.progress import format_duration
+from ablate.core.registry import PluginRegistry
+from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.claims_table import print_claims
 from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, page_text, to_html
-from ablate.core.files import read_json
-from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
 from ablate.report.tables import example_caption
+from ablate.report.value_text import format_value, plugins_label
 
 PAGE = "report.html"       # the page's default name, in the recipe's output folder
 

@@ -17,15 +17,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ablate.core.schema import EXAMPLES
 from ablate.report import plots
 from ablate.report.attack_table import attack_frame, print_attack_table
 from ablate.report.labels import Labels
 from ablate.report.probe_sections import print_probes
 from ablate.report.results import StudyResults, probe_reports
-from ablate.report.tables import (Column, example_caption, figure3_columns, figure5_columns, print_figure, print_image, probed_radii,
-                                  summary_frame)
+from ablate.report.tables import (
+    Column,
+    example_caption,
+    figure3_columns,
+    figure5_columns,
+    print_figure,
+    print_image,
+    probed_radii,
+    summary_frame,
+)
 from ablate.report.uncertainty import print_summary
-from ablate.core.schema import EXAMPLES
 
 
 def train_examples(study: StudyResults, labels: Labels | None) -> dict[str, dict]:

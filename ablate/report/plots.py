@@ -21,8 +21,8 @@ import pandas as pd
 
 from ablate.core.errors import AblateError
 from ablate.core.schema import file_in
-from ablate.study.seeds import base_runs
 from ablate.report.stats import t_interval
+from ablate.study.seeds import base_runs
 
 # Train and test are drawn last, on top of the probe curves, thick and black with a white edge, so that
 # neither hides under an LFC curve; solid and dashed tell them apart in colour and in greyscale print.

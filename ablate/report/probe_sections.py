@@ -17,15 +17,15 @@ import torch
 from rich.console import Console
 from rich.markup import escape
 
-from ablate.core.files import write_csv
 from ablate.core.errors import AblateError
+from ablate.core.files import write_csv
 from ablate.core.registry import RegistryEntry, get_registry
-from ablate.spectral.prober import planned_probers
-from ablate.spectral.probes import as_probe, plan_probes, with_probe_settings
+from ablate.core.schema import PROBES, results_frame
 from ablate.report.results import StudyResults, tidy
 from ablate.report.tables import print_figure
 from ablate.report.uncertainty import print_summary
-from ablate.core.schema import PROBES, results_frame
+from ablate.spectral.prober import planned_probers
+from ablate.spectral.probes import as_probe, plan_probes, with_probe_settings
 
 
 def present_probes(results: pd.DataFrame, probes: dict[str, RegistryEntry]) -> dict[str, object]:

@@ -18,11 +18,20 @@ import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 
-from ablate.train.checkpoint import load_checkpoint
 from ablate.core.errors import AblateError
+from ablate.core.schema import (
+    CHECKPOINT,
+    CONFIG,
+    PLAN,
+    PROBE_REPORT,
+    RESULT_COLUMNS,
+    RESULTS,
+    SEED,
+    file_in,
+    folder_under,
+)
 from ablate.study.seeds import base_run
-from ablate.core.schema import (CHECKPOINT, CONFIG, PLAN, PROBE_REPORT, RESULT_COLUMNS, RESULTS, SEED, file_in,
-                                folder_under)
+from ablate.train.checkpoint import load_checkpoint
 
 APART = "(not pooled)"      # the label's mark of a seed not finished, shown apart from its run's finished seeds
 

@@ -26,8 +26,8 @@ import pandas as pd
 
 from ablate.core.errors import AblateError
 from ablate.core.schema import SEED
-from ablate.study.seeds import base_runs
 from ablate.report.student_t import t_cdf, t_quantile
+from ablate.study.seeds import base_runs
 
 CONFIDENCE = 0.95
 KEYS = ("split", "component", "radius", "metric", "attack", "eps", "variant")   # what one number is, besides the run

@@ -22,8 +22,8 @@ from rich.markup import escape
 
 from ablate.report.interval_frames import effect_frames, field, marked_effects, row_group, seed_groups
 from ablate.report.results import APART, StudyResults
-from ablate.report.tables import DIVERGED, LEGEND, MARKS, extremes, fewer_values, summary_table
 from ablate.report.stats import CONFIDENCE
+from ablate.report.tables import DIVERGED, LEGEND, MARKS, extremes, fewer_values, summary_table
 
 CI_NOTE = (f"mean ± half-width of the {CONFIDENCE:.0%} confidence interval over the n seeds that have the "
            f"number (Student t)")

@@ -12,10 +12,10 @@ import pandas as pd
 import torch
 
 from ablate.core.errors import AblateError
+from ablate.core.schema import EXAMPLES, PROBE_REPORT
 from ablate.spectral.example_grid import Captions, example_radius, save_example_grid
 from ablate.spectral.frequency import split
 from ablate.spectral.prober import Key, Prober, split_probe
-from ablate.core.schema import EXAMPLES, PROBE_REPORT
 
 REPORT_COLUMNS = ["radius", "lfc_only", "hfc_only", "both", "neither", "lfc_total", "hfc_total"]
 

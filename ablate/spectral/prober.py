@@ -16,11 +16,11 @@ from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from ablate.data.loading import stratified_subset
 from ablate.core.device import autocast, probe_budget
 from ablate.core.errors import AblateError
-from ablate.spectral.frequency import check_images
 from ablate.core.modes import in_mode
+from ablate.data.loading import stratified_subset
+from ablate.spectral.frequency import check_images
 from ablate.spectral.probes import PlannedProbe, Variant, call_probe, check_variants, lfc_hfc, variant_key
 from ablate.spectral.scaling import NORMALIZE_MODES, model_input, originals_scaling, to_float, without_round_off
 

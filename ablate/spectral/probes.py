@@ -32,9 +32,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ablate.core.errors import AblateError
-from ablate.spectral.frequency import split
 from ablate.core.params import Param
 from ablate.core.registry import RegistryEntry
+from ablate.spectral.frequency import split
 
 # Columns the engine fills itself; a variant's labels may not use them.
 RESERVED_LABELS = ("run", "epoch", "split", "metric", "value")

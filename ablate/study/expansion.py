@@ -15,15 +15,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ablate.study.settings import Settings
 from ablate.core.errors import AblateError
-from ablate.study.overrides import is_probe_key, parse_assignment, set_on_grid, setting_keys, split_overrides
 from ablate.core.params import identity_values
 from ablate.core.registry import PluginRegistry, call_attributed, get_registry
 from ablate.spectral.probes import canonical_probe_params, with_probe_settings
+from ablate.study.overrides import is_probe_key, parse_assignment, set_on_grid, setting_keys, split_overrides
 from ablate.study.recipe_file import DEFAULT_SCALE, Recipe, check_name, grid_points, plugin_table, scale_run_settings
 from ablate.study.run_selection import picked, selected
-from ablate.study.seeds import KEY as SEEDS, chosen_seeds, seeded_name
+from ablate.study.seeds import KEY as SEEDS
+from ablate.study.seeds import chosen_seeds, seeded_name
+from ablate.study.settings import Settings
 
 
 @dataclass

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ablate.study.settings import Settings
 from ablate.core.errors import AblateError
 from ablate.core.params import parse_text
 from ablate.core.registry import PluginRegistry
 from ablate.spectral.probes import lookup, setting_key
+from ablate.study.settings import Settings
 
 
 def parse_assignment(text: str, option: str = "--set", example: str = "epochs=3") -> tuple[str, Any]:

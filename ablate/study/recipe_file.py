@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ablate.core.errors import AblateError
-from ablate.study.claim_schema import KEY as CLAIMS, parse_claims
+from ablate.study.claim_schema import KEY as CLAIMS
+from ablate.study.claim_schema import parse_claims
 from ablate.study.seeds import KEY as SEEDS
 
 RECIPE_KEYS = ("description", "report", "settings", "scales", "runs", "launcher", SEEDS, CLAIMS)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import math
 
-from ablate.data.loading import load_full
 from ablate.core.registry import PluginRegistry
+from ablate.data.loading import load_full
 from ablate.study.expansion import Run
 
 # Sizes of the full data sets that need a download; a listing must not download them to count.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+
 def augment(x: torch.Tensor, name: str) -> torch.Tensor:
     """The batch ``x`` after the augmentation named by the ``augment`` setting."""
     if name == "crop_flip":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.train.checkpoint import load_checkpoint
-from ablate.study.settings import Settings
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.registry import get_registry
 from ablate.study.expansion import Run
+from ablate.study.settings import Settings
+from ablate.train.checkpoint import load_checkpoint
 from ablate.train.trainer import Trainer
 
 

@@ -19,26 +19,26 @@ from typing import Any, Iterable, Iterator
 import pandas as pd
 import torch
 
-from ablate.train.augment import augment
-from ablate.train.checkpoint import load_checkpoint, save_checkpoint
-from ablate.core.files import write_csv
-from ablate.data.loading import load_data
 from ablate.core.device import autocast, autocast_dtype, channels_last, configure, model_on, resolve_device
-from ablate.train.epoch_metrics import EpochSums, epoch_headline
 from ablate.core.errors import AblateError, TrainingDiverged
-from ablate.train.models import build_model
-from ablate.train.optim import make_optimizer, make_schedule, soft_cross_entropy
+from ablate.core.files import write_csv
+from ablate.core.progress import Progress, SilentProgress
 from ablate.core.registry import PluginRegistry, get_registry
+from ablate.core.schema import CHECKPOINT, METRICS, results_frame
+from ablate.core.structs import Batch, Data, ModelParts, TrainState
+from ablate.data.loading import load_data
 from ablate.spectral.probe_report import write_probe_report
 from ablate.spectral.prober import Prober, planned_probers
 from ablate.spectral.probes import PlannedProbe, plan_probes
-from ablate.core.progress import Progress, SilentProgress
-from ablate.study.expansion import Run
-from ablate.train.rng import epoch_order, rng_state, seed_everything, set_rng_state
-from ablate.study.run_sizes import epoch_steps
 from ablate.spectral.scaling import model_input
-from ablate.core.schema import CHECKPOINT, METRICS, results_frame
-from ablate.core.structs import Batch, Data, ModelParts, TrainState
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import epoch_steps
+from ablate.train.augment import augment
+from ablate.train.checkpoint import load_checkpoint, save_checkpoint
+from ablate.train.epoch_metrics import EpochSums, epoch_headline
+from ablate.train.models import build_model
+from ablate.train.optim import make_optimizer, make_schedule, soft_cross_entropy
+from ablate.train.rng import epoch_order, rng_state, seed_everything, set_rng_state
 
 __all__ = ["Trainer", "train"]
 

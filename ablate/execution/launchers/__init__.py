@@ -30,10 +30,10 @@ from typing import Any, Sequence
 
 from ablate.core.errors import AblateError
 from ablate.core.params import Param
-from ablate.core.registry import PluginRegistry
 from ablate.core.progress import Progress, SilentProgress
-from ablate.study.expansion import Run
+from ablate.core.registry import PluginRegistry
 from ablate.execution.run_folder import RunTask
+from ablate.study.expansion import Run
 
 DEFAULT = "local"          # the launcher used unless one is named
 PARALLEL = "processes"     # the one `--jobs N` (N > 1) picks instead of the default

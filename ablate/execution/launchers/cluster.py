@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ablate.core.files import write_json
 from ablate.core.errors import AblateError
-from ablate.execution.launchers import LaunchContext, Launcher
+from ablate.core.files import write_json
 from ablate.core.params import Param
-from ablate.study.expansion import Run
-from ablate.execution.run_folder import RunTask
 from ablate.core.schema import JOBS
+from ablate.execution.launchers import LaunchContext, Launcher
+from ablate.execution.run_folder import RunTask
+from ablate.study.expansion import Run
 
 SUBMITIT_FOLDER = ".submitit"
 NAME = r"[A-Za-z0-9_.,:-]+"         # Slurm names that a shell line cannot hide behind

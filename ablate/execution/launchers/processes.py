@@ -21,19 +21,19 @@ import multiprocessing
 import os
 import sys
 
-from ablate.study.settings import Settings
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
+from ablate.core.params import Param
+from ablate.core.progress import format_duration
+from ablate.core.registry import get_registry
 from ablate.execution.launchers import LaunchContext, Launcher
 from ablate.execution.memory import GiB, SharedBudget, budget_key, device_budget, gib, run_memory
-from ablate.core.params import Param
-from ablate.core.registry import get_registry
-from ablate.core.progress import format_duration
-from ablate.study.expansion import Run
-from ablate.study.run_sizes import steps_per_run
+from ablate.execution.pool_progress import PoolProgress, QueueProgress
 from ablate.execution.run_folder import RunTask
 from ablate.execution.scheduling import longest_first, run_costs, step_weights
-from ablate.execution.pool_progress import PoolProgress, QueueProgress
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import steps_per_run
+from ablate.study.settings import Settings
 
 _worker_device: str | None = None
 _worker_budget: SharedBudget | None = None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 
-from ablate.execution.calibration import measured_epochs
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
+from ablate.execution.calibration import measured_epochs
 from ablate.execution.launchers import LaunchContext, Launcher
-from ablate.study.expansion import Run
-from ablate.study.run_sizes import steps_per_run
 from ablate.execution.run_folder import run_status
 from ablate.execution.scheduling import step_weights
+from ablate.study.expansion import Run
+from ablate.study.run_sizes import steps_per_run
 
 
 class SequentialLauncher(Launcher):

@@ -49,7 +49,7 @@ def toml_text(tables: list[dict]) -> str:
     lines = [HEADER.format(version=torchvision.__version__.split("+")[0])]
     for table in tables:
         lines += ["[[model]]", f"# {table['weights']}: ImageNet top-1 {table['top1']} %",
-                  f'name = "{table["name"]}"', f'source = "{table["source"]}"',
+                  f'name = "{table["name"]}"', f'source = "{table["source"]}"', 'weights = "DEFAULT"',
                   f"resize = {table['resize']}", f'interpolation = "{table["interpolation"]}"',
                   f"image_size = {table['image_size']}",
                   f"mean = {table['mean']}", f"std = {table['std']}", ""]

@@ -22,6 +22,12 @@ def test_every_classifier_is_listed_once(specs):
     assert all(spec.source == f"torchvision:{name}" for name, spec in specs.items())
 
 
+def test_every_classifier_has_its_trained_weights(specs):
+    """The preprocessing is that of the DEFAULT weights, so the weights must be those too: without
+    ``weights``, a torchvision model is randomly initialised."""
+    assert {spec.weights for spec in specs.values()} == {"DEFAULT"}
+
+
 def test_preprocessing_is_the_weights_metadata(specs):
     """Each table against torchvision's own DEFAULT weights' transforms (what the weights were evaluated with)."""
     for name, spec in specs.items():

@@ -12,3 +12,10 @@ class AblateError(Exception):
 
 class TrainingDiverged(AblateError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+def refuse_unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
+    """One line naming the first key of a file's table that is not ``allowed``, and what is."""
+    for key in table:
+        if key not in allowed:
+            raise AblateError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")

@@ -18,7 +18,7 @@ import itertools
 import math
 from typing import Any
 
-from ablate.core.errors import AblateError
+from ablate.core.errors import AblateError, refuse_unknown_keys
 
 KEY = "claims"
 SELECTORS = ("split", "component", "radius", "metric", "attack", "eps", "variant")   # results.csv's columns
@@ -43,7 +43,7 @@ def parse_claims(raw: Any, where: str, run_names: list[str] | None = None) -> li
 
 
 def parse_claim(claim: dict, where: str, run_names: list[str] | None) -> dict:
-    unknown(claim, CLAIM_KEYS, where)
+    refuse_unknown_keys(claim, CLAIM_KEYS, where)
     for key in ("text", "source", "run"):
         if not isinstance(claim.get(key), str) or not claim[key].strip():
             raise AblateError(f"{where}.{key}: every claim needs a {key} (a non-empty string); "
@@ -82,7 +82,7 @@ def parse_versus(versus: Any, where: str) -> dict | float | str:
     if is_number(versus):
         return float(versus)
     if isinstance(versus, dict) and versus:
-        unknown(versus, VERSUS_KEYS, where)
+        refuse_unknown_keys(versus, VERSUS_KEYS, where)
         if "run" in versus and (not isinstance(versus["run"], str) or not versus["run"]):
             raise AblateError(f"{where}.run: expected a run's name, found {versus['run']!r}")
         for key, value in versus.items():
@@ -116,11 +116,6 @@ def check_run(name: str, run_names: list[str] | None, where: str) -> None:
     raise AblateError(f"{where}: no run of this recipe is named {name!r}; runs: {', '.join(run_names)} "
                       f"(a grid or seed run is named after its run: batch-size100, vanilla-s1)")
 
-
-def unknown(table: dict, allowed: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise AblateError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
 
 
 def is_number(value: Any) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablate.core.errors import AblateError
+from ablate.core.errors import AblateError, refuse_unknown_keys
 from ablate.study.claim_schema import KEY as CLAIMS
 from ablate.study.claim_schema import parse_claims
 from ablate.study.seeds import KEY as SEEDS
@@ -68,12 +68,12 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
 
 
 def parse_recipe(raw: dict[str, Any], path: Path) -> Recipe:
-    unknown_keys(raw, RECIPE_KEYS, f"{path}")
+    refuse_unknown_keys(raw, RECIPE_KEYS, f"{path}")
     runs = raw.get("runs", [])
     if not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise AblateError(f"{path}: runs: a recipe needs at least one [[runs]] table")
     for i, run in enumerate(runs):
-        unknown_keys(run, RUN_KEYS, f"{path}: runs[{i}]")
+        refuse_unknown_keys(run, RUN_KEYS, f"{path}: runs[{i}]")
         if not isinstance(run.get("name"), str) or not run["name"]:
             raise AblateError(f"{path}: runs[{i}].name: every run needs a name (a string)")
         check_name(run["name"], f"{path}: runs[{i}].name", "run name")
@@ -120,11 +120,6 @@ def check_name(name: str, where: str, what: str) -> None:
         raise AblateError(f"{where}: the {what} {name!r} is not allowed: use 1 to {MAX_NAME} letters, digits, "
                           f"'-', '_' or '.', not starting with '.' or '-'")
 
-
-def unknown_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise AblateError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
 
 
 def scale_run_settings(recipe: Recipe, scale: str, table: Any) -> dict[str, dict]:

@@ -169,7 +169,7 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
 
 
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
-    import timm  # noqa: PLC0415 (optional: timm extra); there: checked by check_source
+    import timm  # noqa: PLC0415 (optional: timm extra; check_source found it there)
     try:
         module = timm.create_model(name, pretrained=False, num_classes=num_classes)
     except RuntimeError as exc:

@@ -48,7 +48,7 @@ if not TYPE_CHECKING:   # type checkers see the imports above instead, so they f
         # Each name is imported on first use, from where ablate.api says, so `import ablate` stays quick.
         if name not in __all__:
             raise AttributeError(f"module 'ablate' has no attribute {name!r}")
-        from ablate import api
+        from ablate import api  # noqa: PLC0415 (served on first use: `import ablate` stays light)
 
         value = getattr(api, name)
         globals()[name] = value

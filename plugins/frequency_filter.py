@@ -27,7 +27,7 @@ import torch
 
 import ablate
 from ablate import Param
-from ablate.api import model_input
+from ablate.api import model_input, split
 
 CHUNK = 2048   # images split at once: bounds the complex FFT buffers to a few tens of MB
 COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
@@ -35,8 +35,6 @@ COMPONENT_NAMES = {"low": "LFC", "high": "HFC"}
 
 def filtered(images: torch.Tensor, component: str, radius: float, inclusive: bool) -> torch.Tensor:
     """The ``component`` of every image as float (1.0 = white), computed chunk by chunk on the images' device."""
-    from ablate.api import split
-
     out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
     scale = 255.0 if images.dtype == torch.uint8 else 1.0
     for start in range(0, images.shape[0], CHUNK):

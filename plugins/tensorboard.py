@@ -65,7 +65,7 @@ class TensorBoard(ablate.Plugin):
         if state.run_dir is None:
             return
         if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (optional: tensorboard extra)
 
             self.writer = SummaryWriter(log_dir=str(state.run_dir.parent / FOLDER / state.run_dir.name))
             weakref.finalize(self, self.writer.close)

@@ -10,13 +10,18 @@ from pathlib import Path
 
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.core.errors import AblateError
+from ablate.core.schema import EXAMPLES, PROBE_REPORT
+from ablate.data.loading import load_full
+from ablate.report.probe_sections import evaluate_named_probes
+from ablate.spectral.frequency import check_radii
+from ablate.spectral.probe_report import report_table, write_probe_report
+from ablate.train.checkpoint import load_checkpoint
+from ablate.train.trained import load_trained
 
 
 def trained_settings(checkpoint: Path) -> dict:
     """The settings an ablate checkpoint was trained with (read safely, no model built), or one line saying
     it is not one."""
-    from ablate.train.checkpoint import load_checkpoint
-
     state = load_checkpoint(checkpoint) or {}
     trained = state.get("settings")
     if not isinstance(trained, dict) or not isinstance(state.get("plugins"), list):
@@ -28,9 +33,6 @@ def trained_settings(checkpoint: Path) -> dict:
 
 def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
     """The trained model, its settings and the data to probe, or one line saying why they do not fit together."""
-    from ablate.data.loading import load_full
-    from ablate.train.trained import load_trained
-
     trained = trained_settings(checkpoint)
     if dataset:
         data = load_full(dataset)
@@ -53,15 +55,9 @@ def load_for_probe(checkpoint: Path, device: str, dataset: str | None):
 def probe_checkpoint(checkpoint: Path, probe_names: list[str], params: dict[str, dict], options: ProbeOptions,
                      console) -> None:
     """One ablate checkpoint: Figure 1's report (and examples) beside it, or the registered probes named."""
-    from ablate.core.schema import EXAMPLES, PROBE_REPORT
-    from ablate.spectral.frequency import check_radii
-    from ablate.spectral.probe_report import report_table, write_probe_report
-
     model, settings, data = load_for_probe(checkpoint, options.device, options.dataset)
     out_dir = Path(options.out) if options.out else checkpoint.parent
     if probe_names:
-        from ablate.report.probe_sections import evaluate_named_probes
-
         evaluate_named_probes(model, data, settings, list(probe_names), params, out_dir, checkpoint.parent.name,
                               console, [f.strip() for f in options.formats.split(",") if f.strip()])
         return

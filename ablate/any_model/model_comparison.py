@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from ablate.any_model import leaderboard
 from ablate.any_model.checkpoint_probe import load_for_probe, trained_settings
+from ablate.any_model.class_map import read_class_map
 from ablate.any_model.measurements import (
     DamagedMeasurement,
     measurement_key,
@@ -29,7 +33,7 @@ from ablate.any_model.model_specs import is_ablate_checkpoint
 from ablate.any_model.probe_model import Measured, measure
 from ablate.any_model.probe_options import ProbeOptions
 from ablate.any_model.zoo import LoadedModel, Preprocess, load_model
-from ablate.core.device import parse_bytes
+from ablate.core.device import parse_bytes, resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.files import write_csv
 from ablate.core.schema import (
@@ -42,6 +46,9 @@ from ablate.core.schema import (
     PROBE_RESULTS,
     file_in,
 )
+from ablate.data.image_datasets import imagefolder_stream, stream_fingerprint
+from ablate.data.loading import data_fingerprint, load_full
+from ablate.report import plots
 from ablate.report.plots import parse_formats
 from ablate.study.settings import Settings
 
@@ -51,8 +58,6 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
     :class:`ablate.Data`, or a DataLoader that streams an image folder (its stratified subset of
     ``options.limit`` images, when given, decoded by ``options.workers`` processes); the names of its
     classes; the data set's name; and a fingerprint of the images (what a kept measurement is matched on)."""
-    from ablate.data.loading import data_fingerprint, load_full
-
     dataset = options.dataset
     for spec in specs:
         if not dataset and is_ablate_checkpoint(spec.source):
@@ -62,9 +67,6 @@ def load_data(specs: list[ModelSpec], options: ProbeOptions) -> tuple[object, li
                           "e.g. --dataset cifar10, --dataset npz:PATH")
     name, _, arg = dataset.partition(":")
     if name == "imagefolder":                    # streamed: it need not fit in memory
-        from ablate.core.device import resolve_device
-        from ablate.data.image_datasets import imagefolder_stream, stream_fingerprint
-
         cuda = resolve_device(options.device).type == "cuda"
         data, classes = imagefolder_stream(arg, options.limit, options.workers, pin_memory=cuda)
         return data, list(classes), dataset, stream_fingerprint(data)
@@ -81,8 +83,6 @@ def load_one(spec: ModelSpec, classes: Sequence[str], num_classes: int | None, o
         return LoadedModel(spec.label, model, Preprocess(scale=settings.normalize))
     model = load_model(spec, num_classes or len(classes))
     if spec.class_map:
-        from ablate.any_model.class_map import read_class_map
-
         model.label_map = read_class_map(spec.class_map, classes)
         if model.classes is not None and int(model.label_map.max()) >= len(model.classes):
             raise AblateError(f"--class-map {spec.class_map}: output {int(model.label_map.max())} is beyond "
@@ -113,10 +113,6 @@ def measure_all(specs: list[ModelSpec], data, classes: Sequence[str], fingerprin
     turn. A model measured before on the same data with the same options is read back from
     ``OUT/measured`` (:mod:`ablate.any_model.measurements`); each new measurement is saved as soon as it is made,
     so an interrupted zoo loses at most the model in progress."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ablate.core.device import resolve_device
-
     max_memory, radii, example_radius = parse_bytes(options.max_memory), options.radii, options.example_radius
     probed = list(radii) + ([example_radius] if example_radius is not None and example_radius not in radii else [])
     identity = {"radii": probed, "limit": options.limit, "batch_size": options.batch_size,
@@ -173,8 +169,6 @@ def compare_models(measured: list[Measured], classes: Sequence[str], options: Pr
     """Write the files of the measured models (an example grid per model, at ``options.example_radius`` or
     the radius the rule picks), print the comparison, and with ``options.rank`` the leaderboard (and its
     page with ``options.html``). Returns the rows."""
-    from ablate.report import plots
-
     formats, out_dir, example_radius = parse_formats(options.formats), options.out_dir, options.example_radius
     results = pd.concat([m.frame for m in measured], ignore_index=True)
     counts = pd.concat([m.counts.assign(model=m.name) for m in measured], ignore_index=True)
@@ -206,9 +200,6 @@ def compare_models(measured: list[Measured], classes: Sequence[str], options: Pr
 def rank_models(measured: list[Measured], results: pd.DataFrame, examples: dict[str, Path], options: ProbeOptions,
                 what: str, console) -> list[str]:
     """``--rank``: the leaderboard on the console and in leaderboard.csv, and with ``--html`` as a page."""
-    from ablate.any_model import leaderboard
-    from ablate.report import plots
-
     entries = leaderboard.rank(measured, options.radii)
     out_dir = options.out_dir
     console.print(leaderboard.table(entries, options.radii, what))
@@ -224,8 +215,6 @@ def rank_models(measured: list[Measured], results: pd.DataFrame, examples: dict[
 
 def comparison_table(results: pd.DataFrame, counts: pd.DataFrame, what: str):
     """One row per model and radius: accuracy on the original, the LFC and the HFC, and Figure 1's counts."""
-    from rich.table import Table
-
     accuracy = results[results["metric"] == "accuracy"]
     table = Table(title=f"LFC / HFC probe: {what}")
     table.add_column("model", no_wrap=True, min_width=max(len(str(m)) for m in [*counts["model"], "model"]))

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import torch
+
+from ablate.any_model.checkpoint_probe import trained_settings
+from ablate.any_model.class_map import read_class_map
 from ablate.core.errors import AblateError
 
 BUILT_IN_KINDS = ("torchvision", "timm")          # architectures ablate builds itself: no user code runs
@@ -81,8 +85,6 @@ def check_models(specs: Sequence[ModelSpec], classes: Sequence[str]) -> None:
     for spec in specs:
         check_source(spec)
         if spec.class_map:
-            from ablate.any_model.class_map import read_class_map
-
             read_class_map(spec.class_map, classes)
 
 
@@ -108,7 +110,7 @@ def check_source(spec: ModelSpec) -> None:
         check_torchvision(spec, name)
     elif kind == "timm":
         try:
-            import timm  # noqa: F401
+            import timm  # noqa: F401, PLC0415 (optional: timm extra)
         except ImportError:
             raise AblateError(f"timm:{name}: timm is not installed; install the extra: pip install 'ablate[timm]'") \
                 from None
@@ -129,8 +131,6 @@ def check_torchscript(source: str, weights: str | None) -> None:
 
 
 def check_ablate_checkpoint(spec: ModelSpec) -> None:
-    from ablate.any_model.checkpoint_probe import trained_settings
-
     check_checkpoint_options(spec)
     trained_settings(Path(spec.source))
 
@@ -142,7 +142,7 @@ def check_checkpoint_options(spec: ModelSpec) -> None:
 
 
 def check_torchvision(spec: ModelSpec, name: str) -> None:
-    from torchvision import models
+    from torchvision import models  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     if name not in models.list_models():
         raise AblateError(f"torchvision:{name}: no such torchvision model; e.g. torchvision:resnet18 "
@@ -162,8 +162,7 @@ def weights_file(spec: ModelSpec) -> Path | None:
         return Path(spec.weights) if spec.weights else None
     if kind != "torchvision":
         return None
-    import torch
-    from torchvision import models
+    from torchvision import models  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     url = models.get_model_weights(name).DEFAULT.url
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name

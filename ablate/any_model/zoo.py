@@ -150,7 +150,7 @@ def user_preprocess(spec: ModelSpec, own: Preprocess) -> Preprocess:
 
 
 def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
-    from torchvision import models
+    from torchvision import models  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     if spec.weights != DEFAULT_WEIGHTS:
         module = models.get_model(name, weights=None, num_classes=num_classes)
@@ -169,7 +169,7 @@ def load_torchvision(spec: ModelSpec, name: str, num_classes: int) -> LoadedMode
 
 
 def load_timm(spec: ModelSpec, name: str, num_classes: int) -> LoadedModel:
-    import timm  # there: checked by check_source
+    import timm  # noqa: PLC0415 (optional: timm extra; check_source found it there)
     try:
         module = timm.create_model(name, pretrained=False, num_classes=num_classes)
     except RuntimeError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,8 +193,6 @@ def coerce_item(value: Any, expected: type, where: str) -> Any:
 
 def parse_text(text: str) -> Any:
     """Parse a command-line value the way TOML would: 3, 0.5, true, [4, 8], or a bare string."""
-    import tomllib
-
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:

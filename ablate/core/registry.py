@@ -226,7 +226,7 @@ def check_plugin_class(cls: Any, name: str) -> None:
 
 def builtin_plugins() -> list[tuple[str, type[Plugin]]]:
     """Every Plugin subclass defined in a module of the ``ablate_plugins`` package."""
-    import ablate_plugins
+    import ablate_plugins  # noqa: PLC0415 (the plugins import ablate.api: a cycle)
 
     found = []
     for module_info in sorted(pkgutil.iter_modules(ablate_plugins.__path__), key=lambda m: m.name):

@@ -13,13 +13,13 @@ from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_roo
 
 
 def load_cifar10(arg: str | None, settings=None) -> Data:
-    from torchvision.datasets import CIFAR10
+    from torchvision.datasets import CIFAR10  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     return load_torchvision_cifar(CIFAR10, "cifar10", arg)
 
 
 def load_cifar100(arg: str | None, settings=None) -> Data:
-    from torchvision.datasets import CIFAR100
+    from torchvision.datasets import CIFAR100  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     return load_torchvision_cifar(CIFAR100, "cifar100", arg)
 

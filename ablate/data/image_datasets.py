@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ablate.core.errors import AblateError
 from ablate.core.structs import Data
 from ablate.data.data_files import DOWNLOAD_ERRORS, DOWNLOAD_TIMEOUT_S, data_root, first_line
+from ablate.data.loading import stratified_indices
 from ablate.data.resizing import to_size
 
 IMAGEFOLDER_MEMORY = 2**33       # bytes of uint8 pixels an image folder may take in memory (8 GiB)
@@ -64,14 +66,14 @@ def load_mnist_like(cls, name: str) -> Data:
 
 
 def load_mnist(arg: str | None, settings=None) -> Data:
-    from torchvision.datasets import MNIST
+    from torchvision.datasets import MNIST  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     no_argument("mnist", arg)
     return load_mnist_like(MNIST, "mnist")
 
 
 def load_fashionmnist(arg: str | None, settings=None) -> Data:
-    from torchvision.datasets import FashionMNIST
+    from torchvision.datasets import FashionMNIST  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     no_argument("fashionmnist", arg)
     return load_mnist_like(FashionMNIST, "fashionmnist")
@@ -81,10 +83,10 @@ def load_svhn(arg: str | None, settings=None) -> Data:
     """SVHN's ``train_32x32.mat`` and ``test_32x32.mat`` (needs scipy: the ``svhn`` extra); label 10 is digit 0."""
     no_argument("svhn", arg)
     try:
-        from scipy.io import loadmat
+        from scipy.io import loadmat  # noqa: PLC0415 (optional: svhn extra)
     except ImportError:
         raise AblateError("dataset 'svhn': reading it needs scipy; pip install 'ablate[svhn]'") from None
-    from torchvision.datasets import SVHN
+    from torchvision.datasets import SVHN  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     root = data_root()
     if not all((root / f"{split}_32x32.mat").is_file() for split in ("train", "test")):
@@ -99,7 +101,7 @@ def load_svhn(arg: str | None, settings=None) -> Data:
 
 def load_stl10(arg: str | None, settings=None) -> Data:
     """STL-10's labelled splits (``stl10_binary/{train,test}_{X,y}.bin``), 96x96 colour images."""
-    from torchvision.datasets import STL10
+    from torchvision.datasets import STL10  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     no_argument("stl10", arg)
     folder = data_root() / STL10.base_folder
@@ -130,8 +132,8 @@ def imagefolder_splits(arg: str | None) -> tuple[Path, Path]:
 
 def image_folder(path: Path):
     """torchvision's ImageFolder of ``path``, giving uint8 ``(C, H, W)`` tensors, or one line on what is wrong."""
-    from torchvision.datasets import ImageFolder
-    from torchvision.transforms.functional import pil_to_tensor
+    from torchvision.datasets import ImageFolder  # noqa: PLC0415 (torchvision: 1.5 s to import)
+    from torchvision.transforms.functional import pil_to_tensor  # noqa: PLC0415 (torchvision: 1.5 s to import)
 
     try:
         return ImageFolder(str(path), transform=pil_to_tensor, loader=open_image)
@@ -141,8 +143,6 @@ def image_folder(path: Path):
 
 def open_image(path: str):
     """A grey image stays grey (one channel); anything else becomes RGB."""
-    from PIL import Image
-
     with Image.open(path) as image:
         return image.convert("L" if image.mode in ("1", "L", "I", "I;16", "F") else "RGB")
 
@@ -186,8 +186,6 @@ def imagefolder_stream(arg: str, limit: int = 0, workers: int = 0, pin_memory: b
     stratified subset of that many images (the folder lists its classes one after another). ``workers``
     processes decode the files ahead of the model, into pinned memory with ``pin_memory`` (for CUDA), so
     that on a GPU the model rather than the decoding sets the pace."""
-    from ablate.data.loading import stratified_indices
-
     folder = image_folder(imagefolder_splits(arg)[1])
     dataset = folder
     if limit:

@@ -23,8 +23,10 @@ from pathlib import Path
 import torch
 
 from ablate.core.errors import AblateError
+from ablate.core.registry import get_registry
 from ablate.core.structs import Data
 from ablate.data.data_files import data_root
+from ablate.data.resizing import to_size
 
 SUBSET_SEED = 0              # fixed: every run of a recipe sees the same subset, whatever its seed
 
@@ -63,7 +65,6 @@ def load_full(dataset: str, settings=None, registry=None) -> Data:
     size = key[2]                       # settings.image_size, 0 when unset
     if key not in _cache:
         if registry is None:
-            from ablate.core.registry import get_registry
             registry = get_registry()
         name, _, arg = dataset.partition(":")
         datasets = registry.registry("datasets")
@@ -115,8 +116,6 @@ def data_fingerprint(dataset: str, settings=None, registry=None) -> str:
 def at_size(data: Data, size: int) -> Data:
     """``data`` with every image resized (shorter side) and centre-cropped to ``size`` x ``size``, as
     :class:`ablate.any_model.zoo.Preprocess` does for the probe (a few hundred images at a time)."""
-    from ablate.data.resizing import to_size
-
     def resized(x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2:] == (size, size) or not len(x):
             return x if len(x) else x.new_zeros((0, x.shape[1], size, size))

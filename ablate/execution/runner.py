@@ -31,6 +31,7 @@ from ablate.execution.preflight import check_against_data, make_folder
 from ablate.execution.recipe_options import RecipeOptions
 from ablate.execution.run_conditions import check_conditions
 from ablate.execution.run_folder import needs_training, run_status
+from ablate.report import print_report
 from ablate.study.expansion import Run, expand
 from ablate.study.recipe_file import Recipe, load_recipe
 
@@ -142,7 +143,6 @@ def run_study(study: Study, *, progress: Progress | None = None, console=None) -
         raise RecipeFailed(f"run {name!r} failed: {error}")
     if (options.report and console is not None and len(results)
             and not study.launcher.detached(study.launcher_options)):      # detached jobs run on: nothing to show yet
-        from ablate.report import print_report
         print_report(out_dir, console, options.formats, registry=registry)
     if errors:
         listed = "; ".join(f"{name}: {message}" for name, message in errors.items())

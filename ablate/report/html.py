@@ -26,6 +26,7 @@ from ablate.core.files import read_json
 from ablate.core.progress import format_duration
 from ablate.core.registry import PluginRegistry
 from ablate.core.schema import CONFIG, DONE, EXAMPLES, file_in
+from ablate.report import print_report
 from ablate.report.claims_table import print_claims
 from ablate.report.results import StudyResults, load_results
 from ablate.report.rich_html import Image, PageConsole, page_text, to_html
@@ -56,8 +57,6 @@ SECTIONS = [("report", "Report"), ("claims", "Claims"), ("examples", "Probe exam
 def write_page(out_dir: Path, path: Path | None = None, layout: str | None = None,
                registry: PluginRegistry | None = None) -> Path:
     """Write the study in ``out_dir`` as one HTML page (``out_dir/report.html`` unless ``path``); return its path."""
-    from ablate.report import print_report
-
     out_dir = Path(out_dir)
     console, claims = PageConsole(), PageConsole()
     print_report(out_dir, console, ("png",), layout=layout, registry=registry, claims=False)

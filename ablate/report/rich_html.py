@@ -19,6 +19,7 @@ import io
 import re
 from dataclasses import dataclass
 
+from PIL import Image as PILImage
 from rich.console import Console, Group
 from rich.errors import MarkupError
 from rich.style import Style
@@ -85,8 +86,6 @@ class PageConsole(Console):
 def compact_png(png: bytes) -> bytes:
     """The image at most MAX_IMAGE_WIDTH wide, in at most 256 colours (plots and grids lose nothing visible;
     the page is several times smaller)."""
-    from PIL import Image as PILImage
-
     picture = PILImage.open(io.BytesIO(png)).convert("RGB")
     if picture.width > MAX_IMAGE_WIDTH:
         picture = picture.resize((MAX_IMAGE_WIDTH, round(picture.height * MAX_IMAGE_WIDTH / picture.width)),

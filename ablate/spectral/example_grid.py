@@ -67,8 +67,8 @@ def save_example_grid(x: torch.Tensor, low: torch.Tensor, high: torch.Tensor, in
     min..max so that it is visible. Rows are labelled as ``captions`` say (by default ``#index``).
     With no indices, the PNG says so.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (matplotlib: start-up)
+    from matplotlib.figure import Figure  # noqa: PLC0415 (matplotlib: start-up)
 
     if not (x.shape == low.shape == high.shape):
         raise AblateError(f"example grid: x, low and high must have the same shape, got {tuple(x.shape)}, "

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import pandas as pd
 import torch
+from rich.table import Table
 
 from ablate.core.errors import AblateError
 from ablate.core.schema import EXAMPLES, PROBE_REPORT
@@ -42,8 +43,6 @@ def probe_report(correct: dict[Key, torch.Tensor], radii: Sequence[float]) -> pd
 
 def report_table(df: pd.DataFrame, title: str = "LFC / HFC probe: test images per cell"):
     """The probe report as a rich table for the console."""
-    from rich.table import Table
-
     table = Table(title=title)
     for column in df.columns:
         table.add_column(column.replace("_", " "), justify="right")

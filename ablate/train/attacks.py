@@ -167,7 +167,7 @@ def fooled_at(attack: Attack, model: torch.nn.Module, x: torch.Tensor, y: torch.
 def require_torchattacks(what: str):
     """The torchattacks module, or a one-line AblateError saying how to install it (the ``attacks`` extra)."""
     try:
-        import torchattacks
+        import torchattacks  # noqa: PLC0415 (optional: attacks extra)
     except ImportError:
         raise AblateError(f"{what} needs torchattacks, which is not installed; install it with "
                           f"pip install \"ablate[attacks]\"") from None

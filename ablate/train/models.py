@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ablate.core.errors import AblateError
+from ablate.core.registry import get_registry
 from ablate.core.structs import ModelParts
 
 
@@ -42,7 +43,6 @@ def build_model(settings, num_classes: int, parts: ModelParts | None = None, in_
     that accept an ``in_channels`` keyword (both built-ins do); others are refused.
     """
     if registry is None:
-        from ablate.core.registry import get_registry
         registry = get_registry()
     models = registry.registry("models")
     if settings.model not in models:

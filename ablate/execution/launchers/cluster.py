@@ -80,14 +80,14 @@ class RunJob:
         ablate's own per-epoch checkpoint makes the resubmitted job resume where the
         last finished epoch left off.
         """
-        import submitit
+        import submitit  # noqa: PLC0415 (optional: cluster extra)
 
         return submitit.helpers.DelayedSubmission(RunJob(), *args, **kwargs)
 
 
 def make_executor(folder: Path, options: dict[str, Any]):
     try:
-        import submitit
+        import submitit  # noqa: PLC0415 (optional: cluster extra)
     except ImportError:
         raise AblateError("--launcher slurm needs submitit: pip install 'ablate[cluster]'") from None
     executor = submitit.AutoExecutor(folder=folder, cluster=options["cluster"])

@@ -21,6 +21,8 @@ import multiprocessing
 import os
 import sys
 
+import torch
+
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
 from ablate.core.params import Param
@@ -124,8 +126,6 @@ def parse_devices(values: list) -> list[str]:
 
 
 def default_devices(jobs: int) -> list[str]:
-    import torch
-
     if torch.cuda.is_available():
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     return ["cpu"] * jobs
@@ -142,8 +142,6 @@ def claim_device(devices, threads: int, budgets: dict[str, SharedBudget], progre
     """Pool initialiser: pin this worker to the next free device, its memory budget and its share of CPU
     threads; keep the queue its runs report their epochs to."""
     global _worker_device, _worker_budget, _worker_progress
-    import torch
-
     _worker_device = devices.get()
     _worker_budget = budgets[budget_key(_worker_device)]
     _worker_progress = progress

@@ -15,6 +15,8 @@ from typing import Any
 
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, file_in
 
+CONDITIONS = "conditions"          # the key of config.json that holds what a run was trained and measured under
+
 EVALUATION_VERSION = 4
 """The evaluation this ablate runs. What each version changed:
 
@@ -56,17 +58,25 @@ def older_evaluation(version: int) -> str:
     return f"evaluation version {version}, now {EVALUATION_VERSION} ({lacks})"
 
 
-def folder_version(run_dir: Path | None) -> int | None:
-    """The evaluation version of a finished run folder with a checkpoint (what ``--reevaluate`` can measure
-    again); None for any other folder."""
-    if run_dir is None or not (run_dir / DONE).exists() or not (run_dir / CHECKPOINT).exists():
-        return None
+def recorded_conditions(run_dir: Path) -> dict[str, Any] | None:
+    """The conditions a run folder's config.json recorded: None for a new folder, ``{}`` for one from before them."""
     try:
         config = json.loads(file_in(run_dir, CONFIG).read_text())
     except (OSError, ValueError):
         return None
-    conditions = config.get("conditions") if isinstance(config, dict) else None
-    return recorded_version(conditions if isinstance(conditions, dict) else {})
+    if not isinstance(config, dict):
+        return None
+    recorded = config.get(CONDITIONS)
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def folder_version(run_dir: Path | None) -> int | None:
+    """The evaluation version of a finished run folder with a checkpoint (what ``--reevaluate`` can measure
+    again); None for any other folder, or one whose config.json cannot be read."""
+    if run_dir is None or not (run_dir / DONE).exists() or not (run_dir / CHECKPOINT).exists():
+        return None
+    recorded = recorded_conditions(run_dir)
+    return None if recorded is None else recorded_version(recorded)
 
 
 def older_evaluations_note(versions: dict[str, int]) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.core.evaluation import EVALUATION_VERSION, folder_version
+from ablate.core.evaluation import CONDITIONS, EVALUATION_VERSION, folder_version
 from ablate.core.files import write_csv, write_json
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.core.schema import (
@@ -36,7 +36,6 @@ from ablate.core.schema import (
     folder_under,
     results_frame,
 )
-from ablate.execution.run_conditions import CONDITIONS
 from ablate.execution.runner import collect_results
 from ablate.spectral.scaling import originals_scaling
 from ablate.study.expansion import Run

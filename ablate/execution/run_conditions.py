@@ -23,20 +23,18 @@ otherwise reused as before. None of this enters the hash: existing folders keep 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.core.evaluation import EVALUATION_VERSION, older_evaluation, recorded_version
+from ablate.core.evaluation import EVALUATION_VERSION, older_evaluation, recorded_conditions, recorded_version
 from ablate.core.registry import PluginRegistry
-from ablate.core.schema import CHECKPOINT, CONFIG, DONE, file_in
+from ablate.core.schema import CHECKPOINT, DONE
 from ablate.data.loading import data_fingerprint
 from ablate.spectral.scaling import originals_scaling
 from ablate.study.expansion import Run
 
-CONDITIONS = "conditions"          # the key of config.json
 FED = {"none": "x / 255", "max": "x / max(x)"}       # a scaling mode, as a reader of a message knows it
 
 
@@ -48,18 +46,6 @@ def run_conditions(run: Run, registry: PluginRegistry) -> dict[str, Any]:
     conditions["test_originals"] = originals_scaling(s.normalize, "test")
     conditions["evaluation"] = EVALUATION_VERSION
     return conditions
-
-
-def recorded_conditions(run_dir: Path) -> dict[str, Any] | None:
-    """The conditions a run folder's config.json recorded: None for a new folder, ``{}`` for one from before them."""
-    try:
-        config = json.loads(file_in(run_dir, CONFIG).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(config, dict):
-        return None
-    recorded = config.get(CONDITIONS)
-    return recorded if isinstance(recorded, dict) else {}
 
 
 def check_conditions(run: Run, run_dir: Path, registry: PluginRegistry) -> str | None:

@@ -25,12 +25,12 @@ import torch
 import ablate
 from ablate.core.device import resolve_device
 from ablate.core.errors import AblateError
-from ablate.core.evaluation import EVALUATION_VERSION, recorded_version
+from ablate.core.evaluation import CONDITIONS, EVALUATION_VERSION, recorded_conditions, recorded_version
 from ablate.core.files import DiskFull, read_json, remove_stale_temp_files, write_json
 from ablate.core.progress import Progress, SilentProgress
 from ablate.core.registry import PluginRegistry, get_registry
 from ablate.core.schema import CHECKPOINT, CONFIG, DONE, FAILED, RUNNING, file_in
-from ablate.execution.run_conditions import CONDITIONS, recorded_conditions, run_conditions
+from ablate.execution.run_conditions import run_conditions
 from ablate.study.expansion import Run
 from ablate.train.trainer import Trainer
 
